@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0
+# iommufd-rs. The two commands a user needs:
+#   make demo    boot the test VM, load our iommufd.ko, show /dev/iommu answering ioctls
+#   make check   build everything (cached) and run every test; last line `N passed, N failed`
+#
+# Other targets: setup (install the toolchain; root), kernel (build/reuse the test kernel),
+# module (build iommufd.ko against KDIR), host-test (cargo test), clean.
+# IMPL=both|rust|c selects the implementation(s) check runs against.
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+KDIR ?= $(shell tools/kernel/build.sh --dir)
+IMPL ?= both
+
+all: module
+
+setup:
+	tools/setup.sh
+
+kernel:
+	tools/kernel/build.sh
+
+module:
+	@test -f $(KDIR)/Module.symvers || { echo "no kernel at $(KDIR): run 'make kernel'"; exit 1; }
+	tools/gen-bindings.sh $(KDIR)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+host-test:
+	cd tests/host && cargo test
+
+check:
+	IMPL=$(IMPL) tools/check.sh
+
+demo:
+	tools/demo.sh
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf src/generated tests/selftests/build results
+
+.PHONY: all setup kernel module host-test check demo clean

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The ioctl table and dispatcher: the size rule lives here and nowhere else.
+//!
+//! Upstream's main.c keeps one `IOCTL_OP` row per command (number, handler, struct, last mandatory
+//! field); we keep the same row, typed. The dispatcher reads the leading `size`, applies the rule
+//! planned by [`crate::ucmd::plan`], copies the argument once into a kernel buffer, and hands the
+//! handler a [`Ucmd`] that can only read that copy and write one answer back.
+
+use core::mem::{
+    offset_of,
+    size_of, //
+};
+use kernel::{
+    prelude::*,
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+use crate::{
+    ictx::Ictx,
+    ioas,
+    object,
+    uapi,
+    ucmd, //
+};
+
+/// The kernel copy of one ioctl argument: big and aligned enough for every struct in the table
+/// (checked at build time by [`op`]).
+#[repr(C, align(8))]
+struct UcmdBuffer([u8; UCMD_BUFFER_SIZE]);
+const UCMD_BUFFER_SIZE: usize = 128;
+
+/// One ioctl call in flight: the context, the validated argument and where the answer goes.
+pub(crate) struct Ucmd<'a> {
+    pub(crate) ictx: &'a Ictx,
+    user: UserPtr,
+    /// The argument, `Op::size` bytes; the part the caller did not send is zero.
+    arg: &'a [u8],
+    /// How many bytes of an answer the caller has room for (see [`ucmd::CopyPlan::respond`]).
+    respond_len: usize,
+}
+
+impl Ucmd<'_> {
+    /// The argument as the command's struct.
+    pub(crate) fn cmd<T: FromBytes>(&self) -> Result<T> {
+        T::from_bytes_copy(self.arg.get(..size_of::<T>()).ok_or(EINVAL)?).ok_or(EINVAL)
+    }
+
+    /// Writes the answer back over the caller's struct, never past the size the caller gave.
+    pub(crate) fn respond<T: AsBytes>(&self, answer: &T) -> Result {
+        let bytes = answer.as_bytes();
+        let len = self.respond_len.min(bytes.len());
+        UserSlice::new(self.user, len)
+            .writer()
+            .write_slice(&bytes[..len])
+    }
+}
+
+/// A table row: upstream's `struct iommufd_ioctl_op`.
+#[derive(Clone, Copy)]
+struct Op {
+    cmd: u32,
+    /// `sizeof(struct)`: what this kernel knows.
+    size: usize,
+    /// `offsetofend(struct, last mandatory field)`.
+    min_size: usize,
+    execute: fn(&mut Ucmd<'_>) -> Result,
+}
+
+/// Size of the field a projection points at; lets [`op`] compute `offsetofend` in a const.
+const fn field_size<T, F>(_project: fn(&T) -> &F) -> usize {
+    size_of::<F>()
+}
+
+/// Builds a table row; the buffer-size check fails the build, not the call.
+macro_rules! op {
+    ($cmd:expr, $execute:path, $ty:ty, $last:ident) => {{
+        const _: () = assert!(size_of::<$ty>() <= UCMD_BUFFER_SIZE);
+        Some(Op {
+            cmd: $cmd,
+            size: size_of::<$ty>(),
+            min_size: offset_of!($ty, $last) + field_size(|s: &$ty| &s.$last),
+            execute: $execute,
+        })
+    }};
+}
+
+/// Indexed by `_IOC_NR(cmd) - IOMMUFD_CMD_BASE`. A command this module does not implement has no
+/// row and answers `ENOTTY`, as a kernel that predates it would.
+static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
+    let mut t: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = [None; uapi::IOMMUFD_CMD_TABLE_LEN];
+    t[0] = op!(uapi::IOMMU_DESTROY, object::destroy_ioctl, uapi::iommu_destroy, id);
+    t[1] = op!(uapi::IOMMU_IOAS_ALLOC, ioas::alloc_ioctl, uapi::iommu_ioas_alloc, out_ioas_id);
+    t
+};
+
+/// Bytes read at a time while checking that a newer caller's unknown tail is zero.
+const ZERO_CHECK_CHUNK: usize = 64;
+
+fn check_zero_tail(user: UserPtr, tail: core::ops::Range<usize>) -> Result {
+    let mut reader = UserSlice::new(user, tail.end).reader();
+    reader.skip(tail.start)?;
+    let mut chunk = [0u8; ZERO_CHECK_CHUNK];
+    while !reader.is_empty() {
+        let n = reader.len().min(ZERO_CHECK_CHUNK);
+        reader.read_slice(&mut chunk[..n])?;
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+    }
+    Ok(())
+}
+
+/// Entry point for every ioctl on `/dev/iommu`.
+pub(crate) fn dispatch(ictx: &Ictx, cmd: u32, arg: usize) -> Result {
+    let Some(idx) = ucmd::table_index(cmd, uapi::IOMMUFD_CMD_BASE, OPS.len()) else {
+        // Below the iommufd range sit the VFIO container ioctls; the compat container is not
+        // provided by this module, so they are unknown here.
+        return Err(ENOTTY);
+    };
+    let user = UserPtr::from_addr(arg);
+    // Upstream reads the size before it looks at the row: keep its errno order (EFAULT first).
+    let user_size: u32 = UserSlice::new(user, size_of::<u32>()).reader().read()?;
+    let op = match OPS[idx] {
+        Some(op) if op.cmd == cmd => op,
+        _ => return Err(ENOTTY),
+    };
+    let plan = ucmd::plan(user_size, op.min_size, op.size).map_err(|ucmd::SizeError::TooShort| EINVAL)?;
+    if !plan.zero_tail.is_empty() {
+        check_zero_tail(user, plan.zero_tail.clone())?;
+    }
+    let mut buf = UcmdBuffer([0; UCMD_BUFFER_SIZE]);
+    UserSlice::new(user, plan.copy)
+        .reader()
+        .read_slice(&mut buf.0[..plan.copy])?;
+    let mut ucmd = Ucmd {
+        ictx,
+        user,
+        arg: &buf.0[..op.size],
+        respond_len: plan.respond,
+    };
+    (op.execute)(&mut ucmd)
+}

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+//! iommufd-rs: `/dev/iommu`, the IOMMU user API, written in Rust as a drop-in for `iommufd.ko`.
+//!
+//! The crate root only holds the module, the `/dev/iommu` registration and the list of files. One
+//! file per concept, after the C layout: `ioctl.rs` is main.c's ioctl table, `ictx.rs` the
+//! per-open context, `object.rs` the object table, `ioas.rs` the IOAS. `ucmd.rs` is
+//! kernel-independent and is also built by the host tests (`tests/host`).
+
+use kernel::{
+    miscdevice::{
+        MiscDeviceOptions,
+        MiscDeviceRegistration, //
+    },
+    prelude::*,
+};
+
+mod ictx;
+mod ioas;
+mod ioctl;
+mod object;
+mod uapi;
+mod ucmd;
+
+module! {
+    type: IommufdModule,
+    name: "iommufd",
+    authors: ["iommufd-rs developers"],
+    description: "IOMMU user API (/dev/iommu), Rust implementation",
+    license: "GPL",
+}
+
+#[pin_data]
+struct IommufdModule {
+    #[pin]
+    misc: MiscDeviceRegistration<ictx::Ictx>,
+}
+
+impl kernel::InPlaceModule for IommufdModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let opts = MiscDeviceOptions { name: c"iommu" };
+        try_pin_init!(Self {
+            misc <- MiscDeviceRegistration::register(opts),
+        })
+    }
+}

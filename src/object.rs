@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The per-context object table: 32-bit IDs naming IOAS, HWPT, device... objects.
+//!
+//! An ID is reserved first and the object published only once it is fully built: between the two
+//! the slot holds `None`, which every lookup treats as absent (upstream stores `XA_ZERO_ENTRY`).
+//! IDs are the lowest free number from 1, as upstream's `xa_alloc` with `XA_FLAGS_ALLOC1` gives.
+//!
+//! Lock order: `Ictx::objects` is a leaf lock; nothing is copied to or from user space under it.
+
+use kernel::{
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    sync::Arc,
+};
+
+use crate::{
+    ioas::Ioas,
+    ioctl::Ucmd,
+    uapi, //
+};
+
+/// Largest ID handed out (`xa_limit_31b`): IDs stay positive as a C `int`.
+const MAX_ID: u32 = i32::MAX as u32;
+
+/// What an ID names.
+pub(crate) enum ObjectKind {
+    Ioas(Ioas),
+}
+
+pub(crate) struct Object {
+    pub(crate) kind: ObjectKind,
+}
+
+/// The table proper; lives in the context's mutex.
+pub(crate) struct Objects {
+    slots: RBTree<u32, Option<Arc<Object>>>,
+}
+
+/// A reserved, not yet visible ID. Dropping it without [`Objects::finalize`] frees the ID.
+pub(crate) struct Reserved {
+    pub(crate) id: u32,
+}
+
+impl Objects {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: RBTree::new(),
+        }
+    }
+
+    fn lowest_free_id(&self) -> Result<u32> {
+        // Keys come in order: the first gap is the answer. Linear, which the object counts of a
+        // VMM (tens) make cheap; the table moves to an XArray when object kinds multiply.
+        let mut want = 1u32;
+        for &id in self.slots.keys() {
+            if id != want {
+                break;
+            }
+            want = want.checked_add(1).ok_or(ENOSPC)?;
+        }
+        if want > MAX_ID {
+            return Err(ENOSPC);
+        }
+        Ok(want)
+    }
+
+    /// Reserves an ID with `node` (allocated by the caller before it took the lock).
+    pub(crate) fn reserve(
+        &mut self,
+        node: RBTreeNodeReservation<u32, Option<Arc<Object>>>,
+    ) -> Result<Reserved> {
+        let id = self.lowest_free_id()?;
+        self.slots.insert(node.into_node(id, None));
+        Ok(Reserved { id })
+    }
+
+    /// Makes a reserved ID name `obj`.
+    pub(crate) fn finalize(&mut self, reserved: Reserved, obj: Arc<Object>) {
+        if let Some(slot) = self.slots.get_mut(&reserved.id) {
+            *slot = Some(obj);
+        }
+    }
+
+    /// Gives a reserved ID back; nothing was ever visible under it.
+    pub(crate) fn abort(&mut self, reserved: Reserved) {
+        self.slots.remove(&reserved.id);
+    }
+
+    /// Removes a published object; `ENOENT` for an unknown or still reserved ID.
+    fn remove(&mut self, id: u32) -> Result<Arc<Object>> {
+        match self.slots.get(&id) {
+            Some(Some(_)) => {}
+            _ => return Err(ENOENT),
+        }
+        self.slots.remove(&id).flatten().ok_or(ENOENT)
+    }
+}
+
+/// Reserves an ID, builds the answer with it, and publishes `obj` only if the answer reached the
+/// caller: the shape every `*_ALLOC` ioctl shares.
+pub(crate) fn publish(
+    ucmd: &Ucmd<'_>,
+    obj: Arc<Object>,
+    answer: impl FnOnce(u32) -> Result,
+) -> Result<u32> {
+    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    let reserved = ucmd.ictx.objects.lock().reserve(node)?;
+    let id = reserved.id;
+    match answer(id) {
+        Ok(()) => {
+            ucmd.ictx.objects.lock().finalize(reserved, obj);
+            Ok(id)
+        }
+        Err(e) => {
+            ucmd.ictx.objects.lock().abort(reserved);
+            Err(e)
+        }
+    }
+}
+
+/// `IOMMU_DESTROY`.
+pub(crate) fn destroy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let cmd: uapi::iommu_destroy = ucmd.cmd()?;
+    let obj = ucmd.ictx.objects.lock().remove(cmd.id)?;
+    // The object is freed here, outside the table lock.
+    drop(obj);
+    Ok(())
+}

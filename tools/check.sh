@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make check`: set-up (idempotent), cached kernel build, module build, host tests, then one VM boot
+# that runs every suite against each implementation in $IMPL ("both", "rust" or "c"), and the
+# report. The last line is `N passed, N failed, N skipped` over the gated tests.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+export PATH="$HOME/.cargo/bin:$PATH"
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
+
+case ${IMPL:-both} in
+both) impls="c rust" ;;
+c | rust) impls=$IMPL ;;
+*) echo "check.sh: IMPL is both, rust or c" >&2; exit 2 ;;
+esac
+t0=$(date +%s)
+stamp() { printf '[check %4ss] %s\n' $(( $(date +%s) - t0 )) "$*"; }
+
+if [ "$(id -u)" = 0 ]; then
+	stamp "set-up"
+	tools/setup.sh | grep -v '^\[setup\] done' || true
+fi
+stamp "kernel"
+tools/kernel/build.sh
+kdir=$(tools/kernel/build.sh --dir)
+ksrc=$(tools/kernel/build.sh --src)
+stamp "module"
+make -s module KDIR="$kdir"
+make -s -C tests/selftests KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/selftests/build"
+
+results=$repo/results
+rm -rf "$results/raw"
+mkdir -p "$results/raw"
+
+stamp "host tests"
+(cd tests/host && cargo test --quiet -- --test-threads=2 --format=pretty 2>&1) >"$results/raw/host-tests.txt" || true
+grep -E '^test result:' "$results/raw/host-tests.txt" | head -3 || true
+
+stamp "VM: $impls"
+tools/vm/run.sh --timeout "${VM_TIMEOUT:-3000}" --log "$results/raw/console.log" --rwdir "$results/raw" -- \
+	env IMPLS="$impls" OUT="$results/raw" KDIR="$kdir" REPO="$repo" tools/vm/guest-tests.sh \
+	| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
+
+stamp "report"
+set +e
+python3 tools/report.py "$results/raw" "$repo" "$impls" | tee "$results/raw/report.txt" | sed '$d'
+rc=${PIPESTATUS[0]}
+set -e
+stamp "done in $(( $(date +%s) - t0 ))s"
+tail -n 1 "$results/raw/report.txt"
+exit "$rc"

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Builds (or reuses) the test kernel: bzImage, modules, uAPI headers and the upstream iommu selftests.
+#
+# The tree lives outside the repo, in $IOMMUFD_RS_CACHE (default ~/.cache/iommufd-rs), keyed by the kernel
+# version and a hash of the config fragments, so a rerun with nothing changed costs a stamp check.
+#
+#   build.sh [--profile NAME]          build if needed, print nothing but progress
+#   build.sh [--profile NAME] --dir    print the build directory (the module's KDIR) and exit
+#   build.sh [--profile NAME] --src    print the kernel source directory and exit
+#
+# KSRC=/path/to/linux-7.2 points the build at another 7.2 tree instead of the pinned Debian source.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${IOMMUFD_RS_CACHE:-$HOME/.cache/iommufd-rs}
+profile=default
+mode=build
+while [ $# -gt 0 ]; do
+	case $1 in
+	--profile) profile=$2; shift 2 ;;
+	--dir) mode=dir; shift ;;
+	--src) mode=src; shift ;;
+	*) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+export PATH="$HOME/.cargo/bin:$PATH"
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
+log() { [ $mode = build ] && printf '[kernel] %s\n' "$*" >&2 || true; }
+
+# --- source ---------------------------------------------------------------------------------------
+pinned_deb=${PINNED_DEB:-$repo/../shared/kernel/linux-source-7.2_7.2.13-1_all.deb}
+src_from_deb() {
+	local deb=$1 dest=$cache/src
+	local tree=$dest/linux-source-7.2
+	if [ ! -f "$tree/.unpacked" ]; then
+		[ $mode = build ] || { echo "$tree"; return; }
+		log "unpacking $(basename "$deb") into $dest"
+		rm -rf "$dest/deb" "$tree"
+		mkdir -p "$dest"
+		dpkg-deb -x "$deb" "$dest/deb"
+		tar -C "$dest" -xf "$dest/deb/usr/src/linux-source-7.2.tar.xz"
+		rm -rf "$dest/deb"
+		touch "$tree/.unpacked"
+	fi
+	echo "$tree"
+}
+if [ -n "${KSRC:-}" ]; then
+	src=$(cd "$KSRC" && pwd)
+elif [ -f "$pinned_deb" ]; then
+	src=$(src_from_deb "$pinned_deb")
+elif [ -f /usr/src/linux-source-7.2.tar.xz ]; then
+	src=$cache/src/linux-source-7.2
+	if [ ! -f "$src/.unpacked" ] && [ $mode = build ]; then
+		mkdir -p "$cache/src"; tar -C "$cache/src" -xf /usr/src/linux-source-7.2.tar.xz; touch "$src/.unpacked"
+	fi
+else
+	[ $mode = build ] || { echo "build.sh: no kernel source (install linux-source-7.2 or set KSRC)" >&2; exit 1; }
+	log "installing linux-source-7.2 from Debian sid"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t sid linux-source-7.2
+	exec "$0" --profile "$profile"
+fi
+[ $mode = src ] && { echo "$src"; exit 0; }
+
+version() { sed -n 's/^VERSION = //p;s/^PATCHLEVEL = //p;s/^SUBLEVEL = //p' "$1/Makefile" | paste -sd.; }
+[ -f "$src/Makefile" ] && kver=$(version "$src") || kver=7.2.13
+
+# --- config and cache key ------------------------------------------------------------------------
+fragments=("$src/kernel/configs/kvm_guest.config" "$here/base.config")
+[ "$profile" = default ] || fragments+=("$here/$profile.config")
+for f in "${fragments[@]:1}"; do [ -f "$f" ] || { echo "build.sh: missing fragment $f" >&2; exit 1; }; done
+key=$( { echo "$kver $src"; cat "${fragments[@]:1}"; } | sha256sum | cut -c1-12)
+out=$cache/build/$kver-$profile-$key
+[ $mode = dir ] && { echo "$out"; exit 0; }
+
+stamp=$out/.iommufd-rs-built
+if [ -f "$stamp" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
+	log "cached: $out"
+	exit 0
+fi
+
+[ "$kver" = "${kver#7.2.}" ] && { echo "build.sh: $src is Linux $kver, not 7.2" >&2; exit 1; }
+mkdir -p "$out"
+jobs=$(nproc)
+kmake() { make -s -C "$src" O="$out" -j"$jobs" "$@"; }
+
+log "Linux $kver, profile $profile -> $out"
+kmake rustavailable >/dev/null || { echo "build.sh: Rust toolchain not usable for the kernel (run tools/setup.sh)" >&2; exit 1; }
+kmake x86_64_defconfig >/dev/null
+"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
+kmake olddefconfig >/dev/null
+
+# merge_config.sh is silent when a symbol does not take: check the ones the project depends on.
+bad=0
+for f in "${fragments[@]:1}"; do
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*) grep -qx "$line" "$out/.config" || { echo "build.sh: $line did not take" >&2; bad=1; } ;;
+		esac
+	done <"$f"
+done
+[ $bad = 0 ] || exit 1
+
+t0=$(date +%s)
+log "building bzImage and modules ($jobs jobs)"
+kmake bzImage modules
+log "installing modules and uAPI headers"
+rm -rf "$out/modroot"
+kmake INSTALL_MOD_PATH="$out/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
+kmake headers_install >/dev/null
+
+log "building tools/testing/selftests/iommu"
+mkdir -p "$out/kselftest/iommu"
+make -s -C "$src/tools/testing/selftests/iommu" OUTPUT="$out/kselftest/iommu" \
+	KHDR_INCLUDES="-isystem $out/usr/include" >/dev/null
+log "built in $(( $(date +%s) - t0 ))s"
+touch "$stamp"

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns one `make check` run's raw output into results/tests.tsv and results/summary.txt, decides
+the gate, and prints the closing `N passed, N failed` line. Exit status 0 only if nothing gated
+failed.
+
+Raw layout (results/raw/): host-tests.txt (cargo test output), and per implementation <impl>/:
+<suite>.tap, <suite>.rc, dmesg.txt, done, load.failed, unload.failed.
+
+Gated: the host tests, our own selftest suites (against every implementation run: they state
+upstream's behaviour, so the C module must pass them too), the kernel health rows (module load and
+unload, a clean dmesg, the guest finishing), and the upstream tests named in
+tests/upstream-pass.list, against the Rust module. Other upstream results are reported only.
+"""
+import os
+import re
+import sys
+
+UPSTREAM_SUITES = ("iommufd", "iommufd_fail_nth")
+SPLAT = re.compile(r"(WARNING:|BUG:|Oops|KASAN:|UBSAN:|kernel BUG|panicked at|"
+                   r"unreferenced object|possible circular locking|possible recursive locking|"
+                   r"inconsistent lock state|sleeping function called from invalid context|"
+                   r"Kernel panic)")
+TAP = re.compile(r"^(not )?ok \d+ (\S+)(?:\s+#\s*(SKIP|skip)\s*(.*))?")
+CARGO = re.compile(r"^test (\S+) \.\.\. (ok|FAILED|ignored)")
+
+
+def parse_tap(path):
+    rows = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = TAP.match(line.rstrip("\n"))
+                if not m:
+                    continue
+                if m.group(3):
+                    rows.append((m.group(2), "skip", m.group(4).strip()))
+                else:
+                    rows.append((m.group(2), "fail" if m.group(1) else "ok", ""))
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def read(path, default=""):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return default
+
+
+def main():
+    raw, repo, impls = sys.argv[1], sys.argv[2], sys.argv[3].split()
+    results = os.path.dirname(raw.rstrip("/"))
+    allow = set()
+    for line in read(os.path.join(repo, "tests/upstream-pass.list")).splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            suite, test = line.split()
+            allow.add((suite, test))
+    ours = sorted(os.path.basename(p)[:-2] for p in os.listdir(os.path.join(repo, "tests/selftests"))
+                  if p.endswith(".c"))
+
+    rows = []  # suite, test, impl, result, gated, note
+
+    host = read(os.path.join(raw, "host-tests.txt"))
+    host_rows = [(m.group(1), {"ok": "ok", "FAILED": "fail", "ignored": "skip"}[m.group(2)])
+                 for m in map(CARGO.match, host.splitlines()) if m]
+    if not host_rows:
+        host_rows = [("(no host tests ran)", "fail")]
+    rows += [("host", t, "rust", r, True, "") for t, r in host_rows]
+
+    for impl in impls:
+        d = os.path.join(raw, impl)
+        finished = os.path.exists(os.path.join(d, "done"))
+        rows.append(("kernel", "guest_finished", impl, "ok" if finished else "fail", True,
+                     "" if finished else "guest crashed or timed out: see results/raw/console.log"))
+        loaded = not os.path.exists(os.path.join(d, "load.failed"))
+        rows.append(("kernel", "module_load", impl, "ok" if loaded else "fail", True, ""))
+        if finished and loaded:
+            unloaded = not os.path.exists(os.path.join(d, "unload.failed"))
+            rows.append(("kernel", "module_unload", impl, "ok" if unloaded else "fail", True, ""))
+        dmesg = read(os.path.join(d, "dmesg.txt"))
+        splats = [l for l in dmesg.splitlines() if SPLAT.search(l)]
+        rows.append(("kernel", "dmesg_clean", impl, "fail" if splats or not dmesg else "ok", True,
+                     splats[0].strip()[:200] if splats else ("" if dmesg else "no dmesg")))
+
+        for suite in ours + list(UPSTREAM_SUITES):
+            tap = parse_tap(os.path.join(d, suite + ".tap"))
+            rc = read(os.path.join(d, suite + ".rc")).strip()
+            upstream = suite in UPSTREAM_SUITES
+            seen = set()
+            for test, result, note in tap:
+                seen.add(test)
+                gated = (not upstream) or (impl == "rust" and (suite, test) in allow)
+                rows.append((suite, test, impl, result, gated, note))
+            if upstream and impl == "rust":
+                for s, t in sorted(allow):
+                    if s == suite and t not in seen:
+                        rows.append((suite, t, impl, "fail", True, "listed but did not run"))
+            if not upstream and (not tap or rc in ("124", "137")):
+                why = "timed out" if rc in ("124", "137") else f"no TAP output (exit {rc or 'none'})"
+                rows.append((suite, "(suite)", impl, "fail", True, why))
+
+    with open(os.path.join(results, "tests.tsv"), "w") as f:
+        f.write("suite\ttest\timpl\tresult\tgated\tnote\n")
+        for s, t, i, r, g, n in rows:
+            f.write(f"{s}\t{t}\t{i}\t{r}\t{'yes' if g else 'no'}\t{n}\n")
+
+    suites = []
+    for s, *_ in rows:
+        if s not in suites:
+            suites.append(s)
+    lines = [f"{'suite':<20}" + "".join(f"{i + ' ok/fail/skip':>22}" for i in ("c", "rust"))]
+    for s in suites:
+        cells = []
+        for i in ("c", "rust"):
+            rs = [r for (ss, _, ii, r, _, _) in rows if ss == s and ii == i]
+            cells.append(f"{rs.count('ok')}/{rs.count('fail')}/{rs.count('skip')}" if rs else "-")
+        lines.append(f"{s:<20}" + "".join(f"{c:>22}" for c in cells))
+    gated = [r for r in rows if r[4]]
+    passed = sum(1 for r in gated if r[3] == "ok")
+    failed = sum(1 for r in gated if r[3] == "fail")
+    skipped = sum(1 for r in gated if r[3] == "skip")
+    lines.append("")
+    lines.append(f"gated: {passed} passed, {failed} failed, {skipped} skipped")
+    summary = "\n".join(lines) + "\n"
+    with open(os.path.join(results, "summary.txt"), "w") as f:
+        f.write(summary)
+    print(summary)
+    for s, t, i, r, g, n in gated:
+        if r == "fail":
+            print(f"FAIL {s} {t} [{i}] {n}")
+        elif r == "skip":
+            print(f"SKIP {s} {t} [{i}] {n}")
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Installs everything the build/boot/test loop needs on a Debian 12 machine (run as root).
+# Idempotent: a second run only checks. Nothing from sid or backports is taken unless named here.
+set -euo pipefail
+
+BINDGEN_VERSION=${BINDGEN_VERSION:-0.72.1}
+VIRTME_NG_VERSION=${VIRTME_NG_VERSION:-1.38}
+
+log() { printf '[setup] %s\n' "$*"; }
+need_root() { [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root" >&2; exit 1; }; }
+
+apt_sources() {
+	local src=/etc/apt/sources.list.d/iommufd-rs.sources pin=/etc/apt/preferences.d/iommufd-rs
+	if [ ! -f "$src" ]; then
+		log "adding Debian sid and bookworm-backports apt sources (low pin priority)"
+		cat >"$src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	fi
+	if [ ! -f "$pin" ]; then
+		# Below 100: never chosen automatically, not even for upgrades; only with -t or =version.
+		cat >"$pin" <<'PIN'
+Package: *
+Pin: release n=sid
+Pin-Priority: 50
+
+Package: *
+Pin: release n=bookworm-backports
+Pin-Priority: 90
+PIN
+	fi
+}
+
+apt_packages() {
+	local pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod rsync
+		libclang-19-dev llvm-19 udev libcap-dev busybox-static xz-utils python3-pip zstd)
+	local missing=()
+	for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+	local qemu_ok=0
+	if command -v qemu-system-x86_64 >/dev/null; then
+		qemu-system-x86_64 --version | grep -Eq 'version (9\.[1-9]|[1-9][0-9]|10)\.' && qemu_ok=1
+	fi
+	if [ ${#missing[@]} -gt 0 ] || [ $qemu_ok = 0 ]; then
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q
+		[ ${#missing[@]} -gt 0 ] && { log "installing: ${missing[*]}"; apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+		if [ $qemu_ok = 0 ]; then
+			log "installing qemu-system-x86 from bookworm-backports"
+			apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 ovmf- 
+		fi
+	fi
+}
+
+rust_tools() {
+	export PATH="$HOME/.cargo/bin:$PATH"
+	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || { log "rustup component add rust-src"; rustup component add rust-src; }
+	if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+		log "cargo install bindgen-cli $BINDGEN_VERSION"
+		LIBCLANG_PATH=/usr/lib/llvm-19/lib cargo install bindgen-cli --version "$BINDGEN_VERSION" --locked -q
+	fi
+}
+
+virtme() {
+	if ! command -v vng >/dev/null || ! vng --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION"; then
+		log "pip install virtme-ng==$VIRTME_NG_VERSION"
+		pip install -q "virtme-ng==$VIRTME_NG_VERSION"
+	fi
+}
+
+need_root
+apt_sources
+apt_packages
+rust_tools
+virtme
+log "done: $(qemu-system-x86_64 --version | head -1); $(bindgen --version); vng $(vng --version 2>/dev/null | head -1)"

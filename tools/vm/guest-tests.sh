@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs in the guest (started by tools/check.sh through tools/vm/run.sh): for each implementation
+# named in $IMPLS, load it, run every suite, unload it, and leave the raw results in $OUT/<impl>/:
+# one TAP file per suite, dmesg, and a `done` marker the host uses to tell a finished run from a
+# crashed one.
+#
+# Environment: IMPLS ("c rust"), OUT (a read-write dir), KDIR (kernel build tree), REPO,
+# SUITE_TIMEOUT (seconds per suite binary).
+set -uo pipefail
+
+: "${IMPLS:?}" "${OUT:?}" "${KDIR:?}" "${REPO:?}"
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-1200}
+
+say() { printf '[guest] %s\n' "$*"; }
+
+prepare() {
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+	# The upstream selftests use huge pages when they can: give them some of each kind.
+	echo 64 >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+	[ -w /sys/kernel/mm/transparent_hugepage/enabled ] &&
+		echo madvise >/sys/kernel/mm/transparent_hugepage/enabled
+	say "hugepages: $(cat /proc/sys/vm/nr_hugepages), THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
+	ulimit -l unlimited 2>/dev/null || true
+}
+
+load() { # impl
+	case $1 in
+	c) modprobe iommufd ;;
+	rust) insmod "$REPO/iommufd.ko" ;;
+	esac || return 1
+	for _ in $(seq 50); do [ -c /dev/iommu ] && return 0; sleep 0.1; done
+	say "/dev/iommu did not appear"
+	return 1
+}
+
+unload() {
+	# vfio may pin the module through its symbol imports; drop the users first.
+	modprobe -r vfio-pci vfio-pci-core vfio 2>/dev/null
+	rmmod iommufd
+}
+
+# suite name, binary: TAP on stdout into $dir/<suite>.tap, exit status into <suite>.rc
+run_suite() {
+	local dir=$1 suite=$2 bin=$3 t0 rc
+	t0=$(date +%s)
+	timeout -k 10 "$SUITE_TIMEOUT" "$bin" >"$dir/$suite.tap" 2>"$dir/$suite.err"
+	rc=$?
+	echo $rc >"$dir/$suite.rc"
+	say "$suite: exit $rc in $(( $(date +%s) - t0 ))s, $(grep -c '^ok ' "$dir/$suite.tap") ok, $(grep -c '^not ok ' "$dir/$suite.tap") not ok"
+}
+
+prepare
+for impl in $IMPLS; do
+	dir=$OUT/$impl
+	rm -rf "$dir"; mkdir -p "$dir"
+	dmesg -C
+	say "=== $impl"
+	if ! load "$impl" >"$dir/load.log" 2>&1; then
+		say "loading the $impl module failed: $(cat "$dir/load.log")"
+		echo "load failed" >"$dir/load.failed"
+		dmesg >"$dir/dmesg.txt"
+		touch "$dir/done"
+		continue
+	fi
+	for t in "$REPO"/tests/selftests/build/*; do
+		[ -x "$t" ] && run_suite "$dir" "$(basename "$t")" "$t"
+	done
+	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
+	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
+	unload >"$dir/unload.log" 2>&1 || { say "unloading $impl failed: $(cat "$dir/unload.log")"; echo failed >"$dir/unload.failed"; }
+	dmesg >"$dir/dmesg.txt"
+	touch "$dir/done"
+done
+say "finished"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boots the test kernel under QEMU (q35 + emulated VT-d in scalable mode + the edu DMA device) with
+# virtme-ng, runs one command in the guest and returns its exit status. Never hangs: past the time
+# limit the guest is killed and the reason (panic, oops, hang) is printed.
+#
+#   run.sh [--timeout SECONDS] [--log FILE] [--rwdir DIR]... -- COMMAND [ARGS...]
+#
+# The guest sees the host's root filesystem read-only (so it runs the repo's and the kernel tree's
+# binaries in place) and each --rwdir read-write. KVM is used only if a probe boot succeeded on this
+# machine (cached); otherwise TCG.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${IOMMUFD_RS_CACHE:-$HOME/.cache/iommufd-rs}
+kdir=${KDIR:-$("$repo/tools/kernel/build.sh" --dir)}
+timeout=${VM_TIMEOUT:-600}
+log=
+rwdirs=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--timeout) timeout=$2; shift 2 ;;
+	--log) log=$2; shift 2 ;;
+	--rwdir) rwdirs+=("--rwdir=$2"); shift 2 ;;
+	--) shift; break ;;
+	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+[ $# -gt 0 ] || { echo "run.sh: no command" >&2; exit 2; }
+[ -f "$kdir/arch/x86/boot/bzImage" ] || { echo "run.sh: no kernel in $kdir (make kernel)" >&2; exit 2; }
+[ -n "$log" ] || log=$(mktemp /tmp/iommufd-rs-vm.XXXXXX.log)
+
+qemu_opts="-machine q35,kernel-irqchip=split"
+qemu_opts+=" -device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on"
+qemu_opts+=" -device edu"
+# A hung task or soft lockup becomes a panic, and a panic ends QEMU (virtme passes -no-reboot).
+append=(--append "hung_task_panic=1" --append "softlockup_panic=1" --append "oops=panic"
+	--append "intel_iommu=on,sm_on" --append "iommu.strict=1")
+
+vng_cmd() { # accel-flag timeout command...
+	local accel=$1 limit=$2; shift 2
+	local cmd
+	printf -v cmd '%q ' "$@"
+	# --disable-microvm: VT-d needs q35. No stdin: CI has none, and vng must not wait on it.
+	timeout --kill-after=15 "$limit" vng -r "$kdir" $accel --disable-microvm --disable-monitor \
+		--memory 3G --cpus 2 --qemu-opts="$qemu_opts" "${append[@]}" "${rwdirs[@]}" \
+		--cwd "$repo" --exec "$cmd" </dev/null
+}
+
+# One probe per machine and kernel: does a KVM guest with this kernel get as far as running `true`?
+accel=--disable-kvm
+probe=$cache/kvm-probe-$(basename "$kdir")
+if [ "${VM_ACCEL:-auto}" = kvm ]; then
+	accel=
+elif [ "${VM_ACCEL:-auto}" = auto ] && [ -w /dev/kvm ]; then
+	if [ ! -f "$probe" ]; then
+		if vng_cmd "" 90 true >"$probe.log" 2>&1; then echo kvm >"$probe"; else echo tcg >"$probe"; fi
+		echo "[vm] KVM probe: $(cat "$probe") (log: $probe.log)" >&2
+	fi
+	[ "$(cat "$probe")" = kvm ] && accel=
+fi
+
+start=$(date +%s)
+set +e
+vng_cmd "$accel" "$timeout" "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+took=$(( $(date +%s) - start ))
+
+if grep -qE 'Kernel panic - not syncing|BUG: kernel NULL|Oops:|general protection fault' "$log"; then
+	echo "[vm] FAIL: guest kernel crashed after ${took}s:" >&2
+	grep -E -m5 'Kernel panic - not syncing|BUG:|Oops:|general protection fault|RIP:' "$log" | sed 's/^/[vm]   /' >&2
+	[ "$rc" = 0 ] && rc=70
+elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+	echo "[vm] FAIL: guest did not finish within ${timeout}s and was killed (hang); last output:" >&2
+	tail -n 5 "$log" | sed 's/^/[vm]   /' >&2
+fi
+exit "$rc"
