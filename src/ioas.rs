@@ -10,6 +10,7 @@ use kernel::{
 };
 
 use crate::{
+    errno,
     ioctl::Ucmd,
     object::{
         self,
@@ -25,7 +26,7 @@ pub(crate) struct Ioas {}
 pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut cmd: uapi::iommu_ioas_alloc = ucmd.cmd()?;
     if cmd.flags != 0 {
-        return Err(EOPNOTSUPP);
+        return Err(errno::eopnotsupp());
     }
     let obj = Arc::new(
         Object {

@@ -17,6 +17,7 @@ use kernel::{
 mod ictx;
 mod ioas;
 mod ioctl;
+mod errno;
 mod object;
 mod uapi;
 mod ucmd;

@@ -31,6 +31,8 @@ pub(crate) enum ObjectKind {
 }
 
 pub(crate) struct Object {
+    // Read by the lookups of the IOAS and HWPT ioctls (IOMMU_IOAS_MAP and on).
+    #[allow(dead_code)]
     pub(crate) kind: ObjectKind,
 }
 

@@ -16,6 +16,7 @@
     unreachable_pub
 )]
 mod generated {
+    use kernel::ffi;
     include!("generated/iommufd_uapi.rs");
 }
 

@@ -15,7 +15,9 @@ cc -Wall -O2 -isystem "$kdir/usr/include" -o tools/demo/build/iommufd_demo tools
 cat >tools/demo/build/guest.sh <<GUEST
 set -e
 echo "== guest: \$(uname -r), IOMMU: \$(ls /sys/class/iommu | tr '\n' ' ')"
-echo "== edu device: \$(lspci -nn -d 1234:11e8 2>/dev/null || ls /sys/bus/pci/devices)"
+for d in /sys/bus/pci/devices/*; do
+	[ "\$(cat \$d/vendor):\$(cat \$d/device)" = 0x1234:0x11e8 ] && echo "== edu DMA device at \$(basename \$d), IOMMU group \$(basename \$(readlink \$d/iommu_group))"
+done
 insmod $repo/iommufd.ko
 echo "== loaded: \$(grep -w iommufd /proc/modules | cut -d' ' -f1-3), /dev/iommu: \$(ls -l /dev/iommu)"
 $repo/tools/demo/build/iommufd_demo

@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--timeout) timeout=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
-	--rwdir) rwdirs+=("--rwdir=$2"); shift 2 ;;
+	--rwdir) rwdirs+=("--rwdir=$(cd "$2" && pwd)=$(cd "$2" && pwd)"); shift 2 ;;
 	--) shift; break ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
