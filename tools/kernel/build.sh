@@ -56,11 +56,16 @@ elif [ -f /usr/src/linux-source-7.2.tar.xz ]; then
 	if [ ! -f "$src/.unpacked" ] && [ $mode = build ]; then
 		mkdir -p "$cache/src"; tar -C "$cache/src" -xf /usr/src/linux-source-7.2.tar.xz; touch "$src/.unpacked"
 	fi
+elif [ -f "$cache/src/linux-source-7.2/.unpacked" ]; then
+	src=$cache/src/linux-source-7.2
 else
-	[ $mode = build ] || { echo "build.sh: no kernel source (install linux-source-7.2 or set KSRC)" >&2; exit 1; }
-	log "installing linux-source-7.2 from Debian sid"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t sid linux-source-7.2
-	exec "$0" --profile "$profile"
+	# Fetch the package file only: installing it with -t sid would drag sid's libc along.
+	[ $mode = build ] || { echo "$cache/src/linux-source-7.2"; exit 0; }
+	log "downloading linux-source-7.2 from Debian sid (package file only)"
+	mkdir -p "$cache/deb"
+	(cd "$cache/deb" && apt-get download -q 'linux-source-7.2/sid')
+	deb=$(ls "$cache"/deb/linux-source-7.2_*_all.deb | tail -n 1)
+	src=$(src_from_deb "$deb")
 fi
 [ $mode = src ] && { echo "$src"; exit 0; }
 
