@@ -3,7 +3,7 @@
 //!
 //! Upstream's main.c keeps one `IOCTL_OP` row per command (number, handler, struct, last mandatory
 //! field); we keep the same row, typed. The dispatcher reads the leading `size`, applies the rule
-//! planned by [`crate::ucmd::plan`], copies the argument once into a kernel buffer, and hands the
+//! planned by [`crate::pure::ucmd::plan`], copies the argument once into a kernel buffer, and hands the
 //! handler a [`Ucmd`] that can only read that copy and write one answer back.
 
 use core::mem::{
@@ -27,7 +27,7 @@ use crate::{
     ioas,
     object,
     uapi,
-    ucmd, //
+    pure::ucmd, //
 };
 
 /// The kernel copy of one ioctl argument: big and aligned enough for every struct in the table

@@ -3,7 +3,7 @@
 //!
 //! The crate root only holds the module, the `/dev/iommu` registration and the list of files. One
 //! file per concept, after the C layout: `ioctl.rs` is main.c's ioctl table, `ictx.rs` the
-//! per-open context, `object.rs` the object table, `ioas.rs` the IOAS. `ucmd.rs` is
+//! per-open context, `object.rs` the object table, `ioas.rs` the IOAS. `pure/` is
 //! kernel-independent and is also built by the host tests (`tests/host`).
 
 use kernel::{
@@ -14,13 +14,14 @@ use kernel::{
     prelude::*,
 };
 
+mod errno;
 mod ictx;
 mod ioas;
 mod ioctl;
-mod errno;
 mod object;
+mod pure;
 mod uapi;
-mod ucmd;
+
 
 module! {
     type: IommufdModule,

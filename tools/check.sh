@@ -35,7 +35,7 @@ rm -rf "$results/raw"
 mkdir -p "$results/raw"
 
 stamp "host tests"
-(cd tests/host && cargo test --quiet -- --test-threads=2 --format=pretty 2>&1) >"$results/raw/host-tests.txt" || true
+(cd tests/host && timeout 900 cargo test --quiet -- --test-threads=2 --format=pretty 2>&1) >"$results/raw/host-tests.txt" || true
 grep -E '^test result:' "$results/raw/host-tests.txt" | head -3 || true
 
 stamp "VM: $impls"

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Host build of the kernel-independent files of `src/`: the same source the module compiles,
-//! tested here with `cargo test` in seconds instead of a VM boot.
+//! Host build of the kernel-independent files of `src/` (everything under `src/pure/`): the same
+//! source the module compiles, tested here with `cargo test` in seconds instead of a VM boot.
 
 #![allow(dead_code)]
 
-#[path = "../../../src/ucmd.rs"]
-pub mod ucmd;
+#[path = "../../../src/pure/mod.rs"]
+pub mod pure;
+
+#[cfg(test)]
+mod model;
+#[cfg(test)]
+mod props;
