@@ -10,6 +10,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 KDIR ?= $(shell tools/kernel/build.sh --dir)
+KSRC ?= $(shell tools/kernel/build.sh --src)
 IMPL ?= both
 
 all: module
@@ -22,7 +23,7 @@ kernel:
 
 module:
 	@test -f $(KDIR)/Module.symvers || { echo "no kernel at $(KDIR): run 'make kernel'"; exit 1; }
-	tools/gen-bindings.sh $(KDIR)
+	tools/gen-bindings.sh $(KDIR) $(KSRC)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 host-test:

@@ -6,8 +6,19 @@ use kernel::{
     error::Error,
 };
 
-/// `EOPNOTSUPP`: what upstream answers for an unknown flag or a non-zero reserved field.
-pub(crate) fn eopnotsupp() -> Error {
-    // The constant is a small positive errno; the conversion cannot truncate.
-    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+macro_rules! errno {
+    ($($(#[$doc:meta])* $name:ident = $err:ident;)*) => {$(
+        $(#[$doc])*
+        pub(crate) fn $name() -> Error {
+            // The constant is a small positive errno; the conversion cannot truncate.
+            Error::from_errno(-(bindings::$err as i32))
+        }
+    )*};
+}
+
+errno! {
+    /// Unknown flag, option or non-zero reserved field.
+    eopnotsupp = EOPNOTSUPP;
+    /// A range is in use by something that forbids the request (reserved vs allowed IOVA).
+    eaddrinuse = EADDRINUSE;
 }

@@ -15,14 +15,88 @@ use kernel::{
 };
 
 use crate::{
-    ioctl,
-    object::Objects, //
+    errno,
+    ioas::{
+        self,
+        Ioas, //
+    },
+    ioctl::{
+        self,
+        Ucmd, //
+    },
+    object::{
+        Object,
+        Objects, //
+    },
+    uapi, //
+};
+use kernel::{
+    bindings,
+    sync::Arc,
 };
 
 #[pin_data]
 pub(crate) struct Ictx {
     #[pin]
     pub(crate) objects: Mutex<Objects>,
+}
+
+impl Ictx {
+    /// The IOAS named `id`; `ENOENT` if `id` names nothing or something else.
+    pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
+        match self.objects.lock().get(id)? {
+            Object::Ioas(ioas) => Ok(ioas),
+        }
+    }
+}
+
+/// Whether the caller may change how its pinned memory is accounted.
+fn capable_sys_resource() -> bool {
+    // SAFETY: `capable()` only reads the current task's credentials; any capability number is
+    // accepted.
+    unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
+}
+
+/// `IOMMU_OPTION`: global options of the context, or per-object ones by `object_id`.
+pub(crate) fn option_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_option = ucmd.cmd()?;
+    if cmd.__reserved != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    match cmd.option_id {
+        uapi::IOMMU_OPTION_RLIMIT_MODE => {
+            if cmd.object_id != 0 {
+                return Err(errno::eopnotsupp());
+            }
+            match u32::from(cmd.op) {
+                uapi::IOMMU_OPTION_OP_GET => {
+                    cmd.val64 = u64::from(ucmd.ictx.objects.lock().account_mm);
+                }
+                uapi::IOMMU_OPTION_OP_SET => {
+                    if !capable_sys_resource() {
+                        return Err(EPERM);
+                    }
+                    let mut objects = ucmd.ictx.objects.lock();
+                    if !objects.is_empty() {
+                        return Err(EBUSY);
+                    }
+                    objects.account_mm = match cmd.val64 {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(EINVAL),
+                    };
+                }
+                _ => return Err(errno::eopnotsupp()),
+            }
+        }
+        uapi::IOMMU_OPTION_HUGE_PAGES => {
+            let ioas = ucmd.ictx.get_ioas(cmd.object_id)?;
+            ioas::option_huge_pages(&ioas, &mut cmd)?;
+        }
+        _ => return Err(errno::eopnotsupp()),
+    }
+    // Only `val64` is an output: write back just that field, as upstream does.
+    ucmd.respond_field(core::mem::offset_of!(uapi::iommu_option, val64), &cmd.val64)
 }
 
 #[vtable]

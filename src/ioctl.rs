@@ -23,7 +23,10 @@ use kernel::{
 };
 
 use crate::{
-    ictx::Ictx,
+    ictx::{
+        self,
+        Ictx, //
+    },
     ioas,
     object,
     uapi,
@@ -62,6 +65,21 @@ impl Ucmd<'_> {
     }
 }
 
+impl Ucmd<'_> {
+    /// Writes one field of the answer at `offset` into the caller's struct (for commands whose
+    /// only output is one field, so the caller's other fields are left as they were).
+    pub(crate) fn respond_field<T: AsBytes>(&self, offset: usize, value: &T) -> Result {
+        let bytes = value.as_bytes();
+        let end = offset.checked_add(bytes.len()).ok_or(EINVAL)?;
+        if end > self.respond_len {
+            return Ok(());
+        }
+        UserSlice::new(self.user.wrapping_byte_add(offset), bytes.len())
+            .writer()
+            .write_slice(bytes)
+    }
+}
+
 /// A table row: upstream's `struct iommufd_ioctl_op`.
 #[derive(Clone, Copy)]
 struct Op {
@@ -97,6 +115,28 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
     let mut t: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = [None; uapi::IOMMUFD_CMD_TABLE_LEN];
     t[0] = op!(uapi::IOMMU_DESTROY, object::destroy_ioctl, uapi::iommu_destroy, id);
     t[1] = op!(uapi::IOMMU_IOAS_ALLOC, ioas::alloc_ioctl, uapi::iommu_ioas_alloc, out_ioas_id);
+    t[2] = op!(
+        uapi::IOMMU_IOAS_ALLOW_IOVAS,
+        ioas::allow_iovas_ioctl,
+        uapi::iommu_ioas_allow_iovas,
+        allowed_iovas
+    );
+    t[4] = op!(
+        uapi::IOMMU_IOAS_IOVA_RANGES,
+        ioas::iova_ranges_ioctl,
+        uapi::iommu_ioas_iova_ranges,
+        out_iova_alignment
+    );
+    t[7] = op!(uapi::IOMMU_OPTION, ictx::option_ioctl, uapi::iommu_option, val64);
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    {
+        t[32] = op!(
+            uapi::test::IOMMU_TEST_CMD,
+            crate::selftest::test_ioctl,
+            uapi::test::iommu_test_cmd,
+            last
+        );
+    }
     t
 };
 

@@ -15,11 +15,16 @@ use kernel::{
 };
 
 mod errno;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod gup;
 mod ictx;
 mod ioas;
 mod ioctl;
+mod iopt;
 mod object;
 mod pure;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod selftest;
 mod uapi;
 
 

@@ -25,20 +25,18 @@ use crate::{
 /// Largest ID handed out (`xa_limit_31b`): IDs stay positive as a C `int`.
 const MAX_ID: u32 = i32::MAX as u32;
 
-/// What an ID names.
-pub(crate) enum ObjectKind {
-    Ioas(Ioas),
-}
-
-pub(crate) struct Object {
-    // Read by the lookups of the IOAS and HWPT ioctls (IOMMU_IOAS_MAP and on).
-    #[allow(dead_code)]
-    pub(crate) kind: ObjectKind,
+/// What an ID names. Each variant holds a reference; the table's is the one `IOMMU_DESTROY` drops.
+#[derive(Clone)]
+pub(crate) enum Object {
+    Ioas(Arc<Ioas>),
 }
 
 /// The table proper; lives in the context's mutex.
 pub(crate) struct Objects {
-    slots: RBTree<u32, Option<Arc<Object>>>,
+    slots: RBTree<u32, Option<Object>>,
+    /// `IOMMU_OPTION_RLIMIT_MODE`: account pins to the process (mm) rather than the user. Kept
+    /// under the table lock because it may only change while the table is empty.
+    pub(crate) account_mm: bool,
 }
 
 /// A reserved, not yet visible ID. Dropping it without [`Objects::finalize`] frees the ID.
@@ -50,6 +48,7 @@ impl Objects {
     pub(crate) fn new() -> Self {
         Self {
             slots: RBTree::new(),
+            account_mm: false,
         }
     }
 
@@ -72,7 +71,7 @@ impl Objects {
     /// Reserves an ID with `node` (allocated by the caller before it took the lock).
     pub(crate) fn reserve(
         &mut self,
-        node: RBTreeNodeReservation<u32, Option<Arc<Object>>>,
+        node: RBTreeNodeReservation<u32, Option<Object>>,
     ) -> Result<Reserved> {
         let id = self.lowest_free_id()?;
         self.slots.insert(node.into_node(id, None));
@@ -80,7 +79,7 @@ impl Objects {
     }
 
     /// Makes a reserved ID name `obj`.
-    pub(crate) fn finalize(&mut self, reserved: Reserved, obj: Arc<Object>) {
+    pub(crate) fn finalize(&mut self, reserved: Reserved, obj: Object) {
         if let Some(slot) = self.slots.get_mut(&reserved.id) {
             *slot = Some(obj);
         }
@@ -92,12 +91,21 @@ impl Objects {
     }
 
     /// Removes a published object; `ENOENT` for an unknown or still reserved ID.
-    fn remove(&mut self, id: u32) -> Result<Arc<Object>> {
+    fn remove(&mut self, id: u32) -> Result<Object> {
         match self.slots.get(&id) {
             Some(Some(_)) => {}
             _ => return Err(ENOENT),
         }
         self.slots.remove(&id).flatten().ok_or(ENOENT)
+    }
+
+    /// A reference to a published object; `ENOENT` for unknown or reserved IDs.
+    pub(crate) fn get(&self, id: u32) -> Result<Object> {
+        self.slots.get(&id).cloned().flatten().ok_or(ENOENT)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
     }
 }
 
@@ -105,7 +113,7 @@ impl Objects {
 /// caller: the shape every `*_ALLOC` ioctl shares.
 pub(crate) fn publish(
     ucmd: &Ucmd<'_>,
-    obj: Arc<Object>,
+    obj: Object,
     answer: impl FnOnce(u32) -> Result,
 ) -> Result<u32> {
     let node = RBTreeNodeReservation::new(GFP_KERNEL)?;

@@ -20,9 +20,41 @@ mod generated {
     include!("generated/iommufd_uapi.rs");
 }
 
+/// `IOMMU_TEST_CMD` (`drivers/iommu/iommufd/iommufd_test.h` of the kernel under test).
+#[cfg(CONFIG_IOMMUFD_TEST)]
+#[allow(
+    dead_code,
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    unreachable_pub
+)]
+pub(crate) mod test {
+    use kernel::ffi;
+    include!("generated/iommufd_test.rs");
+
+    /// `IOMMU_TEST_CMD`: 32 above the iommufd base, clear of the real commands.
+    pub(crate) const IOMMU_TEST_CMD: u32 =
+        kernel::ioctl::_IO(super::IOMMUFD_TYPE, super::IOMMUFD_CMD_BASE + 32);
+
+    // SAFETY: `repr(C)` integers and a union of integer structs: every bit pattern is valid.
+    // (Not `AsBytes`: the union and tail padding may hold uninitialized bytes.)
+    unsafe impl kernel::transmute::FromBytes for iommu_test_cmd {}
+}
+
 pub(crate) use generated::{
     iommu_destroy,
-    iommu_ioas_alloc, //
+    iommu_ioas_alloc,
+    iommu_ioas_allow_iovas,
+    iommu_ioas_iova_ranges,
+    iommu_iova_range,
+    iommu_option,
+    IOMMU_OPTION_HUGE_PAGES,
+    IOMMU_OPTION_OP_GET,
+    IOMMU_OPTION_OP_SET,
+    IOMMU_OPTION_RLIMIT_MODE, //
 };
 
 use kernel::ioctl::_IO;
@@ -38,13 +70,36 @@ pub(crate) const IOMMUFD_CMD_TABLE_LEN: usize = 33;
 
 pub(crate) const IOMMU_DESTROY: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_DESTROY);
 pub(crate) const IOMMU_IOAS_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_ALLOC);
+pub(crate) const IOMMU_IOAS_ALLOW_IOVAS: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_ALLOW_IOVAS);
+pub(crate) const IOMMU_IOAS_IOVA_RANGES: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_IOVA_RANGES);
+pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OPTION);
 
-// SAFETY: plain `repr(C)` structs of `__u32` fields with no padding: every bit pattern is valid and
-// every byte is initialized.
-unsafe impl kernel::transmute::FromBytes for iommu_destroy {}
-// SAFETY: as above.
-unsafe impl kernel::transmute::AsBytes for iommu_destroy {}
-// SAFETY: as above.
-unsafe impl kernel::transmute::FromBytes for iommu_ioas_alloc {}
-// SAFETY: as above.
-unsafe impl kernel::transmute::AsBytes for iommu_ioas_alloc {}
+/// Marks uAPI structs as plain bytes both ways, after checking at build time that their size is
+/// the sum of their fields (no padding, so every byte of an `AsBytes` view is initialized).
+macro_rules! plain_uapi {
+    ($($ty:ident { $($field:ident),* $(,)? })*) => {$(
+        const _: () = assert!(
+            core::mem::size_of::<$ty>() == 0 $(+ field_size(|s: &$ty| &s.$field))*
+        );
+        // SAFETY: `repr(C)` integers only and no padding (checked above): every bit pattern is
+        // a valid value and every byte is initialized.
+        unsafe impl kernel::transmute::FromBytes for $ty {}
+        // SAFETY: as above.
+        unsafe impl kernel::transmute::AsBytes for $ty {}
+    )*};
+}
+
+const fn field_size<T, F>(_project: fn(&T) -> &F) -> usize {
+    core::mem::size_of::<F>()
+}
+
+plain_uapi! {
+    iommu_destroy { size, id }
+    iommu_ioas_alloc { size, flags, out_ioas_id }
+    iommu_ioas_allow_iovas { size, ioas_id, num_iovas, __reserved, allowed_iovas }
+    iommu_ioas_iova_ranges { size, ioas_id, num_iovas, __reserved, allowed_iovas, out_iova_alignment }
+    iommu_iova_range { start, last }
+    iommu_option { size, option_id, op, __reserved, object_id, val64 }
+}

@@ -43,6 +43,10 @@ tools/vm/run.sh --timeout "${VM_TIMEOUT:-3000}" --log "$results/raw/console.log"
 	env IMPLS="$impls" OUT="$results/raw" KDIR="$kdir" REPO="$repo" tools/vm/guest-tests.sh \
 	| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
 
+stamp "VM runner self-test (panic, hang, exit status)"
+tools/vm/runner-selftest.sh "$results/raw/runner" >"$results/raw/runner.tap" 2>&1 || true
+grep -E '^(not )?ok' "$results/raw/runner.tap" || true
+
 stamp "report"
 set +e
 python3 tools/report.py "$results/raw" "$repo" "$impls" | tee "$results/raw/report.txt" | sed '$d'

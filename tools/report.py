@@ -71,6 +71,11 @@ def main():
         host_rows = [("(no host tests ran)", "fail")]
     rows += [("host", t, "rust", r, True, "") for t, r in host_rows]
 
+    # The VM runner's own checks (a panicking or hanging guest fails fast): infrastructure on the
+    # Rust side of the project, like the host tests.
+    runner = parse_tap(os.path.join(raw, "runner.tap")) or [("(runner self-test)", "fail", "no output")]
+    rows += [("runner", t, "rust", r, True, n) for t, r, n in runner]
+
     for impl in impls:
         d = os.path.join(raw, impl)
         finished = os.path.exists(os.path.join(d, "done"))

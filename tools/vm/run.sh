@@ -35,7 +35,7 @@ qemu_opts="-machine q35,kernel-irqchip=split"
 qemu_opts+=" -device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on"
 qemu_opts+=" -device edu"
 # A hung task or soft lockup becomes a panic, and a panic ends QEMU (virtme passes -no-reboot).
-append=(--append "hung_task_panic=1" --append "softlockup_panic=1" --append "oops=panic"
+append=(--append "hung_task_panic=1" --append "sysctl.kernel.softlockup_panic=1" --append "oops=panic"
 	--append "intel_iommu=on,sm_on" --append "iommu.strict=1")
 
 vng_cmd() { # accel-flag timeout command...
@@ -43,7 +43,9 @@ vng_cmd() { # accel-flag timeout command...
 	local cmd
 	printf -v cmd '%q ' "$@"
 	# --disable-microvm: VT-d needs q35. No stdin: CI has none, and vng must not wait on it.
-	timeout --kill-after=15 "$limit" vng -r "$kdir" $accel --disable-microvm --disable-monitor \
+	# --verbose puts the guest kernel's console in the output: the log keeps it (that is where a
+	# panic or oops shows), the terminal gets only the command's own lines.
+	timeout --kill-after=15 "$limit" vng -r "$kdir" $accel --verbose --disable-microvm --disable-monitor \
 		--memory 3G --cpus 2 --qemu-opts="$qemu_opts" "${append[@]}" "${rwdirs[@]}" \
 		--cwd "$repo" --exec "$cmd" </dev/null
 }
@@ -61,9 +63,11 @@ elif [ "${VM_ACCEL:-auto}" = auto ] && [ -w /dev/kvm ]; then
 	[ "$(cat "$probe")" = kvm ] && accel=
 fi
 
+# Lines of the boot itself (kernel console, decompressor, firmware), kept out of the terminal.
+boot_noise='^\[ *[0-9]+\.[0-9]+\]|^(virtme|qemu-system|SeaBIOS|Booting|iPXE|Probing EDD|early console|input_|output|kernel_total_size|needed_size|trampoline_32bit|Physical KASLR|Virtual KASLR|Memory KASLR|Poking KASLR|Decompressing|Parsing ELF)|^\s*$'
 start=$(date +%s)
 set +e
-vng_cmd "$accel" "$timeout" "$@" 2>&1 | tee "$log"
+vng_cmd "$accel" "$timeout" "$@" 2>&1 | tee "$log" | grep --line-buffered -v -E "$boot_noise"
 rc=${PIPESTATUS[0]}
 set -e
 took=$(( $(date +%s) - start ))
@@ -74,6 +78,9 @@ if grep -qE 'Kernel panic - not syncing|BUG: kernel NULL|Oops:|general protectio
 	[ "$rc" = 0 ] && rc=70
 elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 	echo "[vm] FAIL: guest did not finish within ${timeout}s and was killed (hang); last output:" >&2
+	tail -n 5 "$log" | sed 's/^/[vm]   /' >&2
+elif [ "$rc" = 255 ]; then
+	echo "[vm] FAIL: guest ended without the command's exit status after ${took}s; last output:" >&2
 	tail -n 5 "$log" | sed 's/^/[vm]   /' >&2
 fi
 exit "$rc"
