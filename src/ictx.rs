@@ -108,7 +108,7 @@ impl MiscDevice for Ictx {
             try_pin_init!(Ictx {
                 objects <- new_mutex!(Objects::new()),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 

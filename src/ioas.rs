@@ -6,7 +6,9 @@
 //! is held, never under it.
 
 use kernel::{
+    bindings,
     new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     rbtree::RBTreeNodeReservation,
     sync::{
@@ -22,7 +24,9 @@ use kernel::{
 use crate::{
     errno,
     iopt::{
+        Area,
         Iopt,
+        Pages,
         SpanTree, //
     },
     ioctl::Ucmd,
@@ -52,7 +56,7 @@ impl Ioas {
             try_pin_init!(Ioas {
                 iopt <- new_mutex!(Iopt::new()),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 }
@@ -141,14 +145,15 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         if elm.start >= elm.last {
             return Err(EINVAL);
         }
-        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        if !allowed.insert(
-            Span {
-                start: elm.start,
-                last: elm.last,
-            },
-            node,
-        ) {
+        // Overlap first, then the allocation: EINVAL wins over ENOMEM as upstream.
+        if allowed.intersects(Span {
+            start: elm.start,
+            last: elm.last,
+        }) {
+            return Err(EINVAL);
+        }
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        if !allowed.insert(elm.start, elm.last, node) {
             return Err(EINVAL);
         }
     }
@@ -166,6 +171,162 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     Ok(())
 }
 
+/// Largest alignment worth keeping between user memory and its IOVA: the PMD size when THP can
+/// back the memory with huge pages (upstream's `HPAGE_SIZE`), so a huge page can be a huge IOPTE.
+#[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+const MAX_ALIGN: u64 = 1 << 21;
+#[cfg(not(CONFIG_TRANSPARENT_HUGEPAGE))]
+const MAX_ALIGN: u64 = PAGE_SIZE as u64;
+
+const GEOMETRY: iova::Geometry = iova::Geometry {
+    page_size: PAGE_SIZE as u64,
+    max_align: MAX_ALIGN,
+};
+
+/// `IOMMU_IOAS_MAP`: maps user memory at a fixed or kernel-chosen IOVA.
+pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_ioas_map = ucmd.cmd()?;
+    let known = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
+        | uapi::IOMMU_IOAS_MAP_WRITEABLE
+        | uapi::IOMMU_IOAS_MAP_READABLE;
+    if cmd.flags & !known != 0 || cmd.__reserved != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    let mut prot = 0;
+    if cmd.flags & uapi::IOMMU_IOAS_MAP_READABLE != 0 {
+        prot |= bindings::IOMMU_READ;
+    }
+    if cmd.flags & uapi::IOMMU_IOAS_MAP_WRITEABLE != 0 {
+        prot |= bindings::IOMMU_WRITE;
+    }
+    if prot == 0 {
+        return Err(EINVAL);
+    }
+    let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
+
+    // The pages object: user memory from the page holding `user_va`.
+    let uptr = usize::try_from(cmd.user_va).map_err(|_| EOVERFLOW)?;
+    let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
+    uptr.checked_add(length).ok_or(EOVERFLOW)?;
+    if length == 0 || length > usize::MAX - PAGE_SIZE {
+        return Err(EINVAL);
+    }
+    let start_byte = uptr % PAGE_SIZE;
+    let pages = Arc::new(
+        Pages {
+            base: uptr - start_byte,
+            length: cmd.length + start_byte as u64,
+            writable: prot & bindings::IOMMU_WRITE != 0,
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+
+    let mut iopt = ioas.iopt.lock();
+    let iova = insert_area(
+        &mut iopt,
+        (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA == 0).then_some(cmd.user_va),
+        cmd.iova,
+        cmd.length,
+        Area {
+            last: 0,
+            pages,
+            start_byte: start_byte as u64,
+            prot,
+        },
+        node,
+    )?;
+    drop(iopt);
+
+    // As upstream, a mapping made stays made even if the answer cannot be written back.
+    cmd.iova = iova;
+    ucmd.respond(&cmd)
+}
+
+/// Places `area` at a kernel-chosen IOVA (`alloc_hint` = the memory's address) or at `iova`,
+/// after upstream's `iopt_alloc_area_pages()` + `iopt_insert_area()` checks. Returns the IOVA.
+fn insert_area(
+    iopt: &mut Iopt,
+    alloc_hint: Option<u64>,
+    iova: u64,
+    length: u64,
+    mut area: Area,
+    node: RBTreeNodeReservation<u64, Area>,
+) -> Result<u64> {
+    if length == 0 || length % iopt.iova_alignment != 0 {
+        return Err(EINVAL);
+    }
+    let space = iova::IovaSpace {
+        allowed: &iopt.allowed,
+        reserved: &iopt.reserved,
+        areas: &iopt.areas,
+        iova_alignment: iopt.iova_alignment,
+    };
+    let span = match alloc_hint {
+        Some(addr) => {
+            let start = space.alloc(GEOMETRY, addr, length).map_err(iova_errno)?;
+            Span::from_len(start, length).ok_or(EOVERFLOW)?
+        }
+        None => space.check_fixed(iova, length).map_err(iova_errno)?,
+    };
+    if area.prot & bindings::IOMMU_WRITE != 0 && !area.pages.writable {
+        return Err(EPERM);
+    }
+    if (area.start_byte % PAGE_SIZE as u64) % iopt.iova_alignment != 0 {
+        return Err(EINVAL);
+    }
+    area.start_byte.checked_add(length - 1).ok_or(EOVERFLOW)?;
+    area.last = span.last;
+    if !iopt.areas.insert(span.start, area, node) {
+        // The checks above found the span free; a clash here is a bookkeeping bug.
+        return Err(EEXIST);
+    }
+    Ok(span.start)
+}
+
+fn iova_errno(e: iova::IovaError) -> Error {
+    match e {
+        iova::IovaError::Inval => EINVAL,
+        iova::IovaError::Overflow => EOVERFLOW,
+        iova::IovaError::NoSpace => ENOSPC,
+        iova::IovaError::Exists => EEXIST,
+    }
+}
+
+/// `IOMMU_IOAS_UNMAP`: removes whole areas; `iova` 0 with `length` U64_MAX removes all.
+pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_ioas_unmap = ucmd.cmd()?;
+    let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
+    let all = cmd.iova == 0 && cmd.length == u64::MAX;
+    let range = if all {
+        Span {
+            start: 0,
+            last: u64::MAX,
+        }
+    } else {
+        if cmd.iova == u64::MAX || cmd.length == u64::MAX {
+            return Err(EOVERFLOW);
+        }
+        if cmd.length == 0 {
+            return Err(EINVAL);
+        }
+        Span::from_len(cmd.iova, cmd.length).ok_or(EOVERFLOW)?
+    };
+    let mut dead = KVec::new();
+    let result = ioas.iopt.lock().unmap_range(range, &mut dead);
+    // Whatever was removed is freed here, with the lock dropped.
+    drop(dead);
+    let unmapped = result?;
+    if unmapped == 0 && !all {
+        return Err(ENOENT);
+    }
+    cmd.length = unmapped;
+    ucmd.respond(&cmd)
+}
+
 /// `IOMMU_OPTION` with `IOMMU_OPTION_HUGE_PAGES`, on an IOAS.
 pub(crate) fn option_huge_pages(ioas: &Ioas, cmd: &mut uapi::iommu_option) -> Result {
     let mut iopt = ioas.iopt.lock();
@@ -175,14 +336,13 @@ pub(crate) fn option_huge_pages(ioas: &Ioas, cmd: &mut uapi::iommu_option) -> Re
             Ok(())
         }
         uapi::IOMMU_OPTION_OP_SET => {
-            iopt.disable_large_pages = match cmd.val64 {
+            let disable = match cmd.val64 {
                 0 => true,
                 1 => false,
                 _ => return Err(EINVAL),
             };
-            // No areas or domains exist yet that a stricter alignment could invalidate.
-            iopt.iova_alignment = iopt.required_alignment();
-            Ok(())
+            let was = core::mem::replace(&mut iopt.disable_large_pages, disable);
+            iopt.update_alignment().inspect_err(|_| iopt.disable_large_pages = was)
         }
         _ => Err(errno::eopnotsupp()),
     }

@@ -11,6 +11,7 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
+    bindings,
     prelude::*,
     transmute::{
         AsBytes,
@@ -127,6 +128,8 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
         uapi::iommu_ioas_iova_ranges,
         out_iova_alignment
     );
+    t[5] = op!(uapi::IOMMU_IOAS_MAP, ioas::map_ioctl, uapi::iommu_ioas_map, iova);
+    t[6] = op!(uapi::IOMMU_IOAS_UNMAP, ioas::unmap_ioctl, uapi::iommu_ioas_unmap, length);
     t[7] = op!(uapi::IOMMU_OPTION, ictx::option_ioctl, uapi::iommu_option, val64);
     #[cfg(CONFIG_IOMMUFD_TEST)]
     {
@@ -140,21 +143,17 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
     t
 };
 
-/// Bytes read at a time while checking that a newer caller's unknown tail is zero.
-const ZERO_CHECK_CHUNK: usize = 64;
-
+/// `E2BIG` unless the user bytes in `tail` are all zero (`EFAULT` if they cannot be read).
 fn check_zero_tail(user: UserPtr, tail: core::ops::Range<usize>) -> Result {
-    let mut reader = UserSlice::new(user, tail.end).reader();
-    reader.skip(tail.start)?;
-    let mut chunk = [0u8; ZERO_CHECK_CHUNK];
-    while !reader.is_empty() {
-        let n = reader.len().min(ZERO_CHECK_CHUNK);
-        reader.read_slice(&mut chunk[..n])?;
-        if chunk[..n].iter().any(|&b| b != 0) {
-            return Err(E2BIG);
-        }
+    let from = user.wrapping_byte_add(tail.start);
+    // SAFETY: `check_zeroed_user()` validates the user range itself (`access_ok()` and faulting
+    // reads); it only reads user memory.
+    let ret = unsafe { bindings::check_zeroed_user(from.as_const_ptr(), tail.len()) };
+    match ret {
+        1 => Ok(()),
+        0 => Err(E2BIG),
+        e => Err(Error::from_errno(e)),
     }
-    Ok(())
 }
 
 /// Entry point for every ioctl on `/dev/iommu`.

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The io_pagetable of an IOAS (upstream's `struct io_pagetable`): its allowed and reserved IOVA
-//! ranges and alignment, over the kernel-independent span logic of `pure::span` and `pure::iova`.
+//! The io_pagetable of an IOAS (upstream's `struct io_pagetable`): its areas, allowed and reserved
+//! IOVA ranges and alignment, over the kernel-independent span logic of `pure::span` and
+//! `pure::iova`.
 //!
-//! Areas, pinned pages and domains join this struct with `IOMMU_IOAS_MAP`.
+//! An area maps an IOVA span to a byte range of a [`Pages`] object (user memory). As upstream,
+//! memory is pinned only when something needs the physical pages: a domain to fill or an access
+//! to serve. With neither, MAP and UNMAP are bookkeeping of areas; the pinning layer and domains
+//! land next (issue 3).
 
 use kernel::{
+    page::PAGE_SIZE,
     prelude::*,
     rbtree::{
         RBTree,
         RBTreeNodeReservation, //
     },
+    sync::Arc,
 };
 
 use crate::pure::span::{
@@ -17,28 +23,45 @@ use crate::pure::span::{
     SpanSet, //
 };
 
-/// Non-overlapping spans in an rbtree keyed by start (value: last).
-pub(crate) struct SpanTree(RBTree<u64, u64>);
+/// What a [`SpanTree`] stores per span: at least where it ends.
+pub(crate) trait SpanValue {
+    fn last(&self) -> u64;
+}
 
-impl SpanTree {
+impl SpanValue for u64 {
+    fn last(&self) -> u64 {
+        *self
+    }
+}
+
+/// Non-overlapping spans in an rbtree keyed by start.
+pub(crate) struct SpanTree<V: SpanValue>(pub(crate) RBTree<u64, V>);
+
+impl<V: SpanValue> SpanTree<V> {
     pub(crate) fn new() -> Self {
         Self(RBTree::new())
     }
 
-    /// Inserts `span` with a node the caller allocated; `false` (and the node dropped) if it
-    /// overlaps a span already there.
-    pub(crate) fn insert(&mut self, span: Span, node: RBTreeNodeReservation<u64, u64>) -> bool {
-        if self.intersects(span) {
+    /// Inserts `value` at `start` with a node the caller allocated; `false` (and the node
+    /// dropped) if it would overlap a span already there.
+    pub(crate) fn insert(&mut self, start: u64, value: V, node: RBTreeNodeReservation<u64, V>) -> bool {
+        if self.intersects(Span {
+            start,
+            last: value.last(),
+        }) {
             return false;
         }
-        self.0.insert(node.into_node(span.start, span.last));
+        self.0.insert(node.into_node(start, value));
         true
     }
 }
 
-impl SpanSet for SpanTree {
+impl<V: SpanValue> SpanSet for SpanTree<V> {
     fn first_intersecting(&self, range: Span) -> Option<Span> {
-        let span = |(&start, &last): (&u64, &u64)| Span { start, last };
+        let span = |(&start, v): (&u64, &V)| Span {
+            start,
+            last: v.last(),
+        };
         // The span starting at or after `range.start`, and the one before it, which may reach in.
         let (prev, at) = match self.0.cursor_lower_bound(&range.start) {
             Some(c) => (c.peek_prev().map(span), Some(span(c.current()))),
@@ -71,8 +94,37 @@ impl SpanSet for ReservedList {
     }
 }
 
+/// User memory an area maps (upstream's `struct iopt_pages` for `IOPT_ADDRESS_USER`). Areas
+/// share it: `IOMMU_IOAS_COPY` maps the same pages again without a second pin.
+// `base` and `length` are what the pinning layer pins (with domains and accesses, next).
+#[allow(dead_code)]
+pub(crate) struct Pages {
+    /// Page-aligned user address of the first page.
+    pub(crate) base: usize,
+    /// Bytes from `base` to the end of the memory.
+    pub(crate) length: u64,
+    /// Whether the memory may be mapped for device writes.
+    pub(crate) writable: bool,
+}
+
+/// One mapping: `[iova, last]` to `pages` from byte `start_byte` on.
+pub(crate) struct Area {
+    pub(crate) last: u64,
+    pub(crate) pages: Arc<Pages>,
+    pub(crate) start_byte: u64,
+    /// `IOMMU_READ`/`IOMMU_WRITE` bits for the IOMMU.
+    pub(crate) prot: u32,
+}
+
+impl SpanValue for Area {
+    fn last(&self) -> u64 {
+        self.last
+    }
+}
+
 pub(crate) struct Iopt {
-    pub(crate) allowed: SpanTree,
+    pub(crate) areas: SpanTree<Area>,
+    pub(crate) allowed: SpanTree<u64>,
     pub(crate) reserved: ReservedList,
     /// Minimum IOVA alignment for MAP/COPY: 1, or more once domains or accesses need it.
     pub(crate) iova_alignment: u64,
@@ -83,6 +135,7 @@ pub(crate) struct Iopt {
 impl Iopt {
     pub(crate) fn new() -> Self {
         Self {
+            areas: SpanTree::new(),
             allowed: SpanTree::new(),
             reserved: ReservedList(KVec::new()),
             iova_alignment: 1,
@@ -93,20 +146,63 @@ impl Iopt {
     /// Reserves `span` for `owner` (upstream's `iopt_reserve_iova()`): refused with `EADDRINUSE`
     /// over an allowed range (the caller promised that IOVA to userspace) or an area.
     pub(crate) fn reserve(&mut self, span: Span, owner: usize) -> Result {
-        if self.allowed.intersects(span) {
+        if self.allowed.intersects(span) || self.areas.intersects(span) {
             return Err(crate::errno::eaddrinuse());
         }
-        self.reserved.0.push(Reserved { span, owner }, GFP_KERNEL)?;
+        self.reserved.0.push(Reserved { span, owner }, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
 
     /// The alignment that follows from the current settings (upstream's
-    /// `iopt_calculate_iova_alignment()`, so far without domains and accesses).
-    pub(crate) fn required_alignment(&self) -> u64 {
-        if self.disable_large_pages {
-            kernel::page::PAGE_SIZE as u64
+    /// `iopt_calculate_iova_alignment()`, so far without domains and accesses). Raising it is
+    /// refused with `EADDRINUSE` while an area would not satisfy it.
+    pub(crate) fn update_alignment(&mut self) -> Result {
+        let new = if self.disable_large_pages {
+            PAGE_SIZE as u64
         } else {
             1
+        };
+        if new > self.iova_alignment {
+            let mask = new - 1;
+            for (&iova, area) in self.areas.0.iter() {
+                let length = area.last - iova + 1;
+                if iova & mask != 0 || length & mask != 0 || (area.start_byte % PAGE_SIZE as u64) & mask != 0 {
+                    return Err(crate::errno::eaddrinuse());
+                }
+            }
         }
+        self.iova_alignment = new;
+        Ok(())
+    }
+
+    /// Removes the areas in `range`, which must cover each of them whole (upstream's
+    /// `iopt_unmap_iova_range()`): `ENOENT` at the first area the range cuts, with the areas
+    /// before it already gone, as upstream. Returns the bytes unmapped; removed areas are
+    /// handed to `dead` so the caller frees them after dropping the lock.
+    pub(crate) fn unmap_range(&mut self, range: Span, dead: &mut KVec<Area>) -> Result<u64> {
+        let mut unmapped = 0u64;
+        let mut start = range.start;
+        loop {
+            let Some(found) = self.areas.first_intersecting(Span {
+                start,
+                last: range.last,
+            }) else {
+                break;
+            };
+            if found.start < start || found.last > range.last {
+                return Err(ENOENT);
+            }
+            // Room to hand the area out is made before it leaves the tree.
+            dead.reserve(1, GFP_KERNEL)?;
+            if let Some(area) = self.areas.0.remove(&found.start) {
+                dead.push(area, GFP_KERNEL)?;
+            }
+            unmapped = unmapped.saturating_add(found.len());
+            if found.last >= range.last {
+                break;
+            }
+            start = found.last + 1;
+        }
+        Ok(unmapped)
     }
 }

@@ -39,7 +39,9 @@ pub(crate) struct Objects {
     pub(crate) account_mm: bool,
 }
 
-/// A reserved, not yet visible ID. Dropping it without [`Objects::finalize`] frees the ID.
+/// A reserved, not yet visible ID: hand it to [`Objects::finalize`] or [`Objects::abort`]
+/// ([`publish`] does, on every path).
+#[must_use]
 pub(crate) struct Reserved {
     pub(crate) id: u32,
 }
@@ -60,10 +62,11 @@ impl Objects {
             if id != want {
                 break;
             }
-            want = want.checked_add(1).ok_or(ENOSPC)?;
+            want = want.checked_add(1).ok_or(EBUSY)?;
         }
+        // A full ID space answers EBUSY, as upstream's xa_alloc() does.
         if want > MAX_ID {
-            return Err(ENOSPC);
+            return Err(EBUSY);
         }
         Ok(want)
     }
@@ -116,7 +119,7 @@ pub(crate) fn publish(
     obj: Object,
     answer: impl FnOnce(u32) -> Result,
 ) -> Result<u32> {
-    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
     let reserved = ucmd.ictx.objects.lock().reserve(node)?;
     let id = reserved.id;
     match answer(id) {

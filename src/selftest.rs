@@ -3,9 +3,13 @@
 //! compatible with `drivers/iommu/iommufd/iommufd_test.h` of the kernel under test. Built only
 //! when that kernel has `CONFIG_IOMMUFD_TEST`, as upstream's selftest.c is.
 //!
-//! Implemented so far: ADD_RESERVED and MD_CHECK_REFS. The mock IOMMU driver, mock domains and
+//! Implemented so far: ADD_RESERVED, MD_CHECK_REFS and SET_TEMP_MEMORY_LIMIT. The mock IOMMU driver, mock domains and
 //! accesses follow; their ops answer `EOPNOTSUPP` until then.
 
+use core::sync::atomic::{
+    AtomicUsize,
+    Ordering, //
+};
 use kernel::{
     page::PAGE_SIZE,
     prelude::*,
@@ -35,8 +39,28 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             let r = unsafe { cmd.__bindgen_anon_1.check_refs };
             check_refs(r.uptr, r.length, r.refs)
         }
+        t::IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT => {
+            // SAFETY: see above.
+            let limit = unsafe { cmd.__bindgen_anon_1.memory_limit.limit };
+            set_temp_memory_limit(limit)
+        }
         _ => Err(errno::eopnotsupp()),
     }
+}
+
+/// Bytes the pin batching may use for its temporary arrays; the selftests shrink it to force
+/// many small batches. Upstream's `iommufd_test_memory_limit`, same default.
+pub(crate) static TEMP_MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(65536);
+
+fn set_temp_memory_limit(limit: u32) -> Result {
+    // A batch must hold at least one element: a PFN and its count.
+    let min = core::mem::size_of::<usize>() + core::mem::size_of::<u32>();
+    let limit = usize::try_from(limit).map_err(|_| EINVAL)?;
+    if limit < min {
+        return Err(EINVAL);
+    }
+    TEMP_MEMORY_LIMIT.store(limit, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Reserves `[start, start + length - 1]` in an IOAS, as a device's reserved region would.

@@ -49,8 +49,13 @@ pub(crate) use generated::{
     iommu_ioas_alloc,
     iommu_ioas_allow_iovas,
     iommu_ioas_iova_ranges,
+    iommu_ioas_map,
+    iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,
+    IOMMU_IOAS_MAP_FIXED_IOVA,
+    IOMMU_IOAS_MAP_READABLE,
+    IOMMU_IOAS_MAP_WRITEABLE,
     IOMMU_OPTION_HUGE_PAGES,
     IOMMU_OPTION_OP_GET,
     IOMMU_OPTION_OP_SET,
@@ -65,8 +70,13 @@ const IOMMUFD_TYPE: u32 = b';' as u32;
 /// First command number of the iommufd range; `_IOC_NR(cmd) - IOMMUFD_CMD_BASE` indexes the table.
 pub(crate) const IOMMUFD_CMD_BASE: u32 = generated::IOMMUFD_CMD_BASE;
 
-/// `IOMMU_TEST_CMD` sits 32 numbers above the base (`iommufd_test.h`): the table reaches that far.
+/// Rows of the ioctl table. With the selftest hooks it reaches `IOMMU_TEST_CMD`, 32 numbers above
+/// the base (`iommufd_test.h`); without, it ends after the last real command, as upstream's
+/// `ARRAY_SIZE` does (numbers past it go to the VFIO compat path).
+#[cfg(CONFIG_IOMMUFD_TEST)]
 pub(crate) const IOMMUFD_CMD_TABLE_LEN: usize = 33;
+#[cfg(not(CONFIG_IOMMUFD_TEST))]
+pub(crate) const IOMMUFD_CMD_TABLE_LEN: usize = 21;
 
 pub(crate) const IOMMU_DESTROY: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_DESTROY);
 pub(crate) const IOMMU_IOAS_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_ALLOC);
@@ -74,6 +84,8 @@ pub(crate) const IOMMU_IOAS_ALLOW_IOVAS: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_ALLOW_IOVAS);
 pub(crate) const IOMMU_IOAS_IOVA_RANGES: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_IOVA_RANGES);
+pub(crate) const IOMMU_IOAS_MAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_MAP);
+pub(crate) const IOMMU_IOAS_UNMAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_UNMAP);
 pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OPTION);
 
 /// Marks uAPI structs as plain bytes both ways, after checking at build time that their size is
@@ -101,5 +113,7 @@ plain_uapi! {
     iommu_ioas_allow_iovas { size, ioas_id, num_iovas, __reserved, allowed_iovas }
     iommu_ioas_iova_ranges { size, ioas_id, num_iovas, __reserved, allowed_iovas, out_iova_alignment }
     iommu_iova_range { start, last }
+    iommu_ioas_map { size, flags, ioas_id, __reserved, user_va, length, iova }
+    iommu_ioas_unmap { size, ioas_id, iova, length }
     iommu_option { size, option_id, op, __reserved, object_id, val64 }
 }

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iommufd-rs selftests: IOMMU_IOAS_MAP / IOMMU_IOAS_UNMAP on an IOAS with no domain attached
+ * (pure IOVA bookkeeping: nothing is pinned until a domain or an access needs the pages).
+ * Upstream behaviour: both modules must pass.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include "iommufd_test.h"
+
+#include "kselftest_harness.h"
+
+#define PAGE 4096UL
+#define HUGE (2UL << 20)
+#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
+
+static int map(int fd, __u32 ioas, void *va, __u64 len, __u64 *iova, __u32 flags)
+{
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.ioas_id = ioas,
+		.user_va = (uintptr_t)va,
+		.length = len,
+		.iova = *iova,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_MAP, &cmd);
+
+	*iova = cmd.iova;
+	return ret;
+}
+
+static int map_fixed(int fd, __u32 ioas, void *va, __u64 len, __u64 iova)
+{
+	return map(fd, ioas, va, len, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA);
+}
+
+static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len, __u64 *unmapped)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas,
+		.iova = iova,
+		.length = len,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
+
+	if (unmapped)
+		*unmapped = cmd.length;
+	return ret;
+}
+
+static int check_refs(int fd, void *buf, __u64 len, __u32 refs)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
+		.check_refs = { .length = len, .uptr = (uintptr_t)buf, .refs = refs },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+FIXTURE(map)
+{
+	int fd;
+	__u32 ioas;
+	void *buf;
+	size_t len;
+};
+
+FIXTURE_SETUP(map)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+
+	self->fd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_IOAS_ALLOC, &a));
+	self->ioas = a.out_ioas_id;
+	self->len = 4 * HUGE;
+	ASSERT_EQ(0, posix_memalign(&self->buf, HUGE, self->len));
+	memset(self->buf, 0, self->len);
+}
+
+FIXTURE_TEARDOWN(map)
+{
+	close(self->fd);
+	free(self->buf);
+}
+
+TEST_F(map, fixed_map_unmap)
+{
+	__u64 unmapped = 0;
+
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, 16 * PAGE, 0x100000));
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x100000 + 15 * PAGE));
+	EXPECT_EQ(EEXIST, errno);
+	/* Half an area cannot be unmapped, and nothing is removed. */
+	EXPECT_EQ(-1, unmap(self->fd, self->ioas, 0x100000, 8 * PAGE, NULL));
+	EXPECT_EQ(ENOENT, errno);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0x100000, 16 * PAGE, &unmapped));
+	EXPECT_EQ(16 * PAGE, unmapped);
+	EXPECT_EQ(-1, unmap(self->fd, self->ioas, 0x100000, 16 * PAGE, NULL));
+	EXPECT_EQ(ENOENT, errno);
+	/* Unmap-all succeeds on an empty IOAS and reports 0. */
+	unmapped = 77;
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, &unmapped));
+	EXPECT_EQ(0, unmapped);
+}
+
+TEST_F(map, unmap_range_covers_many_areas)
+{
+	__u64 unmapped;
+
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf + i * PAGE, PAGE,
+				       0x200000 + 2 * i * PAGE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0x200000, 8 * PAGE, &unmapped));
+	EXPECT_EQ(4 * PAGE, unmapped);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, &unmapped));
+	EXPECT_EQ(4 * PAGE, unmapped);
+}
+
+/* Unmap is not atomic: areas before the one the range cuts are already gone. */
+TEST_F(map, unmap_stops_at_a_cut_area)
+{
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x200000));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, 2 * PAGE, 0x205000));
+	EXPECT_EQ(-1, unmap(self->fd, self->ioas, 0x200000, 0x6000, NULL));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x200000));
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x205000));
+	EXPECT_EQ(EEXIST, errno);
+}
+
+TEST_F(map, auto_iova_keeps_huge_alignment)
+{
+	__u64 a = 0, b = 0, c = 0;
+
+	ASSERT_EQ(0, map(self->fd, self->ioas, self->buf, HUGE, &a, RW));
+	ASSERT_EQ(0, map(self->fd, self->ioas, self->buf + HUGE, 2 * HUGE, &b, RW));
+	EXPECT_EQ(0, a % HUGE);
+	EXPECT_EQ(0, b % HUGE);
+	EXPECT_NE(0, a);	/* never the first page */
+	EXPECT_TRUE(b >= a + HUGE || b + 2 * HUGE <= a);
+	/* Page-offset memory keeps its offset. */
+	ASSERT_EQ(0, map(self->fd, self->ioas, self->buf + 3 * PAGE + 5, 100, &c, RW));
+	EXPECT_EQ(5, c % PAGE);
+}
+
+TEST_F(map, auto_iova_honours_allowed_and_reserved)
+{
+	struct iommu_iova_range allowed = { .start = 0x40000000, .last = 0x4fffffff };
+	struct iommu_ioas_allow_iovas cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = self->ioas,
+		.num_iovas = 1,
+		.allowed_iovas = (uintptr_t)&allowed,
+	};
+	__u64 iova = 0;
+
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_IOAS_ALLOW_IOVAS, &cmd));
+	ASSERT_EQ(0, map(self->fd, self->ioas, self->buf, 4 * PAGE, &iova, RW));
+	EXPECT_TRUE(iova >= allowed.start && iova + 4 * PAGE - 1 <= allowed.last);
+	/* A fixed IOVA may lie outside the allowed ranges. */
+	EXPECT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x1000));
+	/* Nothing left in the allowed window for this size. */
+	iova = 0;
+	EXPECT_EQ(-1, map(self->fd, self->ioas, self->buf, 0x20000000, &iova, RW));
+	EXPECT_EQ(ENOSPC, errno);
+}
+
+TEST_F(map, fixed_over_reserved_is_einval)
+{
+	struct iommu_test_cmd res = {
+		.size = sizeof(res),
+		.op = IOMMU_TEST_OP_ADD_RESERVED,
+		.id = self->ioas,
+		.add_reserved = { .start = 0x300000, .length = PAGE },
+	};
+
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &res));
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas, self->buf, 4 * PAGE, 0x2ff000));
+	EXPECT_EQ(EINVAL, errno);
+	/* And a reservation over a mapping is refused. */
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x400000));
+	res.add_reserved.start = 0x400000;
+	EXPECT_EQ(-1, ioctl(self->fd, IOMMU_TEST_CMD, &res));
+	EXPECT_EQ(EADDRINUSE, errno);
+}
+
+TEST_F(map, bad_input)
+{
+	__u64 iova = 0;
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = RW,
+		.ioas_id = self->ioas,
+		.user_va = (uintptr_t)self->buf,
+		.length = PAGE,
+		.__reserved = 1,
+	};
+
+	EXPECT_EQ(-1, ioctl(self->fd, IOMMU_IOAS_MAP, &cmd));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(-1, map(self->fd, self->ioas, self->buf, PAGE, &iova, RW | (1 << 7)));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(-1, map(self->fd, self->ioas, self->buf, PAGE, &iova, IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, map(self->fd, self->ioas, self->buf, 0, &iova, RW));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas, self->buf, PAGE, UINT64_MAX));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas, self->buf, 2 * PAGE, UINT64_MAX - PAGE));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas, (void *)(UINTPTR_MAX - PAGE), 2 * PAGE, 0x1000));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas + 9, self->buf, PAGE, 0x1000));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(-1, unmap(self->fd, self->ioas, 0x1000, 0, NULL));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, unmap(self->fd, self->ioas, UINT64_MAX - 1, 3, NULL));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(-1, unmap(self->fd, self->ioas, UINT64_MAX, 1, NULL));
+	EXPECT_EQ(EOVERFLOW, errno);
+}
+
+TEST_F(map, huge_pages_off_needs_page_aligned_areas)
+{
+	__u64 v = 0;
+	struct iommu_option opt = {
+		.size = sizeof(opt),
+		.option_id = IOMMU_OPTION_HUGE_PAGES,
+		.op = IOMMU_OPTION_OP_SET,
+		.object_id = self->ioas,
+		.val64 = 0,
+	};
+
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf + 3, 100, 0x10003));
+	EXPECT_EQ(-1, ioctl(self->fd, IOMMU_OPTION, &opt));
+	EXPECT_EQ(EADDRINUSE, errno);
+	opt.op = IOMMU_OPTION_OP_GET;
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_OPTION, &opt));
+	EXPECT_EQ(1, opt.val64);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, &v));
+	opt.op = IOMMU_OPTION_OP_SET;
+	opt.val64 = 0;
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_OPTION, &opt));
+	/* Now sub-page mappings are refused. */
+	EXPECT_EQ(-1, map_fixed(self->fd, self->ioas, self->buf, 100, 0x10000));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* With no domain and no access, mapping pins nothing (upstream pins on demand). */
+TEST_F(map, no_domain_pins_nothing)
+{
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, self->len, 0x1000000));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, self->len, 0));
+	EXPECT_EQ(-1, check_refs(self->fd, self->buf, self->len, 1));
+	EXPECT_EQ(EIO, errno);
+}
+
+/* Destroying an IOAS with mappings, and closing with them, tears everything down. */
+TEST_F(map, destroy_with_areas)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = self->ioas };
+
+	for (int i = 0; i < 64; i++)
+		ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x1000000 + i * PAGE));
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_DESTROY, &d));
+}
+
+TEST_HARNESS_MAIN
