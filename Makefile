@@ -4,7 +4,8 @@
 #   make check   build everything (cached) and run every test; last line `N passed, N failed`
 #
 # Other targets: setup (install the toolchain; root), kernel (build/reuse the test kernel),
-# module (build iommufd.ko against KDIR), host-test (cargo test), clean.
+# module (build iommufd.ko against KDIR; CLIPPY=1 to lint), fmt (rustfmt), host-test (cargo test),
+# clean.
 # IMPL=both|rust|c selects the implementation(s) check runs against.
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -26,6 +27,9 @@ module:
 	tools/gen-bindings.sh $(KDIR) $(KSRC)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
+fmt:
+	rustfmt --edition 2021 --config-path $(KSRC)/.rustfmt.toml src/iommufd_rs.rs tests/host/src/lib.rs
+
 host-test:
 	cd tests/host && cargo test
 
@@ -39,4 +43,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf src/generated tests/selftests/build results
 
-.PHONY: all setup kernel module host-test check demo clean
+.PHONY: all setup kernel module fmt host-test check demo clean

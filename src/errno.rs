@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Errno values the uAPI needs that `kernel::error::code` does not declare.
 
-use kernel::{
-    bindings,
-    error::Error,
-};
+use kernel::{bindings, error::Error};
 
 macro_rules! errno {
     ($($(#[$doc:meta])* $name:ident = $err:ident;)*) => {$(

@@ -5,11 +5,7 @@
 //! memory (FOLL_LONGTERM, batched) is the pages layer's job.
 
 use core::ptr::NonNull;
-use kernel::{
-    bindings,
-    ffi::c_int,
-    prelude::*,
-};
+use kernel::{bindings, ffi::c_int, prelude::*};
 
 // `struct page` embeds zero-sized members (lockdep maps) that trip `improper_ctypes`; only
 // pointers to it cross the boundary, never the struct itself.

@@ -30,10 +30,7 @@ use crate::{
     },
     uapi, //
 };
-use kernel::{
-    bindings,
-    sync::Arc,
-};
+use kernel::{bindings, sync::Arc};
 
 #[pin_data]
 pub(crate) struct Ictx {

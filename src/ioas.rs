@@ -6,8 +6,7 @@
 //! is held, never under it.
 
 use kernel::{
-    bindings,
-    new_mutex,
+    bindings, new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     rbtree::RBTreeNodeReservation,
@@ -23,13 +22,13 @@ use kernel::{
 
 use crate::{
     errno,
+    ioctl::Ucmd,
     iopt::{
         Area,
         Iopt,
         Pages,
         SpanTree, //
     },
-    ioctl::Ucmd,
     object::{
         self,
         Object, //
@@ -342,7 +341,8 @@ pub(crate) fn option_huge_pages(ioas: &Ioas, cmd: &mut uapi::iommu_option) -> Re
                 _ => return Err(EINVAL),
             };
             let was = core::mem::replace(&mut iopt.disable_large_pages, disable);
-            iopt.update_alignment().inspect_err(|_| iopt.disable_large_pages = was)
+            iopt.update_alignment()
+                .inspect_err(|_| iopt.disable_large_pages = was)
         }
         _ => Err(errno::eopnotsupp()),
     }

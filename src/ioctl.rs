@@ -30,8 +30,8 @@ use crate::{
     },
     ioas,
     object,
-    uapi,
     pure::ucmd, //
+    uapi,
 };
 
 /// The kernel copy of one ioctl argument: big and aligned enough for every struct in the table
@@ -114,8 +114,18 @@ macro_rules! op {
 /// row and answers `ENOTTY`, as a kernel that predates it would.
 static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
     let mut t: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = [None; uapi::IOMMUFD_CMD_TABLE_LEN];
-    t[0] = op!(uapi::IOMMU_DESTROY, object::destroy_ioctl, uapi::iommu_destroy, id);
-    t[1] = op!(uapi::IOMMU_IOAS_ALLOC, ioas::alloc_ioctl, uapi::iommu_ioas_alloc, out_ioas_id);
+    t[0] = op!(
+        uapi::IOMMU_DESTROY,
+        object::destroy_ioctl,
+        uapi::iommu_destroy,
+        id
+    );
+    t[1] = op!(
+        uapi::IOMMU_IOAS_ALLOC,
+        ioas::alloc_ioctl,
+        uapi::iommu_ioas_alloc,
+        out_ioas_id
+    );
     t[2] = op!(
         uapi::IOMMU_IOAS_ALLOW_IOVAS,
         ioas::allow_iovas_ioctl,
@@ -128,9 +138,24 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
         uapi::iommu_ioas_iova_ranges,
         out_iova_alignment
     );
-    t[5] = op!(uapi::IOMMU_IOAS_MAP, ioas::map_ioctl, uapi::iommu_ioas_map, iova);
-    t[6] = op!(uapi::IOMMU_IOAS_UNMAP, ioas::unmap_ioctl, uapi::iommu_ioas_unmap, length);
-    t[7] = op!(uapi::IOMMU_OPTION, ictx::option_ioctl, uapi::iommu_option, val64);
+    t[5] = op!(
+        uapi::IOMMU_IOAS_MAP,
+        ioas::map_ioctl,
+        uapi::iommu_ioas_map,
+        iova
+    );
+    t[6] = op!(
+        uapi::IOMMU_IOAS_UNMAP,
+        ioas::unmap_ioctl,
+        uapi::iommu_ioas_unmap,
+        length
+    );
+    t[7] = op!(
+        uapi::IOMMU_OPTION,
+        ictx::option_ioctl,
+        uapi::iommu_option,
+        val64
+    );
     #[cfg(CONFIG_IOMMUFD_TEST)]
     {
         t[32] = op!(
@@ -170,7 +195,8 @@ pub(crate) fn dispatch(ictx: &Ictx, cmd: u32, arg: usize) -> Result {
         Some(op) if op.cmd == cmd => op,
         _ => return Err(ENOTTY),
     };
-    let plan = ucmd::plan(user_size, op.min_size, op.size).map_err(|ucmd::SizeError::TooShort| EINVAL)?;
+    let plan =
+        ucmd::plan(user_size, op.min_size, op.size).map_err(|ucmd::SizeError::TooShort| EINVAL)?;
     if !plan.zero_tail.is_empty() {
         check_zero_tail(user, plan.zero_tail.clone())?;
     }

@@ -27,7 +27,6 @@ mod pure;
 mod selftest;
 mod uapi;
 
-
 module! {
     type: IommufdModule,
     name: "iommufd",

@@ -44,7 +44,12 @@ impl<V: SpanValue> SpanTree<V> {
 
     /// Inserts `value` at `start` with a node the caller allocated; `false` (and the node
     /// dropped) if it would overlap a span already there.
-    pub(crate) fn insert(&mut self, start: u64, value: V, node: RBTreeNodeReservation<u64, V>) -> bool {
+    pub(crate) fn insert(
+        &mut self,
+        start: u64,
+        value: V,
+        node: RBTreeNodeReservation<u64, V>,
+    ) -> bool {
         if self.intersects(Span {
             start,
             last: value.last(),
@@ -149,7 +154,9 @@ impl Iopt {
         if self.allowed.intersects(span) || self.areas.intersects(span) {
             return Err(crate::errno::eaddrinuse());
         }
-        self.reserved.0.push(Reserved { span, owner }, GFP_KERNEL_ACCOUNT)?;
+        self.reserved
+            .0
+            .push(Reserved { span, owner }, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
 
@@ -166,7 +173,10 @@ impl Iopt {
             let mask = new - 1;
             for (&iova, area) in self.areas.0.iter() {
                 let length = area.last - iova + 1;
-                if iova & mask != 0 || length & mask != 0 || (area.start_byte % PAGE_SIZE as u64) & mask != 0 {
+                if iova & mask != 0
+                    || length & mask != 0
+                    || (area.start_byte % PAGE_SIZE as u64) & mask != 0
+                {
                     return Err(crate::errno::eaddrinuse());
                 }
             }
@@ -182,13 +192,10 @@ impl Iopt {
     pub(crate) fn unmap_range(&mut self, range: Span, dead: &mut KVec<Area>) -> Result<u64> {
         let mut unmapped = 0u64;
         let mut start = range.start;
-        loop {
-            let Some(found) = self.areas.first_intersecting(Span {
-                start,
-                last: range.last,
-            }) else {
-                break;
-            };
+        while let Some(found) = self.areas.first_intersecting(Span {
+            start,
+            last: range.last,
+        }) {
             if found.start < start || found.last > range.last {
                 return Err(ENOENT);
             }

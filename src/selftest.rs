@@ -10,10 +10,7 @@ use core::sync::atomic::{
     AtomicUsize,
     Ordering, //
 };
-use kernel::{
-    page::PAGE_SIZE,
-    prelude::*,
-};
+use kernel::{page::PAGE_SIZE, prelude::*};
 
 use crate::{
     errno,

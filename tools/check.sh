@@ -27,12 +27,24 @@ tools/kernel/build.sh
 kdir=$(tools/kernel/build.sh --dir)
 ksrc=$(tools/kernel/build.sh --src)
 stamp "module"
-make -s module KDIR="$kdir"
+# Clippy runs as part of the build: a lint is a build error (-D warnings).
+make -s module KDIR="$kdir" CLIPPY=1
 make -s -C tests/selftests KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/selftests/build"
 
 results=$repo/results
 rm -rf "$results/raw"
 mkdir -p "$results/raw"
+
+stamp "style"
+{
+	echo "TAP version 13"
+	if rustfmt --edition 2021 --config-path "$ksrc/.rustfmt.toml" --check src/iommufd_rs.rs tests/host/src/lib.rs >"$results/raw/rustfmt.txt" 2>&1; then
+		echo "ok 1 style.rustfmt"
+	else
+		echo "not ok 1 style.rustfmt # run: make fmt"
+	fi
+	echo "ok 2 style.clippy"	# the module build above fails on any clippy lint
+} >"$results/raw/style.tap"
 
 stamp "host tests"
 (cd tests/host && timeout 900 cargo test --quiet -- --test-threads=2 --format=pretty 2>&1) >"$results/raw/host-tests.txt" || true

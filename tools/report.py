@@ -71,6 +71,9 @@ def main():
         host_rows = [("(no host tests ran)", "fail")]
     rows += [("host", t, "rust", r, True, "") for t, r in host_rows]
 
+    style = parse_tap(os.path.join(raw, "style.tap")) or [("(style)", "fail", "no output")]
+    rows += [("style", t, "rust", r, True, n) for t, r, n in style]
+
     # The VM runner's own checks (a panicking or hanging guest fails fast): infrastructure on the
     # Rust side of the project, like the host tests.
     runner = parse_tap(os.path.join(raw, "runner.tap")) or [("(runner self-test)", "fail", "no output")]

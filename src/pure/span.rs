@@ -55,7 +55,10 @@ pub(crate) struct Union<'a, A: ?Sized, B: ?Sized>(pub(crate) &'a A, pub(crate) &
 
 impl<A: SpanSet + ?Sized, B: SpanSet + ?Sized> SpanSet for Union<'_, A, B> {
     fn first_intersecting(&self, range: Span) -> Option<Span> {
-        match (self.0.first_intersecting(range), self.1.first_intersecting(range)) {
+        match (
+            self.0.first_intersecting(range),
+            self.1.first_intersecting(range),
+        ) {
             (Some(a), Some(b)) => Some(if b.start < a.start { b } else { a }),
             (a, b) => a.or(b),
         }
@@ -133,7 +136,11 @@ impl<S: SpanSet + ?Sized> Iterator for Runs<'_, S> {
             Run::Used(s) | Run::Hole(s) => s.last,
         };
         // Stop after the run holding `last`; never compute `last + 1` (it may be u64::MAX).
-        self.pos = if end >= self.last { None } else { Some(end + 1) };
+        self.pos = if end >= self.last {
+            None
+        } else {
+            Some(end + 1)
+        };
         Some(run)
     }
 }

@@ -57,7 +57,11 @@ impl Bitmap {
 
     /// Addresses past the modelled universe are free.
     pub(crate) fn covered(&self, a: u64) -> bool {
-        usize::try_from(a).ok().and_then(|i| self.0.get(i)).copied().unwrap_or(false)
+        usize::try_from(a)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .copied()
+            .unwrap_or(false)
     }
 
     pub(crate) fn any_in(&self, s: Span) -> bool {

@@ -175,12 +175,30 @@ proptest! {
 
 #[test]
 fn edges_at_the_top_of_the_space() {
-    let top = [Span { start: u64::MAX - 15, last: u64::MAX }];
+    let top = [Span {
+        start: u64::MAX - 15,
+        last: u64::MAX,
+    }];
     let got: Vec<Span> = usable_ranges(&top[..]).collect();
-    assert_eq!(got, vec![Span { start: 0, last: u64::MAX - 16 }]);
-    let all = [Span { start: 0, last: u64::MAX }];
+    assert_eq!(
+        got,
+        vec![Span {
+            start: 0,
+            last: u64::MAX - 16
+        }]
+    );
+    let all = [Span {
+        start: 0,
+        last: u64::MAX,
+    }];
     assert_eq!(usable_ranges(&all[..]).count(), 0);
-    assert_eq!(Span::from_len(u64::MAX, 1), Some(Span { start: u64::MAX, last: u64::MAX }));
+    assert_eq!(
+        Span::from_len(u64::MAX, 1),
+        Some(Span {
+            start: u64::MAX,
+            last: u64::MAX
+        })
+    );
     assert_eq!(Span::from_len(u64::MAX, 2), None);
     assert_eq!(Span::from_len(5, 0), None);
 }
@@ -188,7 +206,12 @@ fn edges_at_the_top_of_the_space() {
 #[test]
 fn alloc_rejects_silly_lengths() {
     let none: &[Span] = &[];
-    let space = IovaSpace { allowed: none, reserved: none, areas: none, iova_alignment: 1 };
+    let space = IovaSpace {
+        allowed: none,
+        reserved: none,
+        areas: none,
+        iova_alignment: 1,
+    };
     assert_eq!(space.alloc(GEO, 0, 0), Err(IovaError::Overflow));
     assert_eq!(space.alloc(GEO, 0, u64::MAX / 2), Err(IovaError::Overflow));
     // Never the first page.
@@ -202,6 +225,11 @@ fn alloc_or_quirk_keeps_upstream_answer() {
     // Memory at page offset 3 with a one-byte alignment: upstream ORs the offset into the aligned
     // start; the answer is what the C module gives, not "addr mod page".
     let none: &[Span] = &[];
-    let space = IovaSpace { allowed: none, reserved: none, areas: none, iova_alignment: 1 };
+    let space = IovaSpace {
+        allowed: none,
+        reserved: none,
+        areas: none,
+        iova_alignment: 1,
+    };
     assert_eq!(space.alloc(GEO, 0x1003, 1), Ok(16 | 3));
 }
