@@ -43,7 +43,6 @@ stamp "style"
 	else
 		echo "not ok 1 style.rustfmt # run: make fmt"
 	fi
-	echo "ok 2 style.clippy"	# the module build above fails on any clippy lint
 } >"$results/raw/style.tap"
 
 stamp "host tests"
