@@ -25,6 +25,7 @@ use crate::{
     ioctl::Ucmd,
     iopt::{
         Area,
+        Elem,
         Iopt,
         Pages,
         SpanTree, //
@@ -194,16 +195,7 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if cmd.iova == u64::MAX || cmd.length == u64::MAX {
         return Err(EOVERFLOW);
     }
-    let mut prot = 0;
-    if cmd.flags & uapi::IOMMU_IOAS_MAP_READABLE != 0 {
-        prot |= bindings::IOMMU_READ;
-    }
-    if cmd.flags & uapi::IOMMU_IOAS_MAP_WRITEABLE != 0 {
-        prot |= bindings::IOMMU_WRITE;
-    }
-    if prot == 0 {
-        return Err(EINVAL);
-    }
+    let prot = map_prot(cmd.flags)?;
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
 
     // The pages object: user memory from the page holding `user_va`.
@@ -222,38 +214,56 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         },
         GFP_KERNEL_ACCOUNT,
     )?;
-    let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+    let mut elems = KVec::new();
+    elems.push(
+        Elem {
+            pages,
+            start_byte: start_byte as u64,
+            length: cmd.length,
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    let nodes = area_nodes(1)?;
 
-    let mut iopt = ioas.iopt.lock();
-    let iova = insert_area(
-        &mut iopt,
+    let iova = insert_areas(
+        &mut ioas.iopt.lock(),
         (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA == 0).then_some(cmd.user_va),
         cmd.iova,
         cmd.length,
-        Area {
-            last: 0,
-            pages,
-            start_byte: start_byte as u64,
-            prot,
-        },
-        node,
+        prot,
+        elems,
+        nodes,
     )?;
-    drop(iopt);
 
     // As upstream, a mapping made stays made even if the answer cannot be written back.
     cmd.iova = iova;
     ucmd.respond(&cmd)
 }
 
-/// Places `area` at a kernel-chosen IOVA (`alloc_hint` = the memory's address) or at `iova`,
-/// after upstream's `iopt_alloc_area_pages()` + `iopt_insert_area()` checks. Returns the IOVA.
-fn insert_area(
+/// rbtree nodes for `n` new areas, allocated before the IOAS lock is taken.
+fn area_nodes(n: usize) -> Result<KVec<RBTreeNodeReservation<u64, Area>>> {
+    let mut nodes = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+    for _ in 0..n {
+        nodes.push(
+            RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?,
+            GFP_KERNEL_ACCOUNT,
+        )?;
+    }
+    Ok(nodes)
+}
+
+/// Maps `elems` (`length` bytes in all) back to back at a kernel-chosen IOVA (`alloc_hint` = the
+/// memory's address) or at `iova`, after upstream's `iopt_alloc_area_pages()` and
+/// `iopt_insert_area()` checks. All or nothing: every check runs before the first insert.
+/// Returns the IOVA.
+fn insert_areas(
     iopt: &mut Iopt,
     alloc_hint: Option<u64>,
     iova: u64,
     length: u64,
-    mut area: Area,
-    node: RBTreeNodeReservation<u64, Area>,
+    prot: u32,
+    elems: KVec<Elem>,
+    nodes: KVec<RBTreeNodeReservation<u64, Area>>,
 ) -> Result<u64> {
     if length == 0 || length % iopt.iova_alignment != 0 {
         return Err(EINVAL);
@@ -271,19 +281,93 @@ fn insert_area(
         }
         None => space.check_fixed(iova, length).map_err(iova_errno)?,
     };
-    if area.prot & bindings::IOMMU_WRITE != 0 && !area.pages.writable {
-        return Err(EPERM);
+    let page = PAGE_SIZE as u64;
+    let mut cur = span.start;
+    for elem in elems.iter() {
+        if prot & bindings::IOMMU_WRITE != 0 && !elem.pages.writable {
+            return Err(EPERM);
+        }
+        if (elem.start_byte % page) % iopt.iova_alignment != 0 {
+            return Err(EINVAL);
+        }
+        let last = Span::from_len(cur, elem.length).ok_or(EOVERFLOW)?.last;
+        elem.start_byte
+            .checked_add(elem.length - 1)
+            .ok_or(EOVERFLOW)?;
+        cur = last.wrapping_add(1);
     }
-    if (area.start_byte % PAGE_SIZE as u64) % iopt.iova_alignment != 0 {
-        return Err(EINVAL);
-    }
-    area.start_byte.checked_add(length - 1).ok_or(EOVERFLOW)?;
-    area.last = span.last;
-    if !iopt.areas.insert(span.start, area, node) {
-        // The checks above found the span free; a clash here is a bookkeeping bug.
-        return Err(EEXIST);
+    let mut cur = span.start;
+    for (elem, node) in elems.into_iter().zip(nodes) {
+        let last = cur + (elem.length - 1);
+        let area = Area {
+            last,
+            pages: elem.pages,
+            start_byte: elem.start_byte,
+            prot,
+        };
+        if !iopt.areas.insert(cur, area, node) {
+            // The span was found free above; a clash here is a bookkeeping bug.
+            return Err(EEXIST);
+        }
+        cur = last.wrapping_add(1);
     }
     Ok(span.start)
+}
+
+/// `IOMMU_IOAS_COPY`: maps memory already mapped in one IOAS into another (or the same) at a
+/// fixed or kernel-chosen IOVA, sharing the pages: nothing is pinned or accounted twice.
+pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_ioas_copy = ucmd.cmd()?;
+    let known = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
+        | uapi::IOMMU_IOAS_MAP_WRITEABLE
+        | uapi::IOMMU_IOAS_MAP_READABLE;
+    if cmd.flags & !known != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    let prot = map_prot(cmd.flags)?;
+    let src = ucmd.ictx.get_ioas(cmd.src_ioas_id)?;
+    let mut elems = KVec::new();
+    src.iopt
+        .lock()
+        .get_pages(cmd.src_iova, cmd.length, &mut elems)?;
+    let dst = ucmd.ictx.get_ioas(cmd.dst_ioas_id)?;
+    let hint = match elems.first() {
+        Some(e) => u64::try_from(e.pages.base)
+            .ok()
+            .and_then(|b| b.checked_add(e.start_byte))
+            .ok_or(EOVERFLOW)?,
+        None => return Err(EINVAL),
+    };
+    let nodes = area_nodes(elems.len())?;
+    let iova = insert_areas(
+        &mut dst.iopt.lock(),
+        (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA == 0).then_some(hint),
+        cmd.dst_iova,
+        cmd.length,
+        prot,
+        elems,
+        nodes,
+    )?;
+    cmd.dst_iova = iova;
+    ucmd.respond(&cmd)
+}
+
+/// `IOMMU_READ`/`IOMMU_WRITE` from MAP/COPY flags; `EINVAL` for neither.
+fn map_prot(flags: u32) -> Result<u32> {
+    let mut prot = 0;
+    if flags & uapi::IOMMU_IOAS_MAP_READABLE != 0 {
+        prot |= bindings::IOMMU_READ;
+    }
+    if flags & uapi::IOMMU_IOAS_MAP_WRITEABLE != 0 {
+        prot |= bindings::IOMMU_WRITE;
+    }
+    if prot == 0 {
+        return Err(EINVAL);
+    }
+    Ok(prot)
 }
 
 fn iova_errno(e: iova::IovaError) -> Error {

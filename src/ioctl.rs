@@ -132,6 +132,12 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
         uapi::iommu_ioas_allow_iovas,
         allowed_iovas
     );
+    t[3] = op!(
+        uapi::IOMMU_IOAS_COPY,
+        ioas::copy_ioctl,
+        uapi::iommu_ioas_copy,
+        src_iova
+    );
     t[4] = op!(
         uapi::IOMMU_IOAS_IOVA_RANGES,
         ioas::iova_ranges_ioctl,

@@ -117,8 +117,17 @@ pub(crate) struct Area {
     pub(crate) last: u64,
     pub(crate) pages: Arc<Pages>,
     pub(crate) start_byte: u64,
-    /// `IOMMU_READ`/`IOMMU_WRITE` bits for the IOMMU.
+    /// `IOMMU_READ`/`IOMMU_WRITE` bits domains map this area with (read when domains land).
+    #[allow(dead_code)]
     pub(crate) prot: u32,
+}
+
+/// A piece of memory to map: `length` bytes of `pages` from byte `start_byte` on (upstream's
+/// `struct iopt_pages_list` element). MAP makes one; COPY one per source area it spans.
+pub(crate) struct Elem {
+    pub(crate) pages: Arc<Pages>,
+    pub(crate) start_byte: u64,
+    pub(crate) length: u64,
 }
 
 impl SpanValue for Area {
@@ -183,6 +192,40 @@ impl Iopt {
         }
         self.iova_alignment = new;
         Ok(())
+    }
+
+    /// The memory behind `[start, start + length - 1]`, which must be covered by adjacent areas
+    /// with no gap (upstream's `iopt_get_pages()`): one element per area, sharing its pages.
+    pub(crate) fn get_pages(&self, start: u64, length: u64, out: &mut KVec<Elem>) -> Result {
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let range = Span::from_len(start, length).ok_or(EOVERFLOW)?;
+        let mut cur = range.start;
+        loop {
+            let point = Span {
+                start: cur,
+                last: cur,
+            };
+            let found = self.areas.first_intersecting(point).ok_or(ENOENT)?;
+            let area = self.areas.0.get(&found.start).ok_or(ENOENT)?;
+            let end = found.last.min(range.last);
+            out.push(
+                Elem {
+                    pages: area.pages.clone(),
+                    start_byte: area
+                        .start_byte
+                        .checked_add(cur - found.start)
+                        .ok_or(EOVERFLOW)?,
+                    length: end - cur + 1,
+                },
+                GFP_KERNEL_ACCOUNT,
+            )?;
+            if end >= range.last {
+                return Ok(());
+            }
+            cur = end + 1;
+        }
     }
 
     /// Removes the areas in `range`, which must cover each of them whole (upstream's

@@ -279,4 +279,98 @@ TEST_F(map, destroy_with_areas)
 	ASSERT_EQ(0, ioctl(self->fd, IOMMU_DESTROY, &d));
 }
 
+static int copy(int fd, __u32 dst, __u64 *dst_iova, __u32 src, __u64 src_iova, __u64 len,
+		__u32 flags)
+{
+	struct iommu_ioas_copy cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.dst_ioas_id = dst,
+		.src_ioas_id = src,
+		.length = len,
+		.dst_iova = *dst_iova,
+		.src_iova = src_iova,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_COPY, &cmd);
+
+	*dst_iova = cmd.dst_iova;
+	return ret;
+}
+
+TEST_F(map, copy_shares_areas)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+	__u64 iova = 0x800000, unmapped;
+	__u32 dst;
+
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_IOAS_ALLOC, &a));
+	dst = a.out_ioas_id;
+	/* Two adjacent areas; a copy may span both and start inside the first. */
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, 4 * PAGE, 0x100000));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf + 4 * PAGE, 4 * PAGE, 0x104000));
+	ASSERT_EQ(0, copy(self->fd, dst, &iova, self->ioas, 0x102000, 4 * PAGE,
+			  RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(0x800000, iova);
+	/* One destination area per source area: the first can be unmapped alone. */
+	ASSERT_EQ(0, unmap(self->fd, dst, 0x800000, 2 * PAGE, &unmapped));
+	EXPECT_EQ(2 * PAGE, unmapped);
+	/* The copy outlives the source's mapping. */
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, &unmapped));
+	EXPECT_EQ(8 * PAGE, unmapped);
+	ASSERT_EQ(0, unmap(self->fd, dst, 0, UINT64_MAX, &unmapped));
+	EXPECT_EQ(2 * PAGE, unmapped);
+}
+
+TEST_F(map, copy_into_the_same_ioas_auto_iova)
+{
+	__u64 iova = 0;
+
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, HUGE, 0x200000));
+	ASSERT_EQ(0, copy(self->fd, self->ioas, &iova, self->ioas, 0x200000, HUGE, RW));
+	EXPECT_NE(0x200000, iova);
+	EXPECT_EQ(0, iova % HUGE);	/* keeps the memory's huge alignment */
+}
+
+TEST_F(map, copy_bad_input)
+{
+	__u64 iova = 0x900000;
+
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, 2 * PAGE, 0x100000));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, 2 * PAGE, 0x103000));
+	/* A gap in the source. */
+	EXPECT_EQ(-1, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, 5 * PAGE,
+			   RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(-1, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, 0,
+			   RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, PAGE, 1 << 9));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(-1, copy(self->fd, self->ioas, &iova, self->ioas, UINT64_MAX, PAGE, RW));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(-1, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, PAGE,
+			   IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EINVAL, errno);
+	/* Onto an existing mapping. */
+	iova = 0x103000;
+	EXPECT_EQ(-1, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, PAGE,
+			   RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EEXIST, errno);
+}
+
+/* Read-only memory cannot be copied as writeable. */
+TEST_F(map, copy_read_only_as_writeable_is_eperm)
+{
+	__u64 iova = 0x100000;
+
+	ASSERT_EQ(0, map(self->fd, self->ioas, self->buf, PAGE, &iova,
+			 IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA));
+	iova = 0x900000;
+	EXPECT_EQ(-1, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, PAGE,
+			   RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(0, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, PAGE,
+			  IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA));
+}
+
 TEST_HARNESS_MAIN
