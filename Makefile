@@ -3,7 +3,7 @@
 #   make demo    boot the test VM, load our iommufd.ko, show /dev/iommu answering ioctls
 #   make check   build everything (cached) and run every test; last line `N passed, N failed`
 #
-# Other targets: setup (install the toolchain; root), kernel (build/reuse the test kernel),
+# Other targets: bench (C vs Rust timings, results/bench.tsv), setup (install the toolchain; root), kernel (build/reuse the test kernel),
 # module (build iommufd.ko against KDIR; CLIPPY=1 to lint), fmt (rustfmt), host-test (cargo test),
 # clean.
 # IMPL=both|rust|c selects the implementation(s) check runs against.
@@ -39,8 +39,11 @@ check:
 demo:
 	tools/demo.sh
 
+bench:
+	tools/bench.sh
+
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf src/generated tests/selftests/build results
 
-.PHONY: all setup kernel module fmt host-test check demo clean
+.PHONY: all setup kernel module fmt host-test check demo bench clean

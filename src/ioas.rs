@@ -214,16 +214,13 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         },
         GFP_KERNEL_ACCOUNT,
     )?;
-    let mut elems = KVec::new();
-    elems.push(
-        Elem {
-            pages,
-            start_byte: start_byte as u64,
-            length: cmd.length,
-        },
-        GFP_KERNEL_ACCOUNT,
-    )?;
-    let nodes = area_nodes(1)?;
+    // One element and one node: on the stack, no vectors for the common case.
+    let elems = [Elem {
+        pages,
+        start_byte: start_byte as u64,
+        length: cmd.length,
+    }];
+    let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
 
     let iova = insert_areas(
         &mut ioas.iopt.lock(),
@@ -231,8 +228,8 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         cmd.iova,
         cmd.length,
         prot,
-        elems,
-        nodes,
+        &elems,
+        [node],
     )?;
 
     // As upstream, a mapping made stays made even if the answer cannot be written back.
@@ -262,8 +259,8 @@ fn insert_areas(
     iova: u64,
     length: u64,
     prot: u32,
-    elems: KVec<Elem>,
-    nodes: KVec<RBTreeNodeReservation<u64, Area>>,
+    elems: &[Elem],
+    nodes: impl IntoIterator<Item = RBTreeNodeReservation<u64, Area>>,
 ) -> Result<u64> {
     if length == 0 || length % iopt.iova_alignment != 0 {
         return Err(EINVAL);
@@ -297,18 +294,16 @@ fn insert_areas(
         cur = last.wrapping_add(1);
     }
     let mut cur = span.start;
-    for (elem, node) in elems.into_iter().zip(nodes) {
+    for (elem, node) in elems.iter().zip(nodes) {
         let last = cur + (elem.length - 1);
         let area = Area {
             last,
-            pages: elem.pages,
+            pages: elem.pages.clone(),
             start_byte: elem.start_byte,
             prot,
         };
-        if !iopt.areas.insert(cur, area, node) {
-            // The span was found free above; a clash here is a bookkeeping bug.
-            return Err(EEXIST);
-        }
+        // `span` was checked free above, and the elements tile it.
+        iopt.areas.insert_free(cur, area, node);
         cur = last.wrapping_add(1);
     }
     Ok(span.start)
@@ -348,7 +343,7 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         cmd.dst_iova,
         cmd.length,
         prot,
-        elems,
+        &elems,
         nodes,
     )?;
     cmd.dst_iova = iova;
@@ -398,11 +393,7 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         }
         Span::from_len(cmd.iova, cmd.length).ok_or(EOVERFLOW)?
     };
-    let mut dead = KVec::new();
-    let result = ioas.iopt.lock().unmap_range(range, &mut dead);
-    // Whatever was removed is freed here, with the lock dropped.
-    drop(dead);
-    let unmapped = result?;
+    let unmapped = ioas.iopt.lock().unmap_range(range)?;
     if unmapped == 0 && !all {
         return Err(ENOENT);
     }

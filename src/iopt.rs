@@ -61,6 +61,19 @@ impl<V: SpanValue> SpanTree<V> {
     }
 }
 
+impl<V: SpanValue> SpanTree<V> {
+    /// Inserts `value` at `start` where the caller has already checked the span is free (the
+    /// IOVA checks of MAP and COPY), saving a second walk of the tree.
+    pub(crate) fn insert_free(
+        &mut self,
+        start: u64,
+        value: V,
+        node: RBTreeNodeReservation<u64, V>,
+    ) {
+        self.0.insert(node.into_node(start, value));
+    }
+}
+
 impl<V: SpanValue> SpanSet for SpanTree<V> {
     fn first_intersecting(&self, range: Span) -> Option<Span> {
         let span = |(&start, v): (&u64, &V)| Span {
@@ -230,28 +243,45 @@ impl Iopt {
 
     /// Removes the areas in `range`, which must cover each of them whole (upstream's
     /// `iopt_unmap_iova_range()`): `ENOENT` at the first area the range cuts, with the areas
-    /// before it already gone, as upstream. Returns the bytes unmapped; removed areas are
-    /// handed to `dead` so the caller frees them after dropping the lock.
-    pub(crate) fn unmap_range(&mut self, range: Span, dead: &mut KVec<Area>) -> Result<u64> {
+    /// before it already gone, as upstream. Returns the bytes unmapped. (Removed areas only drop
+    /// a `Pages` reference; unpinning, when pages are pinned, happens where that reaches zero.)
+    pub(crate) fn unmap_range(&mut self, range: Span) -> Result<u64> {
         let mut unmapped = 0u64;
-        let mut start = range.start;
-        while let Some(found) = self.areas.first_intersecting(Span {
-            start,
-            last: range.last,
-        }) {
-            if found.start < start || found.last > range.last {
-                return Err(ENOENT);
+        // One tree walk to the first area, then neighbour steps: no lookup per area. The first
+        // area at or after `range.start` may be preceded by one reaching into the range.
+        let tree = &mut self.areas.0;
+        let mut cursor = match tree.cursor_lower_bound_mut(&range.start) {
+            Some(c)
+                if c.peek_prev()
+                    .is_some_and(|(_, prev)| prev.last >= range.start) =>
+            {
+                c.move_prev()
             }
-            // Room to hand the area out is made before it leaves the tree.
-            dead.reserve(1, GFP_KERNEL)?;
-            if let Some(area) = self.areas.0.remove(&found.start) {
-                dead.push(area, GFP_KERNEL)?;
-            }
-            unmapped = unmapped.saturating_add(found.len());
-            if found.last >= range.last {
+            Some(c) => Some(c),
+            None => tree
+                .cursor_back_mut()
+                .filter(|c| c.current().1.last >= range.start),
+        };
+        while let Some(c) = cursor {
+            let (&start, area) = c.current();
+            let span = Span {
+                start,
+                last: area.last,
+            };
+            if span.start > range.last {
                 break;
             }
-            start = found.last + 1;
+            if span.start < range.start || span.last > range.last {
+                return Err(ENOENT);
+            }
+            let (next, removed) = c.remove_current();
+            drop(removed);
+            unmapped = unmapped.saturating_add(span.len());
+            if span.last >= range.last {
+                break;
+            }
+            // `remove_current` falls back to the previous node at the end of the tree.
+            cursor = next.filter(|n| *n.current().0 > span.start);
         }
         Ok(unmapped)
     }

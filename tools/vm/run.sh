@@ -34,6 +34,8 @@ done
 qemu_opts="-machine q35,kernel-irqchip=split"
 qemu_opts+=" -device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on"
 qemu_opts+=" -device edu"
+# Extra QEMU options, e.g. `-icount shift=0,sleep=off` for instruction-counted time (make bench).
+qemu_opts+=" ${VM_QEMU_EXTRA:-}"
 # A hung task or soft lockup becomes a panic, and a panic ends QEMU (virtme passes -no-reboot).
 append=(--append "hung_task_panic=1" --append "sysctl.kernel.softlockup_panic=1" --append "oops=panic"
 	--append "intel_iommu=on,sm_on" --append "iommu.strict=1")
