@@ -47,7 +47,7 @@ def main():
     scale = (w - left - 40) / max(2.0, max(r[4] for r in rows) * 1.1)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="13">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
-           f'<text x="{left}" y="22" font-size="15">iommufd-rs vs C: median time ratio (Rust/C, lower is better)</text>']
+           f'<text x="{left}" y="22" font-size="15">iommufd-rs vs C: median Rust/C ratio (time or memory; lower is better)</text>']
     for i, (b, d, cm, rm, ratio, unit, n) in enumerate(rows):
         y = top + i * (bar_h + gap)
         colour = "#3a7" if ratio <= 1.1 else "#c44"
