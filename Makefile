@@ -10,7 +10,10 @@
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
-KDIR ?= $(shell tools/kernel/build.sh --dir)
+# KPROFILE=debug selects the hardening kernel (tools/kernel/debug.config).
+KPROFILE ?= default
+export KPROFILE
+KDIR ?= $(shell tools/kernel/build.sh --profile $(KPROFILE) --dir)
 KSRC ?= $(shell tools/kernel/build.sh --src)
 IMPL ?= both
 
@@ -20,12 +23,12 @@ setup:
 	tools/setup.sh
 
 kernel:
-	tools/kernel/build.sh
+	tools/kernel/build.sh --profile $(KPROFILE)
 
 module:
 	@test -f $(KDIR)/Module.symvers || { echo "no kernel at $(KDIR): run 'make kernel'"; exit 1; }
 	tools/gen-bindings.sh $(KDIR) $(KSRC)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(shell tools/kernel/build.sh --profile $(KPROFILE) --make-vars) modules
 
 fmt:
 	rustfmt --edition 2021 --config-path $(KSRC)/.rustfmt.toml src/iommufd_rs.rs tests/host/src/lib.rs
@@ -42,8 +45,13 @@ demo:
 bench:
 	tools/bench.sh
 
+# The whole suite on the debug kernel (KASAN, lockdep, kmemleak, atomic-sleep checks, Rust debug
+# assertions); any splat in dmesg fails it.
+check-hard:
+	$(MAKE) check KPROFILE=debug
+
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf src/generated tests/selftests/build results
 
-.PHONY: all setup kernel module fmt host-test check demo bench clean
+.PHONY: all setup kernel module fmt host-test check check-hard demo bench clean

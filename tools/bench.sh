@@ -9,8 +9,8 @@ cd "$repo"
 export PATH="$HOME/.cargo/bin:$PATH"
 export VM_QEMU_EXTRA
 [ "$(id -u)" = 0 ] && tools/setup.sh >/dev/null
-tools/kernel/build.sh
-kdir=$(tools/kernel/build.sh --dir)
+tools/kernel/build.sh --profile "${KPROFILE:-default}"
+kdir=$(tools/kernel/build.sh --profile "${KPROFILE:-default}" --dir)
 make -s module KDIR="$kdir"
 mkdir -p tools/bench/build results/raw
 cc -Wall -O2 -isystem "$kdir/usr/include" -o tools/bench/build/iommufd_bench tools/bench/iommufd_bench.c

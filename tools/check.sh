@@ -23,8 +23,8 @@ if [ "$(id -u)" = 0 ]; then
 	tools/setup.sh | grep -v '^\[setup\] done' || true
 fi
 stamp "kernel"
-tools/kernel/build.sh
-kdir=$(tools/kernel/build.sh --dir)
+tools/kernel/build.sh --profile "${KPROFILE:-default}"
+kdir=$(tools/kernel/build.sh --profile "${KPROFILE:-default}" --dir)
 ksrc=$(tools/kernel/build.sh --src)
 stamp "module"
 # Clippy runs as part of the build: a lint is a build error (-D warnings).

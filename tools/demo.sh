@@ -7,8 +7,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export PATH="$HOME/.cargo/bin:$PATH"
 [ "$(id -u)" = 0 ] && tools/setup.sh >/dev/null
-tools/kernel/build.sh
-kdir=$(tools/kernel/build.sh --dir)
+tools/kernel/build.sh --profile "${KPROFILE:-default}"
+kdir=$(tools/kernel/build.sh --profile "${KPROFILE:-default}" --dir)
 make -s module KDIR="$kdir"
 mkdir -p tools/demo/build
 cc -Wall -O2 -isystem "$kdir/usr/include" -o tools/demo/build/iommufd_demo tools/demo/iommufd_demo.c

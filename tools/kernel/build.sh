@@ -8,6 +8,10 @@
 #   build.sh [--profile NAME]          build if needed, print nothing but progress
 #   build.sh [--profile NAME] --dir    print the build directory (the module's KDIR) and exit
 #   build.sh [--profile NAME] --src    print the kernel source directory and exit
+#   build.sh [--profile NAME] --make-vars   print the make variables the profile builds with
+#
+# Profiles: default (gcc), debug (KASAN etc.; Rust with KASAN needs the kernel built by clang,
+# so it builds with LLVM=-19).
 #
 # KSRC=/path/to/linux-7.2 points the build at another 7.2 tree instead of the pinned Debian source.
 set -euo pipefail
@@ -22,9 +26,16 @@ while [ $# -gt 0 ]; do
 	--profile) profile=$2; shift 2 ;;
 	--dir) mode=dir; shift ;;
 	--src) mode=src; shift ;;
+	--make-vars) mode=vars; shift ;;
 	*) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
+
+case $profile in
+debug) make_vars=(LLVM=-19) ;;
+*) make_vars=() ;;
+esac
+[ $mode = vars ] && { echo "${make_vars[*]}"; exit 0; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
@@ -89,7 +100,7 @@ fi
 [ "$kver" = "${kver#7.2.}" ] && { echo "build.sh: $src is Linux $kver, not 7.2" >&2; exit 1; }
 mkdir -p "$out"
 jobs=$(nproc)
-kmake() { make -s -C "$src" O="$out" -j"$jobs" "$@"; }
+kmake() { make -s -C "$src" O="$out" -j"$jobs" "${make_vars[@]}" "$@"; }
 
 log "Linux $kver, profile $profile -> $out"
 kmake rustavailable >/dev/null || { echo "build.sh: Rust toolchain not usable for the kernel (run tools/setup.sh)" >&2; exit 1; }
@@ -118,7 +129,7 @@ kmake headers_install >/dev/null
 
 log "building tools/testing/selftests/iommu"
 mkdir -p "$out/kselftest/iommu"
-make -s -C "$src/tools/testing/selftests/iommu" OUTPUT="$out/kselftest/iommu" \
+make -s -C "$src/tools/testing/selftests/iommu" OUTPUT="$out/kselftest/iommu" CC=gcc \
 	KHDR_INCLUDES="-isystem $out/usr/include" >/dev/null
 log "built in $(( $(date +%s) - t0 ))s"
 touch "$stamp"

@@ -50,7 +50,20 @@ run_suite() {
 	say "$suite: exit $rc in $(( $(date +%s) - t0 ))s, $(grep -c '^ok ' "$dir/$suite.tap") ok, $(grep -c '^not ok ' "$dir/$suite.tap") not ok"
 }
 
+# On a kernel with kmemleak (the debug profile), look for leaks once the module is gone: what it
+# allocated and did not free shows up as unreferenced objects. The report goes into the dmesg
+# file, where the host's splat scan finds it.
+kmemleak_scan() {
+	local k=/sys/kernel/debug/kmemleak
+	[ -w $k ] || return 0
+	echo scan >$k; sleep 1; echo scan >$k
+	cat $k >"$1/kmemleak.txt"
+	[ -s "$1/kmemleak.txt" ] && { say "kmemleak: $(grep -c unreferenced "$1/kmemleak.txt") unreferenced objects"; cat "$1/kmemleak.txt" >/dev/kmsg; }
+	echo clear >$k
+}
+
 prepare
+[ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
 for impl in $IMPLS; do
 	dir=$OUT/$impl
 	rm -rf "$dir"; mkdir -p "$dir"
@@ -69,6 +82,7 @@ for impl in $IMPLS; do
 	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
 	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
 	unload >"$dir/unload.log" 2>&1 || { say "unloading $impl failed: $(cat "$dir/unload.log")"; echo failed >"$dir/unload.failed"; }
+	kmemleak_scan "$dir"
 	dmesg >"$dir/dmesg.txt"
 	touch "$dir/done"
 done

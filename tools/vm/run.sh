@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${IOMMUFD_RS_CACHE:-$HOME/.cache/iommufd-rs}
-kdir=${KDIR:-$("$repo/tools/kernel/build.sh" --dir)}
+kdir=${KDIR:-$("$repo/tools/kernel/build.sh" --profile "${KPROFILE:-default}" --dir)}
 timeout=${VM_TIMEOUT:-600}
 log=
 rwdirs=()
