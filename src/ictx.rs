@@ -41,6 +41,9 @@ pub(crate) struct Ictx {
 impl Ictx {
     /// The IOAS named `id`; `ENOENT` if `id` names nothing or something else.
     pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
+        if crate::fault::should_fail() {
+            return Err(ENOENT);
+        }
         match self.objects.lock().get(id)? {
             Object::Ioas(ioas) => Ok(ioas),
         }

@@ -15,6 +15,7 @@ use kernel::{
 };
 
 mod errno;
+mod fault;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod gup;
 mod ictx;
@@ -39,12 +40,14 @@ module! {
 struct IommufdModule {
     #[pin]
     misc: MiscDeviceRegistration<ictx::Ictx>,
+    _fault: fault::FaultPoint,
 }
 
 impl kernel::InPlaceModule for IommufdModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let opts = MiscDeviceOptions { name: c"iommu" };
         try_pin_init!(Self {
+            _fault: fault::FaultPoint::new(),
             misc <- MiscDeviceRegistration::register(opts),
         })
     }

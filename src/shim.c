@@ -23,3 +23,31 @@ void iommufd_rs_put_page(struct page *page)
 {
 	put_page(page);
 }
+
+#ifdef CONFIG_IOMMUFD_TEST
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
+
+/*
+ * The "fail_iommufd" fault point of the test build, as upstream's selftest.c has it: object
+ * lookups fail with ENOENT when it fires, so fail-nth tests reach those paths too. C because its
+ * initializer is a macro over kernel-internal fields.
+ */
+static DECLARE_FAULT_ATTR(fail_iommufd);
+static struct dentry *fail_iommufd_dir;
+
+bool iommufd_rs_should_fail(void)
+{
+	return should_fail(&fail_iommufd, 1);
+}
+
+void iommufd_rs_fault_init(void)
+{
+	fail_iommufd_dir = fault_create_debugfs_attr("fail_iommufd", NULL, &fail_iommufd);
+}
+
+void iommufd_rs_fault_exit(void)
+{
+	debugfs_remove_recursive(fail_iommufd_dir);
+}
+#endif

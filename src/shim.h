@@ -9,4 +9,10 @@ int iommufd_rs_page_ref_count(const struct page *page);
 bool iommufd_rs_page_compound(const struct page *page);
 void iommufd_rs_put_page(struct page *page);
 
+#ifdef CONFIG_IOMMUFD_TEST
+bool iommufd_rs_should_fail(void);
+void iommufd_rs_fault_init(void);
+void iommufd_rs_fault_exit(void);
+#endif
+
 #endif
