@@ -99,7 +99,7 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let capacity = usize::try_from(cmd.num_iovas).map_err(|_| EOVERFLOW)?;
 
     // Take a snapshot under the lock, write it out after: no user access under the lock. The
-    // list is short (reserved ranges are few), and the snapshot is bounded by the caller's array.
+    // snapshot is bounded by the caller's array.
     let mut ranges = KVec::new();
     let total = {
         let iopt = ioas.iopt.lock();
@@ -161,7 +161,7 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut iopt = ioas.iopt.lock();
     // A reserved range inside an allowed one would break the promise that IOVA_RANGES never
     // narrows below the allowed list.
-    if iopt.reserved.0.iter().any(|r| allowed.intersects(r.span)) {
+    if iopt.reserved.spans().any(|r| allowed.intersects(r)) {
         return Err(errno::eaddrinuse());
     }
     // The old tree is freed after the lock is released.

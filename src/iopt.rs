@@ -91,24 +91,62 @@ impl<V: SpanValue> SpanSet for SpanTree<V> {
 }
 
 /// A reserved range and whom it is for (a device or domain; `0` for the selftest's own).
+// Read when an owner goes away and takes its ranges along (device detach, domain removal): the
+// cover is rebuilt from the entries left.
+#[allow(dead_code)]
 pub(crate) struct Reserved {
     pub(crate) span: Span,
-    // Read when the owner goes away and takes its ranges along (device detach, domain removal).
-    #[allow(dead_code)]
     pub(crate) owner: usize,
 }
 
-/// Reserved ranges may overlap and are few (a device's MSI window, a domain's aperture): a vector
-/// scanned linearly.
-pub(crate) struct ReservedList(pub(crate) KVec<Reserved>);
+/// Reserved ranges, which may overlap: each entry with its owner (to drop an owner's ranges when
+/// it goes away), plus their union as non-overlapping spans in an rbtree, which is what every
+/// query walks, in O(log n) however many ranges userspace piles up (upstream keeps an interval
+/// tree for the same reason).
+pub(crate) struct ReservedList {
+    entries: KVec<Reserved>,
+    cover: SpanTree<u64>,
+}
+
+impl ReservedList {
+    fn new() -> Self {
+        Self {
+            entries: KVec::new(),
+            cover: SpanTree::new(),
+        }
+    }
+
+    /// Adds `span` for `owner`; all allocation happens before anything changes.
+    fn add(&mut self, span: Span, owner: usize) -> Result {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        self.entries
+            .push(Reserved { span, owner }, GFP_KERNEL_ACCOUNT)?;
+        // Fold every covered span that overlaps or touches the new one into it.
+        let mut merged = span;
+        while let Some(s) = self.cover.first_intersecting(Span {
+            start: merged.start.saturating_sub(1),
+            last: merged.last.saturating_add(1),
+        }) {
+            self.cover.0.remove(&s.start);
+            merged.start = merged.start.min(s.start);
+            merged.last = merged.last.max(s.last);
+        }
+        self.cover.insert_free(merged.start, merged.last, node);
+        Ok(())
+    }
+
+    /// The union of the reserved ranges, lowest first.
+    pub(crate) fn spans(&self) -> impl Iterator<Item = Span> + '_ {
+        self.cover
+            .0
+            .iter()
+            .map(|(&start, &last)| Span { start, last })
+    }
+}
 
 impl SpanSet for ReservedList {
     fn first_intersecting(&self, range: Span) -> Option<Span> {
-        self.0
-            .iter()
-            .map(|r| r.span)
-            .filter(|s| s.intersects(&range))
-            .min_by_key(|s| s.start)
+        self.cover.first_intersecting(range)
     }
 }
 
@@ -164,7 +202,7 @@ impl Iopt {
         Self {
             areas: SpanTree::new(),
             allowed: SpanTree::new(),
-            reserved: ReservedList(KVec::new()),
+            reserved: ReservedList::new(),
             iova_alignment: 1,
             disable_large_pages: false,
         }
@@ -176,10 +214,7 @@ impl Iopt {
         if self.allowed.intersects(span) || self.areas.intersects(span) {
             return Err(crate::errno::eaddrinuse());
         }
-        self.reserved
-            .0
-            .push(Reserved { span, owner }, GFP_KERNEL_ACCOUNT)?;
-        Ok(())
+        self.reserved.add(span, owner)
     }
 
     /// The alignment that follows from the current settings (upstream's

@@ -3,11 +3,13 @@
 //!
 //! An ID is reserved first and the object published only once it is fully built: between the two
 //! the slot holds `None`, which every lookup treats as absent (upstream stores `XA_ZERO_ENTRY`).
-//! IDs are the lowest free number from 1, as upstream's `xa_alloc` with `XA_FLAGS_ALLOC1` gives.
+//! IDs are the lowest free number from 1, as upstream's `xa_alloc` with `XA_FLAGS_ALLOC1` gives,
+//! found in a bitmap of used IDs (`IdPool`) rather than by walking the table.
 //!
 //! Lock order: `Ictx::objects` is a leaf lock; nothing is copied to or from user space under it.
 
 use kernel::{
+    id_pool::IdPool,
     prelude::*,
     rbtree::{
         RBTree,
@@ -22,9 +24,6 @@ use crate::{
     uapi, //
 };
 
-/// Largest ID handed out (`xa_limit_31b`): IDs stay positive as a C `int`.
-const MAX_ID: u32 = i32::MAX as u32;
-
 /// What an ID names. Each variant holds a reference; the table's is the one `IOMMU_DESTROY` drops.
 #[derive(Clone)]
 pub(crate) enum Object {
@@ -34,6 +33,9 @@ pub(crate) enum Object {
 /// The table proper; lives in the context's mutex.
 pub(crate) struct Objects {
     slots: RBTree<u32, Option<Object>>,
+    /// Which IDs are taken (published or reserved); bit 0 is always set, IDs start at 1. Its
+    /// capacity stops below 2^31 (`xa_limit_31b`): IDs stay positive as a C `int`.
+    ids: IdPool,
     /// `IOMMU_OPTION_RLIMIT_MODE`: account pins to the process (mm) rather than the user. Kept
     /// under the table lock because it may only change while the table is empty.
     pub(crate) account_mm: bool,
@@ -48,27 +50,33 @@ pub(crate) struct Reserved {
 
 impl Objects {
     pub(crate) fn new() -> Self {
+        let mut ids = IdPool::new();
+        // ID 0 is never handed out.
+        if let Some(zero) = ids.find_unused_id(0) {
+            zero.acquire();
+        }
         Self {
             slots: RBTree::new(),
+            ids,
             account_mm: false,
         }
     }
 
-    fn lowest_free_id(&self) -> Result<u32> {
-        // Keys come in order: the first gap is the answer. Linear, which the object counts of a
-        // VMM (tens) make cheap; the table moves to an XArray when object kinds multiply.
-        let mut want = 1u32;
-        for &id in self.slots.keys() {
-            if id != want {
-                break;
+    /// Takes the lowest free ID, growing the bitmap when it is full (allocation under the table
+    /// mutex, which may sleep). A full ID space answers EBUSY, as upstream's `xa_alloc()` does.
+    fn take_lowest_free_id(&mut self) -> Result<u32> {
+        loop {
+            if let Some(unused) = self.ids.find_unused_id(1) {
+                let id = u32::try_from(unused.acquire()).map_err(|_| EBUSY)?;
+                return Ok(id);
             }
-            want = want.checked_add(1).ok_or(EBUSY)?;
+            let resizer = self
+                .ids
+                .grow_request()
+                .ok_or(EBUSY)?
+                .realloc(GFP_KERNEL_ACCOUNT)?;
+            self.ids.grow(resizer);
         }
-        // A full ID space answers EBUSY, as upstream's xa_alloc() does.
-        if want > MAX_ID {
-            return Err(EBUSY);
-        }
-        Ok(want)
     }
 
     /// Reserves an ID with `node` (allocated by the caller before it took the lock).
@@ -76,7 +84,7 @@ impl Objects {
         &mut self,
         node: RBTreeNodeReservation<u32, Option<Object>>,
     ) -> Result<Reserved> {
-        let id = self.lowest_free_id()?;
+        let id = self.take_lowest_free_id()?;
         self.slots.insert(node.into_node(id, None));
         Ok(Reserved { id })
     }
@@ -91,6 +99,13 @@ impl Objects {
     /// Gives a reserved ID back; nothing was ever visible under it.
     pub(crate) fn abort(&mut self, reserved: Reserved) {
         self.slots.remove(&reserved.id);
+        self.release_id(reserved.id);
+    }
+
+    fn release_id(&mut self, id: u32) {
+        if let Ok(id) = usize::try_from(id) {
+            self.ids.release_id(id);
+        }
     }
 
     /// Removes a published object; `ENOENT` for an unknown or still reserved ID.
@@ -99,7 +114,9 @@ impl Objects {
             Some(Some(_)) => {}
             _ => return Err(ENOENT),
         }
-        self.slots.remove(&id).flatten().ok_or(ENOENT)
+        let obj = self.slots.remove(&id).flatten().ok_or(ENOENT)?;
+        self.release_id(id);
+        Ok(obj)
     }
 
     /// A reference to a published object; `ENOENT` for unknown or reserved IDs.

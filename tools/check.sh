@@ -30,6 +30,7 @@ stamp "module"
 # Clippy runs as part of the build: a lint is a build error (-D warnings).
 make -s module KDIR="$kdir" CLIPPY=1
 make -s -C tests/selftests KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/selftests/build"
+(cd tools/fuzz && cargo build --release --quiet)
 
 results=$repo/results
 rm -rf "$results/raw"

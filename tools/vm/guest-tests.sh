@@ -40,11 +40,12 @@ unload() {
 	rmmod iommufd
 }
 
-# suite name, binary: TAP on stdout into $dir/<suite>.tap, exit status into <suite>.rc
+# suite name, binary [args]: TAP on stdout into $dir/<suite>.tap, exit status into <suite>.rc
 run_suite() {
 	local dir=$1 suite=$2 bin=$3 t0 rc
+	shift 3
 	t0=$(date +%s)
-	timeout -k 10 "$SUITE_TIMEOUT" "$bin" >"$dir/$suite.tap" 2>"$dir/$suite.err"
+	timeout -k 10 "$SUITE_TIMEOUT" "$bin" "$@" >"$dir/$suite.tap" 2>"$dir/$suite.err"
 	rc=$?
 	echo $rc >"$dir/$suite.rc"
 	say "$suite: exit $rc in $(( $(date +%s) - t0 ))s, $(grep -c '^ok ' "$dir/$suite.tap") ok, $(grep -c '^not ok ' "$dir/$suite.tap") not ok"
@@ -79,6 +80,10 @@ for impl in $IMPLS; do
 	for t in "$REPO"/tests/selftests/build/*; do
 		[ -x "$t" ] && run_suite "$dir" "$(basename "$t")" "$t"
 	done
+	# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or 60 s, same seed for
+	# both modules so their errno profiles can be compared (results/raw/<impl>/fuzz.tap).
+	run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" 60 4
+	grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
 	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
 	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
 	unload >"$dir/unload.log" 2>&1 || { say "unloading $impl failed: $(cat "$dir/unload.log")"; echo failed >"$dir/unload.failed"; }
