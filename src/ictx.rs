@@ -25,12 +25,12 @@ use crate::{
         Ucmd, //
     },
     object::{
-        Object,
+        InUse,
         Objects, //
     },
     uapi, //
 };
-use kernel::{bindings, sync::Arc};
+use kernel::bindings;
 
 #[pin_data]
 pub(crate) struct Ictx {
@@ -39,14 +39,13 @@ pub(crate) struct Ictx {
 }
 
 impl Ictx {
-    /// The IOAS named `id`; `ENOENT` if `id` names nothing or something else.
-    pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
+    /// The IOAS named `id`, in use until the returned guard drops; `ENOENT` if `id` names
+    /// nothing or something else.
+    pub(crate) fn get_ioas(&self, id: u32) -> Result<InUse<Ioas>> {
         if crate::fault::should_fail() {
             return Err(ENOENT);
         }
-        match self.objects.lock().get(id)? {
-            Object::Ioas(ioas) => Ok(ioas),
-        }
+        self.objects.lock().get_ioas(id)
     }
 }
 

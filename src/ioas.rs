@@ -32,7 +32,9 @@ use crate::{
     },
     object::{
         self,
-        Object, //
+        Object,
+        Used,
+        Users, //
     },
     pure::{
         iova,
@@ -48,6 +50,13 @@ use crate::{
 pub(crate) struct Ioas {
     #[pin]
     pub(crate) iopt: Mutex<Iopt>,
+    users: Users,
+}
+
+impl Used for Ioas {
+    fn users(&self) -> &Users {
+        &self.users
+    }
 }
 
 impl Ioas {
@@ -55,6 +64,7 @@ impl Ioas {
         Arc::pin_init(
             try_pin_init!(Ioas {
                 iopt <- new_mutex!(Iopt::new()),
+                users: Users::default(),
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -8,6 +8,10 @@
 //!
 //! Lock order: `Ictx::objects` is a leaf lock; nothing is copied to or from user space under it.
 
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering, //
+};
 use kernel::{
     id_pool::IdPool,
     prelude::*,
@@ -24,10 +28,53 @@ use crate::{
     uapi, //
 };
 
+/// Short-term users of an object: ioctls that looked it up and have not finished with it. Taken
+/// under the table lock (so `IOMMU_DESTROY` sees every one), dropped anywhere.
+#[derive(Default)]
+pub(crate) struct Users(AtomicU32);
+
+/// Objects that count their users.
+pub(crate) trait Used {
+    fn users(&self) -> &Users;
+}
+
+/// A looked-up object in use by one ioctl: while it lives, `IOMMU_DESTROY` answers `EBUSY`, as
+/// upstream's `users` refcount makes it.
+pub(crate) struct InUse<T: Used>(Arc<T>);
+
+impl<T: Used> InUse<T> {
+    /// Counts a user; the caller holds the table lock.
+    fn new(obj: Arc<T>) -> Self {
+        obj.users().0.fetch_add(1, Ordering::Acquire);
+        Self(obj)
+    }
+}
+
+impl<T: Used> core::ops::Deref for InUse<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Used> Drop for InUse<T> {
+    fn drop(&mut self) {
+        self.0.users().0.fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// What an ID names. Each variant holds a reference; the table's is the one `IOMMU_DESTROY` drops.
-#[derive(Clone)]
 pub(crate) enum Object {
     Ioas(Arc<Ioas>),
+}
+
+impl Object {
+    fn users(&self) -> &Users {
+        match self {
+            Object::Ioas(ioas) => ioas.users(),
+        }
+    }
 }
 
 /// The table proper; lives in the context's mutex.
@@ -108,9 +155,11 @@ impl Objects {
         }
     }
 
-    /// Removes a published object; `ENOENT` for an unknown or still reserved ID.
+    /// Removes a published object; `ENOENT` for an unknown or still reserved ID, `EBUSY` while
+    /// an ioctl is using it.
     fn remove(&mut self, id: u32) -> Result<Object> {
         match self.slots.get(&id) {
+            Some(Some(obj)) if obj.users().0.load(Ordering::Acquire) != 0 => return Err(EBUSY),
             Some(Some(_)) => {}
             _ => return Err(ENOENT),
         }
@@ -119,9 +168,13 @@ impl Objects {
         Ok(obj)
     }
 
-    /// A reference to a published object; `ENOENT` for unknown or reserved IDs.
-    pub(crate) fn get(&self, id: u32) -> Result<Object> {
-        self.slots.get(&id).cloned().flatten().ok_or(ENOENT)
+    /// The IOAS named `id`, counted as in use; `ENOENT` for unknown or reserved IDs and for IDs
+    /// of other kinds.
+    pub(crate) fn get_ioas(&self, id: u32) -> Result<InUse<Ioas>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Ioas(ioas))) => Ok(InUse::new(ioas.clone())),
+            _ => Err(ENOENT),
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
