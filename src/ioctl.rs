@@ -110,69 +110,40 @@ macro_rules! op {
     }};
 }
 
+/// Builds the table: each row lands at `_IOC_NR(cmd) - IOMMUFD_CMD_BASE`, and two rows for one
+/// number fail the build.
+macro_rules! ops_table {
+    ($($(#[$attr:meta])* ($cmd:expr, $execute:path, $ty:ty, $last:ident)),* $(,)?) => {{
+        let mut t: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = [None; uapi::IOMMUFD_CMD_TABLE_LEN];
+        $(
+            $(#[$attr])*
+            {
+                let idx = (ucmd::ioc_nr($cmd) - uapi::IOMMUFD_CMD_BASE) as usize;
+                assert!(t[idx].is_none(), "two ioctl table rows for one command");
+                t[idx] = op!($cmd, $execute, $ty, $last);
+            }
+        )*
+        t
+    }};
+}
+
 /// Indexed by `_IOC_NR(cmd) - IOMMUFD_CMD_BASE`. A command this module does not implement has no
 /// row and answers `ENOTTY`, as a kernel that predates it would.
-static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = {
-    let mut t: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = [None; uapi::IOMMUFD_CMD_TABLE_LEN];
-    t[0] = op!(
-        uapi::IOMMU_DESTROY,
-        object::destroy_ioctl,
-        uapi::iommu_destroy,
-        id
-    );
-    t[1] = op!(
-        uapi::IOMMU_IOAS_ALLOC,
-        ioas::alloc_ioctl,
-        uapi::iommu_ioas_alloc,
-        out_ioas_id
-    );
-    t[2] = op!(
-        uapi::IOMMU_IOAS_ALLOW_IOVAS,
-        ioas::allow_iovas_ioctl,
-        uapi::iommu_ioas_allow_iovas,
-        allowed_iovas
-    );
-    t[3] = op!(
-        uapi::IOMMU_IOAS_COPY,
-        ioas::copy_ioctl,
-        uapi::iommu_ioas_copy,
-        src_iova
-    );
-    t[4] = op!(
-        uapi::IOMMU_IOAS_IOVA_RANGES,
-        ioas::iova_ranges_ioctl,
-        uapi::iommu_ioas_iova_ranges,
-        out_iova_alignment
-    );
-    t[5] = op!(
-        uapi::IOMMU_IOAS_MAP,
-        ioas::map_ioctl,
-        uapi::iommu_ioas_map,
-        iova
-    );
-    t[6] = op!(
-        uapi::IOMMU_IOAS_UNMAP,
-        ioas::unmap_ioctl,
-        uapi::iommu_ioas_unmap,
-        length
-    );
-    t[7] = op!(
-        uapi::IOMMU_OPTION,
-        ictx::option_ioctl,
-        uapi::iommu_option,
-        val64
-    );
+#[rustfmt::skip]
+static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
+    (uapi::IOMMU_DESTROY, object::destroy_ioctl, uapi::iommu_destroy, id),
+    (uapi::IOMMU_IOAS_ALLOC, ioas::alloc_ioctl, uapi::iommu_ioas_alloc, out_ioas_id),
+    (uapi::IOMMU_IOAS_ALLOW_IOVAS, ioas::allow_iovas_ioctl, uapi::iommu_ioas_allow_iovas,
+     allowed_iovas),
+    (uapi::IOMMU_IOAS_COPY, ioas::copy_ioctl, uapi::iommu_ioas_copy, src_iova),
+    (uapi::IOMMU_IOAS_IOVA_RANGES, ioas::iova_ranges_ioctl, uapi::iommu_ioas_iova_ranges,
+     out_iova_alignment),
+    (uapi::IOMMU_IOAS_MAP, ioas::map_ioctl, uapi::iommu_ioas_map, iova),
+    (uapi::IOMMU_IOAS_UNMAP, ioas::unmap_ioctl, uapi::iommu_ioas_unmap, length),
+    (uapi::IOMMU_OPTION, ictx::option_ioctl, uapi::iommu_option, val64),
     #[cfg(CONFIG_IOMMUFD_TEST)]
-    {
-        t[32] = op!(
-            uapi::test::IOMMU_TEST_CMD,
-            crate::selftest::test_ioctl,
-            uapi::test::iommu_test_cmd,
-            last
-        );
-    }
-    t
-};
+    (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
+];
 
 /// `E2BIG` unless the user bytes in `tail` are all zero (`EFAULT` if they cannot be read).
 fn check_zero_tail(user: UserPtr, tail: core::ops::Range<usize>) -> Result {
