@@ -6,7 +6,9 @@
 //! is held, never under it.
 
 use kernel::{
-    bindings, new_mutex,
+    bindings,
+    fs::LocalFile,
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     rbtree::RBTreeNodeReservation,
@@ -28,6 +30,7 @@ use crate::{
         Elem,
         Iopt,
         Pages,
+        Source,
         SpanTree, //
     },
     object::{
@@ -215,11 +218,40 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if length == 0 || length > usize::MAX - PAGE_SIZE {
         return Err(EINVAL);
     }
-    let start_byte = uptr % PAGE_SIZE;
+    let iova = map_pages(
+        &ioas,
+        Source::User,
+        cmd.user_va,
+        cmd.length,
+        cmd.flags,
+        cmd.iova,
+        prot,
+    )?;
+
+    // As upstream, a mapping made stays made even if the answer cannot be written back.
+    cmd.iova = iova;
+    ucmd.respond(&cmd)
+}
+
+/// Maps `length` bytes of `source` from `start` (user address or file offset): one pages object,
+/// one area. Returns the IOVA.
+fn map_pages(
+    ioas: &Ioas,
+    source: Source,
+    start: u64,
+    length: u64,
+    flags: u32,
+    iova: u64,
+    prot: u32,
+) -> Result<u64> {
+    let page = PAGE_SIZE as u64;
+    let start_byte = start % page;
     let pages = Arc::new(
         Pages {
-            base: uptr - start_byte,
-            length: cmd.length + start_byte as u64,
+            source,
+            // `start` rounded down to its page: no arithmetic that could fail.
+            base: start & !(page - 1),
+            length: length.checked_add(start_byte).ok_or(EOVERFLOW)?,
             writable: prot & bindings::IOMMU_WRITE != 0,
         },
         GFP_KERNEL_ACCOUNT,
@@ -227,22 +259,63 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // One element and one node: on the stack, no vectors for the common case.
     let elems = [Elem {
         pages,
-        start_byte: start_byte as u64,
-        length: cmd.length,
+        start_byte,
+        length,
     }];
     let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
-
-    let iova = insert_areas(
+    insert_areas(
         &mut ioas.iopt.lock(),
-        (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA == 0).then_some(cmd.user_va),
-        cmd.iova,
-        cmd.length,
+        (flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA == 0).then_some(start),
+        iova,
+        length,
         prot,
         &elems,
         [node],
-    )?;
+    )
+}
 
-    // As upstream, a mapping made stays made even if the answer cannot be written back.
+/// `IOMMU_IOAS_MAP_FILE`: maps a file's pages (a memfd, typically) at a fixed or kernel-chosen
+/// IOVA. The file stays referenced while mapped.
+pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_ioas_map_file = ucmd.cmd()?;
+    let known = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
+        | uapi::IOMMU_IOAS_MAP_WRITEABLE
+        | uapi::IOMMU_IOAS_MAP_READABLE;
+    if cmd.flags & !known != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    let prot = map_prot(cmd.flags)?;
+    let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
+    if cmd.length == 0 {
+        return Err(EINVAL);
+    }
+    cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
+    // A dma-buf is mapped through its exporter upstream; not supported here yet.
+    // SAFETY: `dma_buf_get()` takes any fd number and returns an error pointer or a reference,
+    // which is dropped at once.
+    let dmabuf = unsafe { bindings::dma_buf_get(cmd.fd) };
+    if let Ok(dmabuf) = kernel::error::from_err_ptr(dmabuf) {
+        // SAFETY: `dmabuf` is the reference `dma_buf_get()` returned.
+        unsafe { bindings::dma_buf_put(dmabuf) };
+        return Err(errno::eopnotsupp());
+    }
+    let fd = u32::try_from(cmd.fd).map_err(|_| EBADF)?;
+    let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+    // SAFETY: this thread is in an ioctl on /dev/iommu and has no `fdget_pos()` of its own on
+    // the file it just looked up.
+    let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+    let iova = map_pages(
+        &ioas,
+        Source::File(file),
+        cmd.start,
+        cmd.length,
+        cmd.flags,
+        cmd.iova,
+        prot,
+    )?;
     cmd.iova = iova;
     ucmd.respond(&cmd)
 }
@@ -272,7 +345,9 @@ fn insert_areas(
     elems: &[Elem],
     nodes: impl IntoIterator<Item = RBTreeNodeReservation<u64, Area>>,
 ) -> Result<u64> {
-    if length == 0 || length % iopt.iova_alignment != 0 {
+    // `checked_rem`: the alignment is never 0, and no panic path is compiled in to prove it.
+    let misaligned = |x: u64| x.checked_rem(iopt.iova_alignment) != Some(0);
+    if length == 0 || misaligned(length) {
         return Err(EINVAL);
     }
     let space = iova::IovaSpace {
@@ -294,7 +369,7 @@ fn insert_areas(
         if prot & bindings::IOMMU_WRITE != 0 && !elem.pages.writable {
             return Err(EPERM);
         }
-        if (elem.start_byte % page) % iopt.iova_alignment != 0 {
+        if misaligned(elem.start_byte % page) {
             return Err(EINVAL);
         }
         let last = Span::from_len(cur, elem.length).ok_or(EOVERFLOW)?.last;
@@ -340,10 +415,7 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         .get_pages(cmd.src_iova, cmd.length, &mut elems)?;
     let dst = ucmd.ictx.get_ioas(cmd.dst_ioas_id)?;
     let hint = match elems.first() {
-        Some(e) => u64::try_from(e.pages.base)
-            .ok()
-            .and_then(|b| b.checked_add(e.start_byte))
-            .ok_or(EOVERFLOW)?,
+        Some(e) => e.pages.base.checked_add(e.start_byte).ok_or(EOVERFLOW)?,
         None => return Err(EINVAL),
     };
     let nodes = area_nodes(elems.len())?;

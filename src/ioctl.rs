@@ -141,6 +141,7 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_IOAS_MAP, ioas::map_ioctl, uapi::iommu_ioas_map, iova),
     (uapi::IOMMU_IOAS_UNMAP, ioas::unmap_ioctl, uapi::iommu_ioas_unmap, length),
     (uapi::IOMMU_OPTION, ictx::option_ioctl, uapi::iommu_option, val64),
+    (uapi::IOMMU_IOAS_MAP_FILE, ioas::map_file_ioctl, uapi::iommu_ioas_map_file, iova),
     #[cfg(CONFIG_IOMMUFD_TEST)]
     (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
 ];

@@ -9,13 +9,17 @@
 //! land next (issue 3).
 
 use kernel::{
+    fs::File,
     page::PAGE_SIZE,
     prelude::*,
     rbtree::{
         RBTree,
         RBTreeNodeReservation, //
     },
-    sync::Arc,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
 };
 
 use crate::pure::span::{
@@ -150,13 +154,25 @@ impl SpanSet for ReservedList {
     }
 }
 
-/// User memory an area maps (upstream's `struct iopt_pages` for `IOPT_ADDRESS_USER`). Areas
-/// share it: `IOMMU_IOAS_COPY` maps the same pages again without a second pin.
-// `base` and `length` are what the pinning layer pins (with domains and accesses, next).
+/// Where the memory of a [`Pages`] lives. What the pinning layer pins from (with domains and
+/// accesses, next).
+#[allow(dead_code)]
+pub(crate) enum Source {
+    /// User memory of the process that mapped it (`IOMMU_IOAS_MAP`, `IOPT_ADDRESS_USER`).
+    User,
+    /// A file's pages, a memfd typically (`IOMMU_IOAS_MAP_FILE`, `IOPT_ADDRESS_FILE`); held open
+    /// for as long as anything maps it.
+    File(ARef<File>),
+}
+
+/// The memory an area maps (upstream's `struct iopt_pages`). Areas share it:
+/// `IOMMU_IOAS_COPY` maps the same pages again without a second pin.
+// `length` is what the pinning layer pins (with domains and accesses, next).
 #[allow(dead_code)]
 pub(crate) struct Pages {
-    /// Page-aligned user address of the first page.
-    pub(crate) base: usize,
+    pub(crate) source: Source,
+    /// Page-aligned start: a user address, or a file offset.
+    pub(crate) base: u64,
     /// Bytes from `base` to the end of the memory.
     pub(crate) length: u64,
     /// Whether the memory may be mapped for device writes.

@@ -5,9 +5,13 @@
  * against the prototypes the Rust side mirrors (src/gup.rs).
  */
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/page_ref.h>
 
 #include "shim.h"
+
+/* dma_buf_get()/dma_buf_put(): IOMMU_IOAS_MAP_FILE recognises dma-bufs (src/ioas.rs). */
+MODULE_IMPORT_NS("DMA_BUF");
 
 int iommufd_rs_page_ref_count(const struct page *page)
 {

@@ -51,6 +51,7 @@ pub(crate) use generated::{
     iommu_ioas_copy,
     iommu_ioas_iova_ranges,
     iommu_ioas_map,
+    iommu_ioas_map_file,
     iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,
@@ -87,6 +88,7 @@ pub(crate) const IOMMU_IOAS_IOVA_RANGES: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_IOVA_RANGES);
 pub(crate) const IOMMU_IOAS_COPY: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_COPY);
 pub(crate) const IOMMU_IOAS_MAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_MAP);
+pub(crate) const IOMMU_IOAS_MAP_FILE: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_MAP_FILE);
 pub(crate) const IOMMU_IOAS_UNMAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_UNMAP);
 pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OPTION);
 
@@ -117,6 +119,7 @@ plain_uapi! {
     iommu_iova_range { start, last }
     iommu_ioas_map { size, flags, ioas_id, __reserved, user_va, length, iova }
     iommu_ioas_unmap { size, ioas_id, iova, length }
+    iommu_ioas_map_file { size, flags, ioas_id, fd, start, length, iova }
     iommu_ioas_copy { size, flags, dst_ioas_id, src_ioas_id, length, dst_iova, src_iova }
     iommu_option { size, option_id, op, __reserved, object_id, val64 }
 }

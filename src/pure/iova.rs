@@ -78,7 +78,9 @@ where
     /// file offset): first fit, lowest first, aligned like `addr` up to the THP size so huge
     /// pages stay mappable as huge IOPTEs. Never uses the first or the last page.
     pub(crate) fn alloc(&self, geo: Geometry, addr: u64, length: u64) -> Result<u64, IovaError> {
-        let page_offset = addr % geo.page_size;
+        // `checked_rem` throughout: a zero page size or alignment is a caller bug, answered with
+        // EINVAL rather than a panic.
+        let page_offset = addr.checked_rem(geo.page_size).ok_or(IovaError::Inval)?;
         if length == 0 || length >= u64::MAX / 2 {
             return Err(IovaError::Overflow);
         }
@@ -121,7 +123,8 @@ where
     /// Checks a caller-chosen IOVA (`IOMMU_IOAS_MAP_FIXED_IOVA`). Allowed ranges do not apply
     /// here: they only steer the kernel's own choice.
     pub(crate) fn check_fixed(&self, iova: u64, length: u64) -> Result<Span, IovaError> {
-        if length == 0 || length % self.iova_alignment != 0 || iova % self.iova_alignment != 0 {
+        let misaligned = |x: u64| x.checked_rem(self.iova_alignment) != Some(0);
+        if length == 0 || misaligned(length) || misaligned(iova) {
             return Err(IovaError::Inval);
         }
         let range = Span::from_len(iova, length).ok_or(IovaError::Overflow)?;

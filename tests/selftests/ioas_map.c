@@ -4,6 +4,7 @@
  * (pure IOVA bookkeeping: nothing is pinned until a domain or an access needs the pages).
  * Upstream behaviour: both modules must pass.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -373,6 +374,64 @@ TEST_F(map, copy_read_only_as_writeable_is_eperm)
 	EXPECT_EQ(EPERM, errno);
 	EXPECT_EQ(0, copy(self->fd, self->ioas, &iova, self->ioas, 0x100000, PAGE,
 			  IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA));
+}
+
+static int map_file(int fd, __u32 ioas, int mfd, __u64 start, __u64 len, __u64 *iova, __u32 flags)
+{
+	struct iommu_ioas_map_file cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.ioas_id = ioas,
+		.fd = mfd,
+		.start = start,
+		.length = len,
+		.iova = *iova,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_MAP_FILE, &cmd);
+
+	*iova = cmd.iova;
+	return ret;
+}
+
+TEST_F(map, map_file)
+{
+	int mfd = memfd_create("iommufd-rs", 0);
+	__u64 iova = 0x400000, unmapped;
+
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, 4 * HUGE));
+	ASSERT_EQ(0, map_file(self->fd, self->ioas, mfd, 0, 2 * HUGE, &iova,
+			      RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	/* A kernel-chosen IOVA keeps the file offset's alignment. */
+	iova = 0;
+	ASSERT_EQ(0, map_file(self->fd, self->ioas, mfd, HUGE, HUGE, &iova, RW));
+	EXPECT_EQ(0, iova % HUGE);
+	/* The mapping holds the file: closing the fd changes nothing. */
+	close(mfd);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, &unmapped));
+	EXPECT_EQ(3 * HUGE, unmapped);
+}
+
+TEST_F(map, map_file_bad_input)
+{
+	int mfd = memfd_create("iommufd-rs", 0);
+	__u64 iova = 0x400000;
+
+	ASSERT_LE(0, mfd);
+	EXPECT_EQ(-1, map_file(self->fd, self->ioas, -1, 0, PAGE, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, map_file(self->fd, self->ioas, 9999, 0, PAGE, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, map_file(self->fd, self->ioas, mfd, 0, 0, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, map_file(self->fd, self->ioas, mfd, UINT64_MAX - 1, 3, &iova,
+			       RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(-1, map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova, 1 << 5));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(-1, map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova, IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(EINVAL, errno);
+	close(mfd);
 }
 
 TEST_HARNESS_MAIN
