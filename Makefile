@@ -47,8 +47,10 @@ bench:
 
 # The whole suite on the debug kernel (KASAN, lockdep, kmemleak, atomic-sleep checks, Rust debug
 # assertions); any splat in dmesg fails it.
+# HARD_PROFILE=lockdep: the lighter profile (no KASAN, gcc).
+HARD_PROFILE ?= debug
 check-hard:
-	$(MAKE) check KPROFILE=debug
+	$(MAKE) check KPROFILE=$(HARD_PROFILE)
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
