@@ -196,13 +196,15 @@ const GEOMETRY: iova::Geometry = iova::Geometry {
     max_align: MAX_ALIGN,
 };
 
+/// The flags MAP, MAP_FILE and COPY know; anything else is `EOPNOTSUPP`.
+const MAP_FLAGS: u32 = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
+    | uapi::IOMMU_IOAS_MAP_WRITEABLE
+    | uapi::IOMMU_IOAS_MAP_READABLE;
+
 /// `IOMMU_IOAS_MAP`: maps user memory at a fixed or kernel-chosen IOVA.
 pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut cmd: uapi::iommu_ioas_map = ucmd.cmd()?;
-    let known = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
-        | uapi::IOMMU_IOAS_MAP_WRITEABLE
-        | uapi::IOMMU_IOAS_MAP_READABLE;
-    if cmd.flags & !known != 0 || cmd.__reserved != 0 {
+    if cmd.flags & !MAP_FLAGS != 0 || cmd.__reserved != 0 {
         return Err(errno::eopnotsupp());
     }
     if cmd.iova == u64::MAX || cmd.length == u64::MAX {
@@ -278,10 +280,7 @@ fn map_pages(
 /// IOVA. The file stays referenced while mapped.
 pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut cmd: uapi::iommu_ioas_map_file = ucmd.cmd()?;
-    let known = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
-        | uapi::IOMMU_IOAS_MAP_WRITEABLE
-        | uapi::IOMMU_IOAS_MAP_READABLE;
-    if cmd.flags & !known != 0 {
+    if cmd.flags & !MAP_FLAGS != 0 {
         return Err(errno::eopnotsupp());
     }
     if cmd.iova == u64::MAX || cmd.length == u64::MAX {
@@ -398,10 +397,7 @@ fn insert_areas(
 /// fixed or kernel-chosen IOVA, sharing the pages: nothing is pinned or accounted twice.
 pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut cmd: uapi::iommu_ioas_copy = ucmd.cmd()?;
-    let known = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
-        | uapi::IOMMU_IOAS_MAP_WRITEABLE
-        | uapi::IOMMU_IOAS_MAP_READABLE;
-    if cmd.flags & !known != 0 {
+    if cmd.flags & !MAP_FLAGS != 0 {
         return Err(errno::eopnotsupp());
     }
     if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
