@@ -45,10 +45,10 @@ demo:
 bench:
 	tools/bench.sh
 
-# The whole suite on the debug kernel (KASAN, lockdep, kmemleak, atomic-sleep checks, Rust debug
-# assertions); any splat in dmesg fails it.
-# HARD_PROFILE=lockdep: the lighter profile (no KASAN, gcc).
-HARD_PROFILE ?= debug
+# The whole suite on a debug kernel; any splat in dmesg, or kmemleak report after an unload, fails
+# it. Default: lockdep, kmemleak, atomic-sleep checks, Rust debug assertions (gcc). HARD_PROFILE=debug
+# adds KASAN (clang build); under TCG its guest does not yet come up under virtme-ng in time.
+HARD_PROFILE ?= lockdep
 check-hard:
 	$(MAKE) check KPROFILE=$(HARD_PROFILE)
 
