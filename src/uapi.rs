@@ -6,6 +6,7 @@
 //! field we use that disappears fails the build. This file adds what bindgen cannot: the ioctl
 //! numbers (function-like macros) and the byte-view traits the ioctl layer needs.
 
+// Lints bindgen output does not meet, for both generated files.
 #[allow(
     dead_code,
     non_camel_case_types,
@@ -18,22 +19,18 @@
 mod generated {
     use kernel::ffi;
     include!("generated/iommufd_uapi.rs");
+
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) mod test {
+        use kernel::ffi;
+        include!("generated/iommufd_test.rs");
+    }
 }
 
 /// `IOMMU_TEST_CMD` (`drivers/iommu/iommufd/iommufd_test.h` of the kernel under test).
 #[cfg(CONFIG_IOMMUFD_TEST)]
-#[allow(
-    dead_code,
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    clippy::all,
-    clippy::undocumented_unsafe_blocks,
-    unreachable_pub
-)]
 pub(crate) mod test {
-    use kernel::ffi;
-    include!("generated/iommufd_test.rs");
+    pub(crate) use super::generated::test::*;
 
     /// `IOMMU_TEST_CMD`: 32 above the iommufd base, clear of the real commands.
     pub(crate) const IOMMU_TEST_CMD: u32 =
