@@ -13,3 +13,5 @@ mod batch_props;
 mod model;
 #[cfg(test)]
 mod props;
+#[cfg(test)]
+mod ucmd_tests;
