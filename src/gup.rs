@@ -5,16 +5,13 @@
 //! memory (FOLL_LONGTERM, batched) is the pages layer's job.
 
 use core::ptr::NonNull;
-use kernel::{bindings, ffi::c_int, prelude::*};
+use kernel::{bindings, prelude::*};
 
-// `struct page` embeds zero-sized members (lockdep maps) that trip `improper_ctypes`; only
-// pointers to it cross the boundary, never the struct itself.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn iommufd_rs_page_ref_count(page: *const bindings::page) -> c_int;
-    fn iommufd_rs_page_compound(page: *const bindings::page) -> bool;
-    fn iommufd_rs_put_page(page: *mut bindings::page);
-}
+use crate::shim::{
+    iommufd_rs_page_compound,
+    iommufd_rs_page_ref_count,
+    iommufd_rs_put_page, //
+};
 
 /// # Invariants
 ///
@@ -36,6 +33,12 @@ impl UserPageRef {
             Some(page) if n == 1 => Ok(Self(page)),
             _ => Err(EFAULT),
         }
+    }
+
+    /// The page's frame number.
+    pub(crate) fn pfn(&self) -> u64 {
+        // SAFETY: by the type invariant the page is referenced, so it stays valid.
+        unsafe { crate::shim::iommufd_rs_page_to_pfn(self.0.as_ptr()) as u64 }
     }
 
     /// How many FOLL_PIN pins the page carries, or `None` for a compound page, whose refcount

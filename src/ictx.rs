@@ -32,10 +32,29 @@ use crate::{
 };
 use kernel::bindings;
 
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Ictx {
     #[pin]
     pub(crate) objects: Mutex<Objects>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for Ictx {
+    /// Closing the file: objects that hold devices let go of them first, while the table still
+    /// works (detach, unbind); everything else then goes with the table, each object after the
+    /// objects holding it (they hold references).
+    fn drop(self: Pin<&mut Self>) {
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        loop {
+            let Some(obj) = self.objects.lock().take_selftest() else {
+                break;
+            };
+            if let crate::object::Object::Selftest(st) = &obj {
+                st.teardown(&self);
+            }
+            drop(obj);
+        }
+    }
 }
 
 impl Ictx {
@@ -46,6 +65,14 @@ impl Ictx {
             return Err(ENOENT);
         }
         self.objects.lock().get_ioas(id)
+    }
+
+    /// The bound device named `id`, in use until the returned guard drops.
+    pub(crate) fn get_device(&self, id: u32) -> Result<InUse<crate::device::Device>> {
+        if crate::fault::should_fail() {
+            return Err(ENOENT);
+        }
+        self.objects.lock().get_device(id)
     }
 }
 

@@ -26,11 +26,10 @@ use crate::{
     errno,
     ioctl::Ucmd,
     iopt::{
+        self,
         Area,
         Elem,
         Iopt,
-        Pages,
-        Source,
         SpanTree, //
     },
     object::{
@@ -38,6 +37,10 @@ use crate::{
         Object,
         Used,
         Users, //
+    },
+    pages::{
+        Pages,
+        Source, //
     },
     pure::{
         iova,
@@ -53,6 +56,10 @@ use crate::{
 pub(crate) struct Ioas {
     #[pin]
     pub(crate) iopt: Mutex<Iopt>,
+    /// IDs of the automatic HWPTs over this IOAS; its lock serializes their choice and creation
+    /// (IDs of HWPTs that went away are pruned when met).
+    #[pin]
+    pub(crate) hwpts: Mutex<KVec<u32>>,
     users: Users,
 }
 
@@ -67,6 +74,7 @@ impl Ioas {
         Arc::pin_init(
             try_pin_init!(Ioas {
                 iopt <- new_mutex!(Iopt::new()),
+                hwpts <- new_mutex!(KVec::new()),
                 users: Users::default(),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -220,9 +228,11 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if length == 0 || length > usize::MAX - PAGE_SIZE {
         return Err(EINVAL);
     }
+    let account_mm = ucmd.ictx.objects.lock().account_mm;
     let iova = map_pages(
         &ioas,
         Source::User,
+        account_mm,
         cmd.user_va,
         cmd.length,
         cmd.flags,
@@ -237,27 +247,20 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
 
 /// Maps `length` bytes of `source` from `start` (user address or file offset): one pages object,
 /// one area. Returns the IOVA.
+#[allow(clippy::too_many_arguments)]
 fn map_pages(
     ioas: &Ioas,
     source: Source,
+    account_mm: bool,
     start: u64,
     length: u64,
     flags: u32,
     iova: u64,
     prot: u32,
 ) -> Result<u64> {
-    let page = PAGE_SIZE as u64;
-    let start_byte = start % page;
-    let pages = Arc::new(
-        Pages {
-            source,
-            // `start` rounded down to its page: no arithmetic that could fail.
-            base: start & !(page - 1),
-            length: length.checked_add(start_byte).ok_or(EOVERFLOW)?,
-            writable: prot & bindings::IOMMU_WRITE != 0,
-        },
-        GFP_KERNEL_ACCOUNT,
-    )?;
+    let start_byte = start % PAGE_SIZE as u64;
+    let writable = prot & bindings::IOMMU_WRITE != 0;
+    let pages = Pages::new(source, start, length, writable, account_mm)?;
     // One element and one node: on the stack, no vectors for the common case.
     let elems = [Elem {
         pages,
@@ -306,9 +309,11 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // SAFETY: this thread is in an ioctl on /dev/iommu and has no `fdget_pos()` of its own on
     // the file it just looked up.
     let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+    let account_mm = ucmd.ictx.objects.lock().account_mm;
     let iova = map_pages(
         &ioas,
         Source::File(file),
+        account_mm,
         cmd.start,
         cmd.length,
         cmd.flags,
@@ -377,18 +382,35 @@ fn insert_areas(
             .ok_or(EOVERFLOW)?;
         cur = last.wrapping_add(1);
     }
+    let area_at = |cur: u64, elem: &Elem| Area {
+        last: cur + (elem.length - 1),
+        pages: elem.pages.clone(),
+        start_byte: elem.start_byte,
+        prot,
+    };
+    // Pin and map into the domains first: a failure leaves no area behind.
+    let small = iopt.disable_large_pages;
+    let mut cur = span.start;
+    for (i, elem) in elems.iter().enumerate() {
+        let area = area_at(cur, elem);
+        if let Err(e) = iopt::fill_area(&iopt.domains, cur, &area, small) {
+            let mut undo = span.start;
+            for elem in &elems[..i] {
+                let area = area_at(undo, elem);
+                iopt::unfill_area(&iopt.domains, undo, &area);
+                undo = area.last.wrapping_add(1);
+            }
+            return Err(e);
+        }
+        cur = area.last.wrapping_add(1);
+    }
     let mut cur = span.start;
     for (elem, node) in elems.iter().zip(nodes) {
-        let last = cur + (elem.length - 1);
-        let area = Area {
-            last,
-            pages: elem.pages.clone(),
-            start_byte: elem.start_byte,
-            prot,
-        };
+        let area = area_at(cur, elem);
+        let next = area.last.wrapping_add(1);
         // `span` was checked free above, and the elements tile it.
         iopt.areas.insert_free(cur, area, node);
-        cur = last.wrapping_add(1);
+        cur = next;
     }
     Ok(span.start)
 }
@@ -428,7 +450,8 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     ucmd.respond(&cmd)
 }
 
-/// `IOMMU_READ`/`IOMMU_WRITE` from MAP/COPY flags; `EINVAL` for neither.
+/// `IOMMU_READ`/`IOMMU_WRITE` from MAP/COPY flags, plus `IOMMU_CACHE` (iommufd offers no
+/// non-coherent DMA); `EINVAL` for neither.
 fn map_prot(flags: u32) -> Result<u32> {
     let mut prot = 0;
     if flags & uapi::IOMMU_IOAS_MAP_READABLE != 0 {
@@ -440,7 +463,7 @@ fn map_prot(flags: u32) -> Result<u32> {
     if prot == 0 {
         return Err(EINVAL);
     }
-    Ok(prot)
+    Ok(prot | bindings::IOMMU_CACHE)
 }
 
 fn iova_errno(e: iova::IovaError) -> Error {

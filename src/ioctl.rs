@@ -24,6 +24,7 @@ use kernel::{
 };
 
 use crate::{
+    hwpt,
     ictx::{
         self,
         Ictx, //
@@ -142,6 +143,7 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_IOAS_UNMAP, ioas::unmap_ioctl, uapi::iommu_ioas_unmap, length),
     (uapi::IOMMU_OPTION, ictx::option_ioctl, uapi::iommu_option, val64),
     (uapi::IOMMU_IOAS_MAP_FILE, ioas::map_file_ioctl, uapi::iommu_ioas_map_file, iova),
+    (uapi::IOMMU_HWPT_ALLOC, hwpt::alloc_ioctl, uapi::iommu_hwpt_alloc, __reserved),
     #[cfg(CONFIG_IOMMUFD_TEST)]
     (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
 ];
@@ -157,6 +159,29 @@ fn check_zero_tail(user: UserPtr, tail: core::ops::Range<usize>) -> Result {
         0 => Err(E2BIG),
         e => Err(Error::from_errno(e)),
     }
+}
+
+/// Reads a driver-specific struct `T` from user data with the iommufd size rule
+/// (`iommu_copy_struct_from_user()`): `EINVAL` for another data type or fewer than `min_len`
+/// bytes, a shorter struct reads its missing tail as zero, a longer one must have a zero tail
+/// (`E2BIG`).
+pub(crate) fn copy_struct_from_user<T: FromBytes>(
+    data: &bindings::iommu_user_data,
+    kind: u32,
+    min_len: usize,
+) -> Result<T> {
+    if data.type_ != kind || data.len < min_len {
+        return Err(EINVAL);
+    }
+    let user = UserPtr::from_addr(data.uptr as usize);
+    let ksize = size_of::<T>();
+    if data.len > ksize {
+        check_zero_tail(user, ksize..data.len)?;
+    }
+    let n = data.len.min(ksize);
+    let mut buf = KVec::from_elem(0u8, ksize, GFP_KERNEL)?;
+    UserSlice::new(user, n).reader().read_slice(&mut buf[..n])?;
+    T::from_bytes_copy(&buf).ok_or(EINVAL)
 }
 
 /// Entry point for every ioctl on `/dev/iommu`.

@@ -14,16 +14,23 @@ use kernel::{
     prelude::*,
 };
 
+mod device;
 mod errno;
 mod fault;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod gup;
+mod hwpt;
 mod ictx;
 mod ioas;
 mod ioctl;
 mod iopt;
+mod kbind;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod mock;
 mod object;
+mod pages;
 mod pure;
+mod shim;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod selftest;
 mod uapi;
@@ -38,16 +45,23 @@ module! {
 
 #[pin_data]
 struct IommufdModule {
+    // Fields drop in order: /dev/iommu goes before the mock IOMMU its objects may use.
     #[pin]
     misc: MiscDeviceRegistration<ictx::Ictx>,
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    _mock: mock::MockIommu,
     _fault: fault::FaultPoint,
 }
 
 impl kernel::InPlaceModule for IommufdModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let opts = MiscDeviceOptions { name: c"iommu" };
+        #[cfg(not(CONFIG_IOMMUFD_TEST))]
+        let _ = module;
         try_pin_init!(Self {
             _fault: fault::FaultPoint::new(),
+            #[cfg(CONFIG_IOMMUFD_TEST)]
+            _mock: mock::MockIommu::register(module)?,
             misc <- MiscDeviceRegistration::register(opts),
         })
     }

@@ -5,27 +5,32 @@
 //!
 //! An area maps an IOVA span to a byte range of a [`Pages`] object (user memory). As upstream,
 //! memory is pinned only when something needs the physical pages: a domain to fill or an access
-//! to serve. With neither, MAP and UNMAP are bookkeeping of areas; the pinning layer and domains
-//! land next (issue 3).
+//! to serve. With neither, MAP and UNMAP are bookkeeping of areas. With domains, every area is
+//! pinned (one pin user per area, `pages.rs`) and mapped into each domain, contiguous PFN runs in
+//! one `iommu_map()` call each; MAP, COPY and UNMAP keep all domains equal to the area tree, and
+//! a domain added later is filled from the PFNs already pinned.
 
+use core::ptr::NonNull;
 use kernel::{
-    fs::File,
+    bindings,
     page::PAGE_SIZE,
     prelude::*,
     rbtree::{
         RBTree,
         RBTreeNodeReservation, //
     },
-    sync::{
-        aref::ARef,
-        Arc, //
+    sync::Arc,
+};
+
+use crate::{
+    pages::Pages,
+    pure::span::{
+        Span,
+        SpanSet, //
     },
 };
 
-use crate::pure::span::{
-    Span,
-    SpanSet, //
-};
+const PAGE: u64 = PAGE_SIZE as u64;
 
 /// What a [`SpanTree`] stores per span: at least where it ends.
 pub(crate) trait SpanValue {
@@ -94,10 +99,8 @@ impl<V: SpanValue> SpanSet for SpanTree<V> {
     }
 }
 
-/// A reserved range and whom it is for (a device or domain; `0` for the selftest's own).
-// Read when an owner goes away and takes its ranges along (device detach, domain removal): the
-// cover is rebuilt from the entries left.
-#[allow(dead_code)]
+/// A reserved range and whom it is for (a device or domain, by address; `0` for the selftest's
+/// own).
 pub(crate) struct Reserved {
     pub(crate) span: Span,
     pub(crate) owner: usize,
@@ -107,9 +110,14 @@ pub(crate) struct Reserved {
 /// it goes away), plus their union as non-overlapping spans in an rbtree, which is what every
 /// query walks, in O(log n) however many ranges userspace piles up (upstream keeps an interval
 /// tree for the same reason).
+///
+/// Every entry brings one rbtree node; nodes the cover does not use wait in `spare`. Removing an
+/// owner rebuilds the cover from the entries left, which never needs more nodes than there are
+/// entries: removal cannot fail for want of memory.
 pub(crate) struct ReservedList {
     entries: KVec<Reserved>,
     cover: SpanTree<u64>,
+    spare: KVec<RBTreeNodeReservation<u64, u64>>,
 }
 
 impl ReservedList {
@@ -117,12 +125,17 @@ impl ReservedList {
         Self {
             entries: KVec::new(),
             cover: SpanTree::new(),
+            spare: KVec::new(),
         }
     }
 
     /// Adds `span` for `owner`; all allocation happens before anything changes.
     fn add(&mut self, span: Span, owner: usize) -> Result {
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        self.entries.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        // Room for every cover node the merge below may free, plus the new entry's.
+        self.spare
+            .reserve(self.entries.len() + 1, GFP_KERNEL_ACCOUNT)?;
         self.entries
             .push(Reserved { span, owner }, GFP_KERNEL_ACCOUNT)?;
         // Fold every covered span that overlaps or touches the new one into it.
@@ -131,12 +144,56 @@ impl ReservedList {
             start: merged.start.saturating_sub(1),
             last: merged.last.saturating_add(1),
         }) {
-            self.cover.0.remove(&s.start);
+            if let Some(old) = self.cover.0.remove_node(&s.start) {
+                // Capacity reserved above.
+                let _ = self.spare.push(old.into_reservation(), GFP_KERNEL_ACCOUNT);
+            }
             merged.start = merged.start.min(s.start);
             merged.last = merged.last.max(s.last);
         }
         self.cover.insert_free(merged.start, merged.last, node);
         Ok(())
+    }
+
+    /// Drops every range `owner` reserved and rebuilds the cover from the rest.
+    pub(crate) fn remove_owner(&mut self, owner: usize) {
+        let before = self.entries.len();
+        self.entries.retain(|r| r.owner != owner);
+        if self.entries.len() == before {
+            return;
+        }
+        // Every cover node back to the pool, then the union of what is left, lowest first.
+        while let Some(start) = self.cover.0.iter().next().map(|(&k, _)| k) {
+            if let Some(node) = self.cover.0.remove_node(&start) {
+                // The pool's capacity covers one node per entry ever added and not removed.
+                let _ = self.spare.push(node.into_reservation(), GFP_KERNEL_ACCOUNT);
+            }
+        }
+        self.entries.sort_unstable_by_key(|r| r.span.start);
+        let mut cur: Option<Span> = None;
+        for r in self.entries.iter() {
+            match cur {
+                Some(ref mut c) if r.span.start <= c.last.saturating_add(1) => {
+                    c.last = c.last.max(r.span.last);
+                }
+                _ => {
+                    if let Some(c) = cur.take() {
+                        if let Some(node) = self.spare.pop() {
+                            self.cover.insert_free(c.start, c.last, node);
+                        }
+                    }
+                    cur = Some(r.span);
+                }
+            }
+        }
+        if let Some(c) = cur {
+            if let Some(node) = self.spare.pop() {
+                self.cover.insert_free(c.start, c.last, node);
+            }
+        }
+        // Keep one node per entry in all.
+        let keep = self.entries.len().saturating_sub(self.cover.0.iter().count());
+        self.spare.truncate(keep);
     }
 
     /// The union of the reserved ranges, lowest first.
@@ -154,39 +211,164 @@ impl SpanSet for ReservedList {
     }
 }
 
-/// Where the memory of a [`Pages`] lives. What the pinning layer pins from (with domains and
-/// accesses, next).
-#[allow(dead_code)]
-pub(crate) enum Source {
-    /// User memory of the process that mapped it (`IOMMU_IOAS_MAP`, `IOPT_ADDRESS_USER`).
-    User,
-    /// A file's pages, a memfd typically (`IOMMU_IOAS_MAP_FILE`, `IOPT_ADDRESS_FILE`); held open
-    /// for as long as anything maps it.
-    File(ARef<File>),
-}
-
-/// The memory an area maps (upstream's `struct iopt_pages`). Areas share it:
-/// `IOMMU_IOAS_COPY` maps the same pages again without a second pin.
-// `length` is what the pinning layer pins (with domains and accesses, next).
-#[allow(dead_code)]
-pub(crate) struct Pages {
-    pub(crate) source: Source,
-    /// Page-aligned start: a user address, or a file offset.
-    pub(crate) base: u64,
-    /// Bytes from `base` to the end of the memory.
-    pub(crate) length: u64,
-    /// Whether the memory may be mapped for device writes.
-    pub(crate) writable: bool,
-}
-
 /// One mapping: `[iova, last]` to `pages` from byte `start_byte` on.
 pub(crate) struct Area {
     pub(crate) last: u64,
     pub(crate) pages: Arc<Pages>,
     pub(crate) start_byte: u64,
-    /// `IOMMU_READ`/`IOMMU_WRITE` bits domains map this area with (read when domains land).
-    #[allow(dead_code)]
+    /// `IOMMU_READ`/`IOMMU_WRITE`/`IOMMU_CACHE` bits domains map this area with.
     pub(crate) prot: u32,
+}
+
+impl Area {
+    /// The pages of `pages` this area maps, as page indexes: its span as a pin user.
+    pub(crate) fn page_span(&self, iova: u64) -> Span {
+        let end_byte = self.start_byte + (self.last - iova);
+        Span {
+            start: self.start_byte / PAGE,
+            last: end_byte / PAGE,
+        }
+    }
+}
+
+/// An `iommu_domain` an IOAS keeps mapped; owned by its HWPT, which adds and removes it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DomainRef(pub(crate) NonNull<bindings::iommu_domain>);
+
+// SAFETY: an `iommu_domain` is used from any thread through the IOMMU API, which locks inside.
+unsafe impl Send for DomainRef {}
+// SAFETY: as above.
+unsafe impl Sync for DomainRef {}
+
+impl DomainRef {
+    fn as_ptr(self) -> *mut bindings::iommu_domain {
+        self.0.as_ptr()
+    }
+
+    /// The reserved-range owner key of the domain (its aperture's outside).
+    pub(crate) fn owner(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// Smallest page the domain maps.
+    fn min_page(self) -> u64 {
+        // SAFETY: the domain lives while its HWPT has it in an IOAS (see the type's docs).
+        let bitmap = unsafe { (*self.as_ptr()).pgsize_bitmap } as u64;
+        if bitmap == 0 {
+            PAGE
+        } else {
+            1u64 << bitmap.trailing_zeros()
+        }
+    }
+
+    /// Its aperture, `[start, end]`.
+    fn aperture(self) -> (u64, u64) {
+        // SAFETY: as above.
+        let g = unsafe { &(*self.as_ptr()).geometry };
+        (g.aperture_start as u64, g.aperture_end as u64)
+    }
+
+    /// Maps `area` at `iova` from the PFNs pinned for it; all or nothing.
+    fn map_area(self, iova: u64, area: &Area, small_pages: bool) -> Result {
+        let span = area.page_span(iova);
+        area.pages.with_pins(|pins| {
+            let pfns = pins.pfns(span).ok_or(EINVAL)?;
+            let mut cur = iova;
+            let rc = for_each_run(pfns, area, iova, small_pages, |at, phys, len| {
+                // SAFETY: the domain is live; `phys` is pinned memory we hold for as long as the
+                // mapping exists.
+                let rc = unsafe {
+                    bindings::iommu_map(
+                        self.as_ptr(),
+                        at as _,
+                        phys,
+                        len as usize,
+                        area.prot as i32,
+                        bindings::GFP_KERNEL_ACCOUNT,
+                    )
+                };
+                if rc != 0 {
+                    return Err(Error::from_errno(rc));
+                }
+                cur = at + len;
+                Ok(())
+            });
+            if rc.is_err() && cur > iova {
+                self.unmap(iova, cur - iova);
+            }
+            rc
+        })
+    }
+
+    fn unmap(self, iova: u64, length: u64) {
+        // SAFETY: the domain is live; unmapping a range we mapped.
+        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), iova as _, length as usize) };
+        if done as u64 != length {
+            kernel::pr_warn_once!("iommufd: domain unmapped {done} of {length} bytes\n");
+        }
+    }
+}
+
+/// Walks `area` (at `iova`) in runs of physically contiguous memory: `f(iova, phys, len)`. With
+/// `small_pages`, runs stop at every page boundary (IOMMU_OPTION_HUGE_PAGES = 0).
+fn for_each_run(
+    pfns: &[u64],
+    area: &Area,
+    iova: u64,
+    small_pages: bool,
+    mut f: impl FnMut(u64, u64, u64) -> Result,
+) -> Result {
+    let total = area.last - iova + 1;
+    let offset = area.start_byte % PAGE;
+    let mut done = 0u64;
+    let mut i = 0usize;
+    while done < total {
+        let first = *pfns.get(i).ok_or(EINVAL)?;
+        let mut n = 1usize;
+        if !small_pages {
+            while pfns.get(i + n) == Some(&(first + n as u64)) {
+                n += 1;
+            }
+        }
+        // The first run starts `offset` into its page; every run ends at a page end or the area's.
+        let skip = if i == 0 { offset } else { 0 };
+        let len = (n as u64 * PAGE - skip).min(total - done);
+        let phys = first.checked_mul(PAGE).ok_or(EOVERFLOW)? + skip;
+        f(iova + done, phys, len)?;
+        done += len;
+        i += n;
+    }
+    Ok(())
+}
+
+/// Pins `area` (at `iova`) and maps it into every domain; all or nothing.
+pub(crate) fn fill_area(domains: &[DomainRef], iova: u64, area: &Area, small: bool) -> Result {
+    if domains.is_empty() {
+        return Ok(());
+    }
+    let span = area.page_span(iova);
+    area.pages.pin(span)?;
+    for (i, d) in domains.iter().enumerate() {
+        if let Err(e) = d.map_area(iova, area, small) {
+            for done in &domains[..i] {
+                done.unmap(iova, area.last - iova + 1);
+            }
+            area.pages.unpin(span);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Undoes [`fill_area`].
+pub(crate) fn unfill_area(domains: &[DomainRef], iova: u64, area: &Area) {
+    if domains.is_empty() {
+        return;
+    }
+    for d in domains {
+        d.unmap(iova, area.last - iova + 1);
+    }
+    area.pages.unpin(area.page_span(iova));
 }
 
 /// A piece of memory to map: `length` bytes of `pages` from byte `start_byte` on (upstream's
@@ -211,6 +393,8 @@ pub(crate) struct Iopt {
     pub(crate) iova_alignment: u64,
     /// `IOMMU_OPTION_HUGE_PAGES` = 0: map everything as PAGE_SIZE.
     pub(crate) disable_large_pages: bool,
+    /// Domains this IOAS keeps equal to its areas.
+    pub(crate) domains: KVec<DomainRef>,
 }
 
 impl Iopt {
@@ -221,6 +405,7 @@ impl Iopt {
             reserved: ReservedList::new(),
             iova_alignment: 1,
             disable_large_pages: false,
+            domains: KVec::new(),
         }
     }
 
@@ -234,28 +419,113 @@ impl Iopt {
     }
 
     /// The alignment that follows from the current settings (upstream's
-    /// `iopt_calculate_iova_alignment()`, so far without domains and accesses). Raising it is
-    /// refused with `EADDRINUSE` while an area would not satisfy it.
+    /// `iopt_calculate_iova_alignment()`, so far without accesses). Raising it is refused with
+    /// `EADDRINUSE` while an area would not satisfy it.
     pub(crate) fn update_alignment(&mut self) -> Result {
-        let new = if self.disable_large_pages {
-            PAGE_SIZE as u64
-        } else {
-            1
-        };
+        let mut new = if self.disable_large_pages { PAGE } else { 1 };
+        for d in self.domains.iter() {
+            new = new.max(d.min_page());
+        }
         if new > self.iova_alignment {
-            let mask = new - 1;
-            for (&iova, area) in self.areas.0.iter() {
-                let length = area.last - iova + 1;
-                if iova & mask != 0
-                    || length & mask != 0
-                    || (area.start_byte % PAGE_SIZE as u64) & mask != 0
-                {
-                    return Err(crate::errno::eaddrinuse());
-                }
-            }
+            self.check_alignment(new)?;
         }
         self.iova_alignment = new;
         Ok(())
+    }
+
+    /// `EADDRINUSE` unless every area satisfies alignment `new` (a power of two).
+    fn check_alignment(&self, new: u64) -> Result {
+        let mask = new - 1;
+        for (&iova, area) in self.areas.0.iter() {
+            let length = area.last - iova + 1;
+            if iova & mask != 0 || length & mask != 0 || (area.start_byte % PAGE) & mask != 0 {
+                return Err(crate::errno::eaddrinuse());
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts keeping `domain` equal to the areas (upstream's `iopt_table_add_domain()`): the
+    /// IOVA outside its aperture becomes reserved, and every area is pinned (if this is the first
+    /// domain) and mapped into it. All or nothing.
+    pub(crate) fn add_domain(&mut self, domain: DomainRef) -> Result {
+        let new_align = self.iova_alignment.max(domain.min_page());
+        if new_align > PAGE {
+            return Err(EINVAL);
+        }
+        if new_align != self.iova_alignment {
+            self.check_alignment(new_align)?;
+        }
+        self.domains.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let (start, end) = domain.aperture();
+        let rc = (|| -> Result {
+            if start != 0 {
+                self.reserve(Span { start: 0, last: start - 1 }, domain.owner())?;
+            }
+            if end != u64::MAX {
+                self.reserve(
+                    Span {
+                        start: end + 1,
+                        last: u64::MAX,
+                    },
+                    domain.owner(),
+                )?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = rc {
+            self.reserved.remove_owner(domain.owner());
+            return Err(e);
+        }
+        let first = self.domains.is_empty();
+        let small = self.disable_large_pages;
+        let mut failed = None;
+        for (&iova, area) in self.areas.0.iter() {
+            let rc = if first {
+                fill_area(&[domain], iova, area, small)
+            } else {
+                domain.map_area(iova, area, small)
+            };
+            if let Err(e) = rc {
+                failed = Some((iova, e));
+                break;
+            }
+        }
+        if let Some((stop, e)) = failed {
+            for (&iova, area) in self.areas.0.iter().take_while(|(&i, _)| i < stop) {
+                if first {
+                    unfill_area(&[domain], iova, area);
+                } else {
+                    domain.unmap(iova, area.last - iova + 1);
+                }
+            }
+            self.reserved.remove_owner(domain.owner());
+            return Err(e);
+        }
+        self.iova_alignment = new_align;
+        // Capacity reserved above.
+        self.domains.push(domain, GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// Stops keeping `domain` (upstream's `iopt_table_remove_domain()`): its mappings go, and
+    /// with the last domain the pins.
+    pub(crate) fn remove_domain(&mut self, domain: DomainRef) {
+        let Some(i) = self.domains.iter().position(|d| *d == domain) else {
+            return;
+        };
+        let _ = self.domains.remove(i);
+        let last = self.domains.is_empty();
+        for (&iova, area) in self.areas.0.iter() {
+            if last {
+                unfill_area(&[domain], iova, area);
+            } else {
+                domain.unmap(iova, area.last - iova + 1);
+            }
+        }
+        self.reserved.remove_owner(domain.owner());
+        // Dropping a domain only lowers the alignment, which no area can fail.
+        let _ = self.update_alignment();
     }
 
     /// The memory behind `[start, start + length - 1]`, which must be covered by adjacent areas
@@ -294,12 +564,13 @@ impl Iopt {
 
     /// Removes the areas in `range`, which must cover each of them whole (upstream's
     /// `iopt_unmap_iova_range()`): `ENOENT` at the first area the range cuts, with the areas
-    /// before it already gone, as upstream. Returns the bytes unmapped. (Removed areas only drop
-    /// a `Pages` reference; unpinning, when pages are pinned, happens where that reaches zero.)
+    /// before it already gone, as upstream. Returns the bytes unmapped; each area leaves every
+    /// domain and gives up its pin.
     pub(crate) fn unmap_range(&mut self, range: Span) -> Result<u64> {
         let mut unmapped = 0u64;
         // One tree walk to the first area, then neighbour steps: no lookup per area. The first
         // area at or after `range.start` may be preceded by one reaching into the range.
+        let domains = &self.domains;
         let tree = &mut self.areas.0;
         let mut cursor = match tree.cursor_lower_bound_mut(&range.start) {
             Some(c)
@@ -326,7 +597,9 @@ impl Iopt {
                 return Err(ENOENT);
             }
             let (next, removed) = c.remove_current();
-            drop(removed);
+            let (_, area) = removed.to_key_value();
+            unfill_area(domains, span.start, &area);
+            drop(area);
             unmapped = unmapped.saturating_add(span.len());
             if span.last >= range.last {
                 break;

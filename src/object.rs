@@ -23,15 +23,47 @@ use kernel::{
 };
 
 use crate::{
+    device::{
+        Device,
+        IGroup, //
+    },
+    hwpt::HwptPaging,
     ioas::Ioas,
     ioctl::Ucmd,
     uapi, //
 };
 
-/// Short-term users of an object: ioctls that looked it up and have not finished with it. Taken
-/// under the table lock (so `IOMMU_DESTROY` sees every one), dropped anywhere.
+/// Who holds an object besides the table: short-term users (ioctls that looked it up and have not
+/// finished with it; taken under the table lock, so `IOMMU_DESTROY` sees every one, dropped
+/// anywhere) and long-term dependants (a HWPT on its IOAS, an attached device on its HWPT, the
+/// binding driver on its device). Either makes `IOMMU_DESTROY` answer `EBUSY`, as upstream's
+/// `users` refcount does.
 #[derive(Default)]
-pub(crate) struct Users(AtomicU32);
+pub(crate) struct Users {
+    short: AtomicU32,
+    long: AtomicU32,
+}
+
+impl Users {
+    /// Counts `n` long-term dependants.
+    pub(crate) fn hold(&self, n: u32) {
+        self.long.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Drops `n` long-term dependants.
+    pub(crate) fn release(&self, n: u32) {
+        self.long.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    fn busy(&self) -> bool {
+        self.short.load(Ordering::Acquire) != 0 || self.long.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether anything depends on the object long-term.
+    pub(crate) fn held(&self) -> bool {
+        self.long.load(Ordering::Acquire) != 0
+    }
+}
 
 /// Objects that count their users.
 pub(crate) trait Used {
@@ -45,8 +77,13 @@ pub(crate) struct InUse<T: Used>(Arc<T>);
 impl<T: Used> InUse<T> {
     /// Counts a user; the caller holds the table lock.
     fn new(obj: Arc<T>) -> Self {
-        obj.users().0.fetch_add(1, Ordering::Acquire);
+        obj.users().short.fetch_add(1, Ordering::Acquire);
         Self(obj)
+    }
+
+    /// The object itself, for a long-term reference.
+    pub(crate) fn arc(&self) -> &Arc<T> {
+        &self.0
     }
 }
 
@@ -60,21 +97,36 @@ impl<T: Used> core::ops::Deref for InUse<T> {
 
 impl<T: Used> Drop for InUse<T> {
     fn drop(&mut self) {
-        self.0.users().0.fetch_sub(1, Ordering::Release);
+        self.0.users().short.fetch_sub(1, Ordering::Release);
     }
 }
 
 /// What an ID names. Each variant holds a reference; the table's is the one `IOMMU_DESTROY` drops.
 pub(crate) enum Object {
     Ioas(Arc<Ioas>),
+    HwptPaging(Arc<HwptPaging>),
+    Device(Arc<Device>),
+    /// A mock device of the selftest (`IOMMU_TEST_OP_MOCK_DOMAIN`); destroying it unbinds it.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    Selftest(Arc<crate::selftest::MockIdev>),
 }
 
 impl Object {
     fn users(&self) -> &Users {
         match self {
             Object::Ioas(ioas) => ioas.users(),
+            Object::HwptPaging(hwpt) => hwpt.users(),
+            Object::Device(dev) => dev.users(),
+            #[cfg(CONFIG_IOMMUFD_TEST)]
+            Object::Selftest(st) => st.users(),
         }
     }
+}
+
+/// What a page-table ID (`pt_id`) of an attach names.
+pub(crate) enum Pt {
+    Ioas(InUse<Ioas>),
+    Hwpt(InUse<HwptPaging>),
 }
 
 /// The table proper; lives in the context's mutex.
@@ -138,6 +190,7 @@ impl Objects {
 
     /// Makes a reserved ID name `obj`.
     pub(crate) fn finalize(&mut self, reserved: Reserved, obj: Object) {
+        Self::set_id(&obj, reserved.id);
         if let Some(slot) = self.slots.get_mut(&reserved.id) {
             *slot = Some(obj);
         }
@@ -159,7 +212,7 @@ impl Objects {
     /// an ioctl is using it.
     fn remove(&mut self, id: u32) -> Result<Object> {
         match self.slots.get(&id) {
-            Some(Some(obj)) if obj.users().0.load(Ordering::Acquire) != 0 => return Err(EBUSY),
+            Some(Some(obj)) if obj.users().busy() => return Err(EBUSY),
             Some(Some(_)) => {}
             _ => return Err(ENOENT),
         }
@@ -179,6 +232,99 @@ impl Objects {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+
+    /// Tells objects that want to know their ID what it is.
+    fn set_id(obj: &Object, id: u32) {
+        match obj {
+            Object::HwptPaging(h) => h.set_id(id),
+            Object::Device(d) => d.set_id(id),
+            _ => {}
+        }
+    }
+
+    /// The HWPT named `id`, in use.
+    pub(crate) fn get_hwpt_paging(&self, id: u32) -> Result<InUse<HwptPaging>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::HwptPaging(h))) => Ok(InUse::new(h.clone())),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The device named `id`, in use.
+    pub(crate) fn get_device(&self, id: u32) -> Result<InUse<Device>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Device(d))) => Ok(InUse::new(d.clone())),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The selftest object named `id`, in use.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) fn get_selftest(&self, id: u32) -> Result<InUse<crate::selftest::MockIdev>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Selftest(s))) => Ok(InUse::new(s.clone())),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// An IOAS or HWPT named `id` (the target of an attach); `ENOENT` for an unknown ID,
+    /// `EINVAL` for another kind, as upstream.
+    pub(crate) fn get_pt(&self, id: u32) -> Result<Pt> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Ioas(i))) => Ok(Pt::Ioas(InUse::new(i.clone()))),
+            Some(Some(Object::HwptPaging(h))) => Ok(Pt::Hwpt(InUse::new(h.clone()))),
+            Some(Some(_)) => Err(EINVAL),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The group record of the devices already bound with `group`, if any.
+    pub(crate) fn find_igroup(&self, group: *mut kernel::bindings::iommu_group) -> Option<Arc<IGroup>> {
+        self.slots.values().find_map(|slot| match slot {
+            Some(Object::Device(d)) if core::ptr::eq(d.igroup.group(), group) => {
+                Some(d.igroup.clone())
+            }
+            _ => None,
+        })
+    }
+
+    /// Removes `id` if it still names `hwpt` and nothing holds it: an automatic HWPT whose last
+    /// device left. Returns the object for the caller to drop outside the lock.
+    pub(crate) fn remove_unused_hwpt(&mut self, id: u32, hwpt: &Arc<HwptPaging>) -> Option<Object> {
+        match self.slots.get(&id) {
+            Some(Some(Object::HwptPaging(h)))
+                if Arc::ptr_eq(h, hwpt) && !h.users().busy() => {}
+            _ => return None,
+        }
+        let obj = self.slots.remove(&id).flatten();
+        self.release_id(id);
+        obj
+    }
+
+    /// Takes any selftest object out of the table (closing the context).
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) fn take_selftest(&mut self) -> Option<Object> {
+        let id = self
+            .slots
+            .iter()
+            .find(|(_, slot)| matches!(slot, Some(Object::Selftest(_))))
+            .map(|(&id, _)| id)?;
+        let obj = self.slots.remove(&id).flatten();
+        self.release_id(id);
+        obj
+    }
+
+    /// Removes the device object `id` for its binder (unbind), whatever holds it long-term: the
+    /// binder was the last to.
+    pub(crate) fn remove_device(&mut self, id: u32) -> Option<Object> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Device(_))) => {}
+            _ => return None,
+        }
+        let obj = self.slots.remove(&id).flatten();
+        self.release_id(id);
+        obj
     }
 }
 
@@ -208,7 +354,12 @@ pub(crate) fn publish(
 pub(crate) fn destroy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let cmd: uapi::iommu_destroy = ucmd.cmd()?;
     let obj = ucmd.ictx.objects.lock().remove(cmd.id)?;
-    // The object is freed here, outside the table lock.
+    // Objects that own other objects' lifetimes let go of them first (a mock device detaches and
+    // unbinds); then the object is freed here, outside the table lock.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    if let Object::Selftest(st) = &obj {
+        st.teardown(ucmd.ictx);
+    }
     drop(obj);
     Ok(())
 }

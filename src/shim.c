@@ -2,16 +2,22 @@
 /*
  * The C side of iommufd-rs: static inlines that Rust cannot call. Nothing here decides anything;
  * each function is one inline, and shim.h declares them so the compiler checks these definitions
- * against the prototypes the Rust side mirrors (src/gup.rs).
+ * against the prototypes the Rust side mirrors (src/shim.rs).
  */
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/page_ref.h>
+#include <linux/sched/signal.h>
+#include <linux/cred.h>
 
 #include "shim.h"
 
 /* dma_buf_get()/dma_buf_put(): IOMMU_IOAS_MAP_FILE recognises dma-bufs (src/ioas.rs). */
 MODULE_IMPORT_NS("DMA_BUF");
+/* The IOMMU core's entry points reserved for iommufd: group attach with handles (src/device.rs). */
+MODULE_IMPORT_NS("IOMMUFD_INTERNAL");
+/* The generic page table the mock domain is built on (src/mock_domain.rs). */
+MODULE_IMPORT_NS("GENERIC_PT_IOMMU");
 
 int iommufd_rs_page_ref_count(const struct page *page)
 {
@@ -26,6 +32,36 @@ bool iommufd_rs_page_compound(const struct page *page)
 void iommufd_rs_put_page(struct page *page)
 {
 	put_page(page);
+}
+
+unsigned long iommufd_rs_page_to_pfn(const struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+struct page *iommufd_rs_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+unsigned long iommufd_rs_folio_pfn(const struct folio *folio)
+{
+	return folio_pfn(folio);
+}
+
+unsigned long iommufd_rs_folio_nr_pages(const struct folio *folio)
+{
+	return folio_nr_pages(folio);
+}
+
+struct user_struct *iommufd_rs_get_current_user(void)
+{
+	return get_current_user();
+}
+
+unsigned long iommufd_rs_rlimit_memlock(void)
+{
+	return rlimit(RLIMIT_MEMLOCK);
 }
 
 #ifdef CONFIG_IOMMUFD_TEST

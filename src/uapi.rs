@@ -39,6 +39,8 @@ pub(crate) mod test {
     // SAFETY: `repr(C)` integers and a union of integer structs: every bit pattern is valid.
     // (Not `AsBytes`: the union and tail padding may hold uninitialized bytes.)
     unsafe impl kernel::transmute::FromBytes for iommu_test_cmd {}
+    // SAFETY: two `u32`s.
+    unsafe impl kernel::transmute::FromBytes for iommu_hwpt_selftest {}
 }
 
 pub(crate) use generated::{
@@ -52,6 +54,12 @@ pub(crate) use generated::{
     iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,
+    iommu_hwpt_alloc,
+    IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+    IOMMU_HWPT_ALLOC_NEST_PARENT,
+    IOMMU_HWPT_ALLOC_PASID,
+    IOMMU_HWPT_DATA_NONE,
+    IOMMU_HWPT_FAULT_ID_VALID,
     IOMMU_IOAS_MAP_FIXED_IOVA,
     IOMMU_IOAS_MAP_READABLE,
     IOMMU_IOAS_MAP_WRITEABLE,
@@ -88,6 +96,7 @@ pub(crate) const IOMMU_IOAS_MAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_
 pub(crate) const IOMMU_IOAS_MAP_FILE: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_MAP_FILE);
 pub(crate) const IOMMU_IOAS_UNMAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_UNMAP);
 pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OPTION);
+pub(crate) const IOMMU_HWPT_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_ALLOC);
 
 /// Marks uAPI structs as plain bytes both ways, after checking at build time that their size is
 /// the sum of their fields (no padding, so every byte of an `AsBytes` view is initialized).
@@ -119,4 +128,6 @@ plain_uapi! {
     iommu_ioas_map_file { size, flags, ioas_id, fd, start, length, iova }
     iommu_ioas_copy { size, flags, dst_ioas_id, src_ioas_id, length, dst_iova, src_iova }
     iommu_option { size, option_id, op, __reserved, object_id, val64 }
+    iommu_hwpt_alloc { size, flags, dev_id, pt_id, out_hwpt_id, __reserved, data_type, data_len,
+                       data_uptr, fault_id, __reserved2 }
 }

@@ -26,3 +26,48 @@ gen_uapi() { # header output
 gen_uapi "$kdir/usr/include/linux/iommufd.h" "$out/iommufd_uapi.rs"
 # IOMMU_TEST_CMD (drivers/iommu/iommufd/iommufd_test.h): read from the tree under test, never copied.
 gen_uapi "$ksrc/drivers/iommu/iommufd/iommufd_test.h" "$out/iommufd_test.rs"
+
+# Kernel interfaces outside the kernel crate's bindings (src/kernel_extra.h). bindgen gets the
+# exact clang flags the kernel used for rust/bindings (read from its .cmd file), so layouts match
+# the kernel's; only the listed items are emitted and every type they use comes from
+# kernel::bindings.
+gen_kernel_extra() {
+	local hdr=$repo/src/kernel_extra.h rs=$out/kernel_extra.rs
+	local cmdfile=$kdir/rust/bindings/.bindings_generated.rs.cmd
+	[ -f "$rs" ] && [ "$rs" -nt "$hdr" ] && [ "$rs" -nt "$0" ] && [ "$rs" -nt "$cmdfile" ] && return 0
+	local line flags=()
+	# The clang half of the kernel's own bindgen command, up to its sed post-processing; kbuild
+	# wrote it shell-quoted, so the shell splits it back into words.
+	line=$(sed -n 's/^savedcmd_[^ ]* := .* -- //p' "$cmdfile" | sed 's/ ; .*//; s/-Wp,-MMD,[^ ]*//')
+	[ -n "$line" ] || { echo "gen-bindings: no clang flags in $cmdfile" >&2; exit 1; }
+	eval "flags=($line)"
+	local items=(
+		--allowlist-type 'pt_iommu'
+		--allowlist-type 'pt_iommu_ops'
+		--allowlist-type 'pt_iommu_cfg'
+		--allowlist-type 'pt_iommu_amdv1'
+		--allowlist-type 'pt_iommu_amdv1_cfg'
+		--allowlist-type 'pt_amdv1'
+		--allowlist-type 'pt_common'
+		--allowlist-type 'pt_iommu_driver_ops'
+		--allowlist-type 'pt_iommu_info'
+		--allowlist-function 'pt_iommu_amdv1_mock_init'
+		--allowlist-function 'pt_iommu_amdv1_mock_iova_to_phys'
+		--allowlist-function 'iommu_device_register_bus'
+		--allowlist-function 'iommu_device_unregister_bus'
+		--allowlist-function 'iommu_mock_device_add'
+		--allowlist-function 'iommu_attach_group_handle'
+		--allowlist-function 'iommu_detach_group_handle'
+		--allowlist-function 'iommu_replace_group_handle'
+		--allowlist-function 'iommu_attach_handle_get'
+		--allowlist-function 'iommu_put_pages_list'
+		--allowlist-function 'anon_inode_getfile'
+	)
+	(cd "$kdir" && bindgen "$hdr" -o "$rs.tmp" \
+		--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments --no-debug '.*' \
+		--with-derive-default --no-recursive-allowlist --rust-target 1.85 \
+		--raw-line 'use kernel::bindings::*;' "${items[@]}" \
+		-- "${flags[@]}" -I"$ksrc")
+	mv "$rs.tmp" "$rs"
+}
+gen_kernel_extra

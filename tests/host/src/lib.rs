@@ -10,6 +10,8 @@ pub mod pure;
 #[cfg(test)]
 mod batch_props;
 #[cfg(test)]
+mod cover_props;
+#[cfg(test)]
 mod model;
 #[cfg(test)]
 mod props;

@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Bound devices and their IOMMU groups (upstream's device.c, the device half): bind claims DMA
+//! ownership of a device for this context; attach points its group at a HWPT, chosen
+//! automatically when the target is an IOAS; replace switches HWPTs without a blocked window;
+//! detach returns the group to blocked DMA.
+//!
+//! The IOMMU core attaches groups, not devices: the first device of a group to attach attaches
+//! the group, later ones must name the same HWPT, and the last to detach detaches it. Each
+//! attached device's reserved regions (MSI windows and the like) are reserved in the HWPT's IOAS
+//! while it is attached.
+//!
+//! Lock order: `Ioas::hwpts` before `IGroup::attach` before `Ioas::iopt`; the object table is a
+//! leaf, and no HWPT is dropped under `IGroup::attach` or `Ioas::hwpts` (its drop takes
+//! `Ioas::iopt`, and an automatic HWPT's last reference may go at detach).
+
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicBool,
+        AtomicU32,
+        Ordering, //
+    },
+};
+use kernel::{
+    bindings,
+    new_mutex,
+    prelude::*,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+use crate::{
+    hwpt::HwptPaging,
+    ictx::Ictx,
+    ioas::Ioas,
+    kbind,
+    object::{
+        Object,
+        Pt,
+        Used,
+        Users, //
+    },
+    pure::span::Span,
+};
+
+/// An attach handle the IOMMU core keeps for the group while a domain is attached through it.
+type Handle = KBox<bindings::iommu_attach_handle>;
+
+/// What a group is attached to, and which of its bound devices asked.
+struct GroupAttach {
+    hwpt: Option<Arc<HwptPaging>>,
+    /// Attached devices: object ID and device.
+    devices: KVec<(u32, NonNull<bindings::device>)>,
+    /// The handle the core holds while `hwpt` is attached.
+    handle: Option<Handle>,
+}
+
+// SAFETY: the device pointers are of bound devices, which hold references to them.
+unsafe impl Send for GroupAttach {}
+
+/// One IOMMU group as this context sees it (upstream's `struct iommufd_group`), shared by the
+/// bound devices of the group.
+///
+/// # Invariants
+///
+/// `group` holds a reference from `iommu_group_get()`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct IGroup {
+    group: NonNull<bindings::iommu_group>,
+    #[pin]
+    attach: Mutex<GroupAttach>,
+}
+
+// SAFETY: `iommu_group` is refcounted and locks inside; the attach state is under its mutex.
+unsafe impl Send for IGroup {}
+// SAFETY: as above.
+unsafe impl Sync for IGroup {}
+
+impl IGroup {
+    pub(crate) fn group(&self) -> *mut bindings::iommu_group {
+        self.group.as_ptr()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for IGroup {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: the reference the type invariant says we hold.
+        unsafe { bindings::iommu_group_put(self.group.as_ptr()) };
+    }
+}
+
+/// A reference to a `struct device`.
+///
+/// # Invariants
+///
+/// `self.0` holds a reference from `get_device()`.
+struct DevRef(NonNull<bindings::device>);
+
+// SAFETY: device references may be taken and dropped from any thread.
+unsafe impl Send for DevRef {}
+// SAFETY: as above; shared use only passes the pointer to the kernel.
+unsafe impl Sync for DevRef {}
+
+impl DevRef {
+    /// # Safety
+    ///
+    /// `dev` must be a live device.
+    unsafe fn get(dev: *mut bindings::device) -> Result<Self> {
+        // SAFETY: the caller's guarantee; returns `dev` with a reference taken.
+        let dev = unsafe { bindings::get_device(dev) };
+        // INVARIANT: the reference just taken.
+        NonNull::new(dev).map(Self).ok_or(ENODEV)
+    }
+}
+
+impl Drop for DevRef {
+    fn drop(&mut self) {
+        // SAFETY: the reference the type invariant says we hold.
+        unsafe { bindings::put_device(self.0.as_ptr()) };
+    }
+}
+
+/// `IOMMUFD_OBJ_DEVICE`: a device bound to this context, DMA owned by it.
+pub(crate) struct Device {
+    dev: DevRef,
+    pub(crate) igroup: Arc<IGroup>,
+    users: Users,
+    id: AtomicU32,
+    /// DMA ownership is claimed for the context (until unbind).
+    claimed: AtomicBool,
+}
+
+impl Used for Device {
+    fn users(&self) -> &Users {
+        &self.users
+    }
+}
+
+impl Device {
+    /// Binds `dev` to `ictx` (upstream's `iommufd_device_bind()`): the device must have an
+    /// IOMMU that keeps DMA cache coherent, and its DMA ownership is claimed for `ictx` (which
+    /// fails while a kernel driver uses the group). The device object is published; the binder
+    /// holds it until [`Device::unbind`].
+    ///
+    /// # Safety
+    ///
+    /// `dev` must be a live device.
+    pub(crate) unsafe fn bind(ictx: &Ictx, dev: *mut bindings::device) -> Result<Arc<Device>> {
+        // SAFETY: the caller guarantees `dev` is live; this takes our reference.
+        let dev = unsafe { DevRef::get(dev) }?;
+        let raw = dev.0.as_ptr();
+        // SAFETY: `raw` is live (we hold a reference).
+        if !unsafe { bindings::device_iommu_capable(raw, bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY) } {
+            return Err(EINVAL);
+        }
+        // SAFETY: as above; takes a group reference, or NULL without a group.
+        let group = NonNull::new(unsafe { bindings::iommu_group_get(raw) }).ok_or(ENODEV)?;
+        let existing = ictx.objects.lock().find_igroup(group.as_ptr());
+        let igroup = match existing {
+            Some(g) => {
+                // SAFETY: the bound devices of the group hold their own reference.
+                unsafe { bindings::iommu_group_put(group.as_ptr()) };
+                g
+            }
+            None => Arc::pin_init(
+                try_pin_init!(IGroup {
+                    group,
+                    attach <- new_mutex!(GroupAttach {
+                        hwpt: None,
+                        devices: KVec::new(),
+                        handle: None,
+                    }),
+                }),
+                GFP_KERNEL_ACCOUNT,
+            )
+            .inspect_err(|_| {
+                // SAFETY: the group reference taken above, not handed on.
+                unsafe { bindings::iommu_group_put(group.as_ptr()) }
+            })?,
+        };
+        // SAFETY: `raw` is live; the owner cookie is this context, released in `Drop`.
+        let rc = unsafe {
+            bindings::iommu_device_claim_dma_owner(raw, ictx as *const Ictx as *mut c_void)
+        };
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
+        }
+        let idev = Arc::new(
+            Device {
+                dev,
+                igroup,
+                users: Users::default(),
+                id: AtomicU32::new(0),
+                claimed: AtomicBool::new(true),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )
+        .inspect_err(|_| {
+            // SAFETY: the claim above, not handed on.
+            unsafe { bindings::iommu_device_release_dma_owner(raw) }
+        })?;
+        // The binder is a user until it unbinds.
+        idev.users.hold(1);
+        let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let mut objects = ictx.objects.lock();
+        let reserved = objects.reserve(node)?;
+        objects.finalize(reserved, Object::Device(idev.clone()));
+        Ok(idev)
+    }
+
+    /// Ends the binding (the device must be detached): DMA ownership goes back at once, while
+    /// the device surely still exists, and the device object leaves the table (`ictx`; without
+    /// one, the table is being dropped anyway).
+    pub(crate) fn unbind(&self, ictx: Option<&Ictx>) {
+        self.release_owner();
+        self.users.release(1);
+        if let Some(ictx) = ictx {
+            let obj = ictx.objects.lock().remove_device(self.id());
+            drop(obj);
+        }
+    }
+
+    fn release_owner(&self) {
+        if self.claimed.swap(false, Ordering::AcqRel) {
+            // SAFETY: the claim `bind` made, given back once; the device is referenced.
+            unsafe { bindings::iommu_device_release_dma_owner(self.as_raw()) };
+        }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::device {
+        self.dev.0.as_ptr()
+    }
+
+    pub(crate) fn set_id(&self, id: u32) {
+        self.id.store(id, Ordering::Relaxed);
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    /// The IOMMU driver's ops for this device (`dev_iommu_ops()`).
+    pub(crate) fn iommu_ops(&self) -> Result<*const bindings::iommu_ops> {
+        // SAFETY: the device is live and probed by an IOMMU (it has a group); `dev->iommu` and
+        // its `iommu_dev` stay while it is.
+        unsafe {
+            let iommu = (*self.as_raw()).iommu;
+            if iommu.is_null() || (*iommu).iommu_dev.is_null() {
+                return Err(ENODEV);
+            }
+            Ok((*(*iommu).iommu_dev).ops)
+        }
+    }
+
+    pub(crate) fn capable(&self, cap: bindings::iommu_cap) -> bool {
+        // SAFETY: the device is live.
+        unsafe { bindings::device_iommu_capable(self.as_raw(), cap) }
+    }
+
+    /// Attaches to `pt_id`, an IOAS (a compatible automatic HWPT is found or made) or a HWPT;
+    /// returns the HWPT ID (upstream's `iommufd_device_attach()`).
+    pub(crate) fn attach(&self, ictx: &Ictx, pt_id: u32) -> Result<u32> {
+        let pt = ictx.objects.lock().get_pt(pt_id)?;
+        match pt {
+            Pt::Hwpt(hwpt) => {
+                self.do_attach(hwpt.arc())?;
+                Ok(pt_id)
+            }
+            Pt::Ioas(ioas) => self.auto_attach(ictx, ioas.arc()),
+        }
+    }
+
+    /// Moves to `pt_id` without passing through blocked DMA (upstream's
+    /// `iommufd_device_replace()`); returns the HWPT ID.
+    pub(crate) fn replace(&self, ictx: &Ictx, pt_id: u32) -> Result<u32> {
+        let pt = ictx.objects.lock().get_pt(pt_id)?;
+        let (old, id) = match pt {
+            Pt::Hwpt(hwpt) => (self.do_replace(hwpt.arc())?, pt_id),
+            Pt::Ioas(ioas) => {
+                let ioas = ioas.arc().clone();
+                self.auto_replace(ictx, &ioas)?
+            }
+        };
+        if let Some(old) = old {
+            put_hwpt(ictx, old);
+        }
+        Ok(id)
+    }
+
+    /// Detaches (upstream's `iommufd_device_detach()`); an automatic HWPT left without devices
+    /// goes away.
+    pub(crate) fn detach(&self, ictx: Option<&Ictx>) {
+        let Some(hwpt) = self.do_detach() else {
+            return;
+        };
+        match ictx {
+            Some(ictx) => put_hwpt(ictx, hwpt),
+            None => drop(hwpt),
+        }
+    }
+
+    /// The automatic path: any automatic HWPT of `ioas` the device can join, else a new one.
+    fn auto_attach(&self, ictx: &Ictx, ioas: &Arc<Ioas>) -> Result<u32> {
+        let mut hwpts = ioas.hwpts.lock();
+        if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| self.do_attach(h))? {
+            return Ok(id);
+        }
+        let hwpt = HwptPaging::new(ioas, self, 0, None, true)?;
+        hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        // Attach before the HWPT is visible: nobody can look it up half made.
+        self.do_attach(&hwpt)?;
+        let id = match publish_hwpt(ictx, &hwpt) {
+            Ok(id) => id,
+            Err(e) => {
+                let back = self.do_detach();
+                drop(hwpts);
+                drop(back);
+                return Err(e);
+            }
+        };
+        // Capacity reserved above.
+        hwpts.push(id, GFP_KERNEL_ACCOUNT)?;
+        Ok(id)
+    }
+
+    /// Replace onto an IOAS: like [`Self::auto_attach`] with replace semantics. Returns the HWPT
+    /// left behind and the new HWPT's ID.
+    fn auto_replace(&self, ictx: &Ictx, ioas: &Arc<Ioas>) -> Result<(Option<Arc<HwptPaging>>, u32)> {
+        let mut hwpts = ioas.hwpts.lock();
+        let mut old = None;
+        if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| {
+            old = self.do_replace(h)?;
+            Ok(())
+        })? {
+            return Ok((old, id));
+        }
+        let hwpt = HwptPaging::new(ioas, self, 0, None, true)?;
+        hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let old = self.do_replace(&hwpt)?;
+        let id = match publish_hwpt(ictx, &hwpt) {
+            Ok(id) => id,
+            Err(e) => {
+                // Put the device back where it was.
+                if let Some(prev) = &old {
+                    let _ = self.do_replace(prev);
+                }
+                drop(hwpts);
+                return Err(e);
+            }
+        };
+        hwpts.push(id, GFP_KERNEL_ACCOUNT)?;
+        Ok((old, id))
+    }
+
+    /// Tries `join` on each live automatic HWPT of the IOAS (pruning IDs that went away):
+    /// `EINVAL` means incompatible, try the next; any other error is the answer.
+    fn try_existing_auto(
+        &self,
+        ictx: &Ictx,
+        hwpts: &mut KVec<u32>,
+        mut join: impl FnMut(&Arc<HwptPaging>) -> Result,
+    ) -> Result<Option<u32>> {
+        let mut i = 0;
+        while i < hwpts.len() {
+            let id = hwpts[i];
+            let found = ictx.objects.lock().get_hwpt_paging(id);
+            let hwpt = match found {
+                Ok(h) if h.auto_domain => h,
+                _ => {
+                    let _ = hwpts.remove(i);
+                    continue;
+                }
+            };
+            match join(hwpt.arc()) {
+                Ok(()) => return Ok(Some(id)),
+                Err(e) if e == EINVAL => i += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Joins the group to `hwpt` (upstream's `iommufd_hw_pagetable_attach()`).
+    fn do_attach(&self, hwpt: &Arc<HwptPaging>) -> Result {
+        let igroup = &self.igroup;
+        let mut a = igroup.attach.lock();
+        if a.devices.iter().any(|(id, _)| *id == self.id()) {
+            return Err(EBUSY);
+        }
+        if let Some(cur) = &a.hwpt {
+            if !Arc::ptr_eq(cur, hwpt) {
+                return Err(EINVAL);
+            }
+        }
+        a.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        enforce_resv_regions(&hwpt.ioas, self.as_raw())?;
+        if a.hwpt.is_none() {
+            let mut handle = KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT)
+                .inspect_err(|_| remove_resv(&hwpt.ioas, self.as_raw()))?;
+            // SAFETY: the domain is live (held by `hwpt`); the group is referenced; the handle
+            // stays allocated until the matching detach or replace gives it back.
+            let rc = unsafe {
+                kbind::iommu_attach_group_handle(hwpt.domain(), igroup.group(), &mut *handle)
+            };
+            if rc != 0 {
+                remove_resv(&hwpt.ioas, self.as_raw());
+                return Err(Error::from_errno(rc));
+            }
+            a.hwpt = Some(hwpt.clone());
+            a.handle = Some(handle);
+        }
+        hwpt.users().hold(1);
+        // Capacity reserved above.
+        let _ = a.devices.push(
+            (self.id(), NonNull::new(self.as_raw()).ok_or(EINVAL)?),
+            GFP_KERNEL_ACCOUNT,
+        );
+        Ok(())
+    }
+
+    /// Leaves the group's HWPT; returns it for the caller to drop outside the locks.
+    fn do_detach(&self) -> Option<Arc<HwptPaging>> {
+        let igroup = &self.igroup;
+        let mut a = igroup.attach.lock();
+        let i = a.devices.iter().position(|(id, _)| *id == self.id())?;
+        let _ = a.devices.remove(i);
+        let hwpt = a.hwpt.clone()?;
+        let mut last = None;
+        if a.devices.is_empty() {
+            // SAFETY: the domain is attached to the group through the handle we keep.
+            unsafe { kbind::iommu_detach_group_handle(hwpt.domain(), igroup.group()) };
+            // The core no longer refers to the handle.
+            let handle = a.handle.take();
+            drop(handle);
+            last = a.hwpt.take();
+        }
+        remove_resv(&hwpt.ioas, self.as_raw());
+        hwpt.users().release(1);
+        drop(a);
+        drop(last);
+        Some(hwpt)
+    }
+
+    /// Switches the whole group to `hwpt` (upstream's `iommufd_device_do_replace()`); returns
+    /// the previous HWPT, or `None` if it was already there.
+    fn do_replace(&self, hwpt: &Arc<HwptPaging>) -> Result<Option<Arc<HwptPaging>>> {
+        let igroup = &self.igroup;
+        let mut a = igroup.attach.lock();
+        if !a.devices.iter().any(|(id, _)| *id == self.id()) {
+            return Err(EINVAL);
+        }
+        let old = a.hwpt.clone().ok_or(EINVAL)?;
+        if Arc::ptr_eq(&old, hwpt) {
+            return Ok(None);
+        }
+        let same_ioas = Arc::ptr_eq(&old.ioas, &hwpt.ioas);
+        if !same_ioas {
+            for (n, (_, dev)) in a.devices.iter().enumerate() {
+                if let Err(e) = enforce_resv_regions(&hwpt.ioas, dev.as_ptr()) {
+                    for (_, done) in a.devices.iter().take(n) {
+                        remove_resv(&hwpt.ioas, done.as_ptr());
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let undo = |a: &GroupAttach| {
+            if !same_ioas {
+                for (_, dev) in a.devices.iter() {
+                    remove_resv(&hwpt.ioas, dev.as_ptr());
+                }
+            }
+        };
+        let mut handle = match KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT) {
+            Ok(h) => h,
+            Err(e) => {
+                undo(&a);
+                return Err(e.into());
+            }
+        };
+        // SAFETY: as in `do_attach`; on success the core drops its use of the old handle.
+        let rc = unsafe {
+            kbind::iommu_replace_group_handle(igroup.group(), hwpt.domain(), &mut *handle)
+        };
+        if rc != 0 {
+            undo(&a);
+            return Err(Error::from_errno(rc));
+        }
+        if !same_ioas {
+            for (_, dev) in a.devices.iter() {
+                remove_resv(&old.ioas, dev.as_ptr());
+            }
+        }
+        let n = u32::try_from(a.devices.len()).unwrap_or(u32::MAX);
+        hwpt.users().hold(n);
+        old.users().release(n);
+        a.hwpt = Some(hwpt.clone());
+        let old_handle = a.handle.replace(handle);
+        drop(a);
+        drop(old_handle);
+        Ok(Some(old))
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.release_owner();
+    }
+}
+
+/// Publishes a new automatic HWPT.
+fn publish_hwpt(ictx: &Ictx, hwpt: &Arc<HwptPaging>) -> Result<u32> {
+    let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+    let mut objects = ictx.objects.lock();
+    let reserved = objects.reserve(node)?;
+    let id = reserved.id;
+    objects.finalize(reserved, Object::HwptPaging(hwpt.clone()));
+    Ok(id)
+}
+
+/// Lets go of a HWPT a device left: an automatic one nobody else holds leaves the table.
+fn put_hwpt(ictx: &Ictx, hwpt: Arc<HwptPaging>) {
+    if hwpt.auto_domain && !hwpt.users().held() {
+        let obj = ictx.objects.lock().remove_unused_hwpt(hwpt.id(), &hwpt);
+        drop(obj);
+    }
+    drop(hwpt);
+}
+
+/// Reserves `dev`'s reserved regions in `ioas` (upstream's
+/// `iopt_table_enforce_dev_resv_regions()`): all or none.
+fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
+    if crate::fault::should_fail() {
+        return Err(EINVAL);
+    }
+    let mut list = bindings::list_head::default();
+    let head: *mut bindings::list_head = &mut list;
+    // SAFETY: an empty list points at itself.
+    unsafe {
+        (*head).next = head;
+        (*head).prev = head;
+    }
+    // SAFETY: `dev` is a live bound device; the driver fills `list` with regions we free below.
+    unsafe { bindings::iommu_get_resv_regions(dev, head) };
+    let mut rc = Ok(());
+    {
+        let mut iopt = ioas.iopt.lock();
+        // SAFETY: walking the list the driver just built; `list` is the first member of
+        // `iommu_resv_region`, so each node is its region.
+        let mut pos = unsafe { (*head).next };
+        while pos != head {
+            let region = pos.cast::<bindings::iommu_resv_region>();
+            // SAFETY: see above.
+            let (start, length, kind) = unsafe { ((*region).start, (*region).length, (*region).type_) };
+            // SAFETY: see above.
+            pos = unsafe { (*pos).next };
+            if kind == bindings::iommu_resv_type_IOMMU_RESV_DIRECT_RELAXABLE {
+                continue;
+            }
+            let Some(span) = Span::from_len(start, length as u64) else {
+                continue;
+            };
+            if let Err(e) = iopt.reserve(span, dev as usize) {
+                iopt.reserved.remove_owner(dev as usize);
+                rc = Err(e);
+                break;
+            }
+        }
+    }
+    // SAFETY: gives back what `iommu_get_resv_regions()` allocated.
+    unsafe { bindings::iommu_put_resv_regions(dev, head) };
+    rc
+}
+
+fn remove_resv(ioas: &Ioas, dev: *mut bindings::device) {
+    ioas.iopt.lock().reserved.remove_owner(dev as usize);
+}

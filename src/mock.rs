@@ -1,0 +1,504 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The selftest's mock IOMMU (test builds): a driver registered with the real IOMMU core on a bus
+//! of its own, and mock devices on that bus, so `IOMMU_TEST_OP_MOCK_DOMAIN` exercises the same
+//! bind, attach and domain paths a real device does. Compatible with what upstream's selftest.c
+//! provides to `tools/testing/selftests/iommu`:
+//!
+//! - paging domains are the kernel's generic page table in its `amdv1_mock` format (2 KiB
+//!   pages), with the aperture `[MOCK_APERTURE_START, MOCK_APERTURE_LAST]`, or huge-page only
+//!   (`MOCK_IOMMUPT_HUGE`) when the HWPT data asks;
+//! - the blocking domain is static and also the default domain;
+//! - devices may be PASID capable (`MOCK_FLAGS_DEVICE_PASID`: 20 bits).
+//!
+//! The driver's statics are written once, before registration, and read-only after; the IOMMU
+//! core calls the callbacks below with its own locking.
+
+use core::{
+    cell::UnsafeCell,
+    mem::{
+        offset_of,
+        MaybeUninit, //
+    },
+    ptr::{
+        self,
+        NonNull, //
+    },
+    sync::atomic::{
+        AtomicBool,
+        AtomicU32,
+        Ordering, //
+    },
+};
+use kernel::{
+    bindings,
+    ffi::{
+        c_int,
+        c_uint,
+        c_void, //
+    },
+    page::PAGE_SIZE,
+    prelude::*,
+    types::Opaque,
+};
+
+use crate::{
+    ioctl,
+    kbind,
+    uapi::test as t, //
+};
+
+/// The driver's registration objects, which the core keeps pointers to.
+struct Statics {
+    bus: bindings::bus_type,
+    nb: bindings::notifier_block,
+    iommu: bindings::iommu_device,
+    ops: bindings::iommu_ops,
+    blocking_ops: bindings::iommu_domain_ops,
+    blocking: bindings::iommu_domain,
+    domain_ops: bindings::iommu_domain_ops,
+}
+
+/// Storage the kernel writes through pointers; Rust code only writes it before registration.
+struct Global(UnsafeCell<MaybeUninit<Statics>>);
+
+// SAFETY: written only by `MockIommu::register()` before anything else can see it (module init,
+// single-threaded), then only touched by the kernel under its own locks.
+unsafe impl Sync for Global {}
+
+static MOCK: Global = Global(UnsafeCell::new(MaybeUninit::zeroed()));
+
+fn statics() -> *mut Statics {
+    MOCK.0.get().cast()
+}
+
+/// A mock device: a `struct device` on the mock bus plus the state the selftest reads.
+#[repr(C)]
+pub(crate) struct MockDev {
+    dev: Opaque<bindings::device>,
+    pub(crate) flags: u32,
+    /// Per-device cache entries (`IOMMU_TEST_OP_DEV_CHECK_CACHE`).
+    pub(crate) cache: [AtomicU32; t::MOCK_DEV_CACHE_NUM as usize],
+    /// Set by the first attach of PASID 1024, so the next one fails (replace error path test).
+    pasid_1024_fake_error: AtomicBool,
+}
+
+/// Names of mock devices; a counter is enough, names only need to differ.
+static NEXT_DEV: AtomicU32 = AtomicU32::new(0);
+
+const PASID_WIDTH: u32 = 20;
+
+/// `MockDev` of a device on the mock bus.
+///
+/// # Safety
+///
+/// `dev` must be the `dev` of a live `MockDev`.
+pub(crate) unsafe fn to_mock(dev: *mut bindings::device) -> *mut MockDev {
+    // `dev` is the first field of the `repr(C)` struct.
+    dev.cast::<MockDev>()
+}
+
+unsafe extern "C" fn mock_dev_release(dev: *mut bindings::device) {
+    // SAFETY: the device core calls this once, when the last reference to a device we created
+    // goes; it was allocated by `KBox` in `MockDevice::new()`.
+    drop(unsafe { KBox::from_raw(to_mock(dev)) });
+}
+
+/// A registered mock device, unregistered on drop.
+///
+/// # Invariants
+///
+/// `self.0` is a device added to the mock bus by [`MockDevice::new`].
+pub(crate) struct MockDevice(NonNull<MockDev>);
+
+// SAFETY: the device core refcounts and locks the device; our fields are atomics or immutable.
+unsafe impl Send for MockDevice {}
+// SAFETY: as above.
+unsafe impl Sync for MockDevice {}
+
+impl MockDevice {
+    /// Creates and adds a mock device with `MOCK_FLAGS_DEVICE_*` `flags`; the IOMMU core probes
+    /// it on the way in.
+    pub(crate) fn new(flags: u32) -> Result<Self> {
+        if flags & !(t::MOCK_FLAGS_DEVICE_NO_DIRTY | t::MOCK_FLAGS_DEVICE_PASID) != 0 {
+            return Err(EINVAL);
+        }
+        let mdev = KBox::new(
+            MockDev {
+                dev: Opaque::zeroed(),
+                flags,
+                cache: [const { AtomicU32::new(t::IOMMU_TEST_DEV_CACHE_DEFAULT) }; t::MOCK_DEV_CACHE_NUM as usize],
+                pasid_1024_fake_error: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let raw = KBox::into_raw(mdev);
+        // SAFETY: `raw` is a valid new `MockDev`.
+        let dev = unsafe { (*raw).dev.get() };
+        // SAFETY: a zeroed device, initialized once; from here on it is freed by
+        // `mock_dev_release()` when its last reference goes.
+        unsafe {
+            bindings::device_initialize(dev);
+            (*dev).release = Some(mock_dev_release);
+            (*dev).bus = &raw const (*statics()).bus;
+        }
+        // SAFETY: `dev` is initialized; on failure the reference from `device_initialize()` is
+        // dropped, which frees it.
+        let put = || unsafe { bindings::put_device(dev) };
+        let id = NEXT_DEV.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: a printf format with one unsigned argument.
+        let rc = unsafe { bindings::dev_set_name(dev, c"iommufd_mock%u".as_ptr().cast(), id as c_uint) };
+        if rc != 0 {
+            put();
+            return Err(Error::from_errno(rc));
+        }
+        let bits = if flags & t::MOCK_FLAGS_DEVICE_PASID != 0 {
+            PASID_WIDTH
+        } else {
+            0
+        };
+        let mut props = [bindings::property_entry::default(), bindings::property_entry::default()];
+        props[0].name = c"pasid-num-bits".as_ptr().cast();
+        props[0].length = core::mem::size_of::<u32>();
+        props[0].is_inline = true;
+        props[0].type_ = bindings::dev_prop_type_DEV_PROP_U32;
+        // SAFETY: plain integer union member.
+        unsafe { props[0].__bindgen_anon_1.value.u32_data[0] = bits };
+        // SAFETY: `dev` is initialized; the properties are copied (the terminator is zeroed).
+        let rc = unsafe {
+            bindings::device_create_managed_software_node(dev, props.as_ptr(), ptr::null())
+        };
+        if rc != 0 {
+            put();
+            return Err(Error::from_errno(rc));
+        }
+        // SAFETY: `dev` is initialized and named; the mock IOMMU is registered while the module
+        // lives.
+        let rc = unsafe { kbind::iommu_mock_device_add(dev, &raw mut (*statics()).iommu) };
+        if rc != 0 {
+            put();
+            return Err(Error::from_errno(rc));
+        }
+        // INVARIANT: added above.
+        Ok(Self(NonNull::new(raw).ok_or(EINVAL)?))
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::device {
+        // SAFETY: by the type invariant the device is live.
+        unsafe { (*self.0.as_ptr()).dev.get() }
+    }
+
+}
+
+impl Drop for MockDevice {
+    fn drop(&mut self) {
+        // SAFETY: added by `new()` (type invariant); this drops the device core's reference.
+        unsafe { bindings::device_unregister(self.as_raw()) };
+    }
+}
+
+/// Whether `dev` is a mock device.
+pub(crate) fn is_mock(dev: *mut bindings::device) -> bool {
+    // SAFETY: `dev` is a live device the core passed us.
+    unsafe { ptr::eq((*dev).bus, &raw const (*statics()).bus) }
+}
+
+unsafe extern "C" fn mock_probe_device(dev: *mut bindings::device) -> *mut bindings::iommu_device {
+    if !is_mock(dev) {
+        return err_ptr(ENODEV);
+    }
+    // SAFETY: the registered IOMMU, live while the module is.
+    unsafe { &raw mut (*statics()).iommu }
+}
+
+fn err_ptr<T>(e: Error) -> *mut T {
+    (e.to_errno() as isize) as *mut T
+}
+
+unsafe extern "C" fn mock_capable(dev: *mut bindings::device, cap: bindings::iommu_cap) -> bool {
+    // SAFETY: the core only asks about devices this driver probed: mock devices.
+    let flags = unsafe { (*to_mock(dev)).flags };
+    match cap {
+        bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY => true,
+        bindings::iommu_cap_IOMMU_CAP_DIRTY_TRACKING => flags & t::MOCK_FLAGS_DEVICE_NO_DIRTY == 0,
+        _ => false,
+    }
+}
+
+unsafe extern "C" fn mock_hw_info(
+    _dev: *mut bindings::device,
+    length: *mut u32,
+    kind: *mut bindings::iommu_hw_info_type,
+) -> *mut c_void {
+    // SAFETY: the core passes valid out-pointers.
+    let want = unsafe { *kind };
+    if want != bindings::iommu_hw_info_type_IOMMU_HW_INFO_TYPE_DEFAULT
+        && want != t::IOMMU_HW_INFO_TYPE_SELFTEST
+    {
+        return err_ptr(crate::errno::eopnotsupp());
+    }
+    let info = KBox::new(
+        t::iommu_test_hw_info {
+            flags: 0,
+            test_reg: t::IOMMU_HW_INFO_SELFTEST_REGVAL,
+        },
+        GFP_KERNEL,
+    );
+    match info {
+        Ok(info) => {
+            // SAFETY: as above.
+            unsafe {
+                *length = core::mem::size_of::<t::iommu_test_hw_info>() as u32;
+                *kind = t::IOMMU_HW_INFO_TYPE_SELFTEST;
+            }
+            // The core frees it with kfree(), which matches KBox's allocator.
+            KBox::into_raw(info).cast()
+        }
+        Err(_) => err_ptr(ENOMEM),
+    }
+}
+
+unsafe extern "C" fn mock_attach_dev(
+    _domain: *mut bindings::iommu_domain,
+    _dev: *mut bindings::device,
+    _old: *mut bindings::iommu_domain,
+) -> c_int {
+    0
+}
+
+unsafe extern "C" fn mock_set_dev_pasid(
+    domain: *mut bindings::iommu_domain,
+    dev: *mut bindings::device,
+    pasid: bindings::ioasid_t,
+    _old: *mut bindings::iommu_domain,
+) -> c_int {
+    // PASID 1024: the first attach arms a failure, the second fails (and disarms), so the core's
+    // rollback on a failed replace can be tested; attaching the blocking domain disarms.
+    if pasid == t::IOMMU_TEST_PASID_RESERVED {
+        // SAFETY: a mock device (see `mock_capable`); `domain` is live.
+        let (mdev, blocked) = unsafe {
+            (&*to_mock(dev), (*domain).type_ == bindings::IOMMU_DOMAIN_BLOCKED)
+        };
+        if blocked {
+            mdev.pasid_1024_fake_error.store(false, Ordering::Relaxed);
+        } else if mdev.pasid_1024_fake_error.swap(false, Ordering::Relaxed) {
+            return ENOMEM.to_errno();
+        } else {
+            mdev.pasid_1024_fake_error.store(true, Ordering::Relaxed);
+        }
+    }
+    0
+}
+
+/// A paging domain: the generic page table with the core's domain at its start.
+#[repr(C)]
+struct MockDomain {
+    pt: kbind::pt_iommu_amdv1,
+}
+
+unsafe extern "C" fn mock_domain_free(domain: *mut bindings::iommu_domain) {
+    let mock = domain.cast::<MockDomain>();
+    // SAFETY: our paging domains are `MockDomain`s from `KBox` (domain at offset 0); the core
+    // frees each once. `deinit` is set only once the table was initialized.
+    unsafe {
+        let table = &raw mut (*mock).pt.iommu;
+        let ops = (*table).ops;
+        if !ops.is_null() {
+            if let Some(deinit) = (*ops).deinit {
+                deinit(table);
+            }
+        }
+        drop(KBox::from_raw(mock));
+    }
+}
+
+unsafe extern "C" fn mock_iotlb_sync(
+    _domain: *mut bindings::iommu_domain,
+    gather: *mut bindings::iommu_iotlb_gather,
+) {
+    // SAFETY: the gather the core passes; table pages freed by the unmap wait here.
+    unsafe { kbind::iommu_put_pages_list(&raw mut (*gather).freelist) };
+}
+
+unsafe extern "C" fn mock_domain_alloc_paging_flags(
+    dev: *mut bindings::device,
+    flags: u32,
+    user_data: *const bindings::iommu_user_data,
+) -> *mut bindings::iommu_domain {
+    // SAFETY: the core passes a probed (mock) device and NULL or valid user data.
+    match unsafe { alloc_paging(dev, flags, user_data.as_ref()) } {
+        Ok(d) => d,
+        Err(e) => err_ptr(e),
+    }
+}
+
+/// # Safety
+///
+/// `dev` must be a live mock device.
+unsafe fn alloc_paging(
+    dev: *mut bindings::device,
+    flags: u32,
+    user_data: Option<&bindings::iommu_user_data>,
+) -> Result<*mut bindings::iommu_domain> {
+    const PAGING_FLAGS: u32 = crate::uapi::IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+        | crate::uapi::IOMMU_HWPT_ALLOC_NEST_PARENT
+        | crate::uapi::IOMMU_HWPT_ALLOC_PASID;
+    // SAFETY: the caller's guarantee.
+    let mdev_flags = unsafe { (*to_mock(dev)).flags };
+    let dirty = flags & crate::uapi::IOMMU_HWPT_ALLOC_DIRTY_TRACKING != 0;
+    if flags & !PAGING_FLAGS != 0 || (dirty && mdev_flags & t::MOCK_FLAGS_DEVICE_NO_DIRTY != 0) {
+        return Err(crate::errno::eopnotsupp());
+    }
+    // Dirty tracking on mock domains comes with the dirty-tracking ioctls.
+    if dirty {
+        return Err(crate::errno::eopnotsupp());
+    }
+    let mut cfg_user = t::iommu_hwpt_selftest::default();
+    if let Some(data) = user_data {
+        if data.type_ != t::IOMMU_HWPT_DATA_SELFTEST && data.type_ != crate::uapi::IOMMU_HWPT_DATA_NONE {
+            return Err(crate::errno::eopnotsupp());
+        }
+        cfg_user = ioctl::copy_struct_from_user(
+            data,
+            t::IOMMU_HWPT_DATA_SELFTEST,
+            offset_of!(t::iommu_hwpt_selftest, iotlb) + core::mem::size_of::<u32>(),
+        )?;
+    }
+    let huge = match cfg_user.pagetable_type {
+        t::MOCK_IOMMUPT_DEFAULT => false,
+        t::MOCK_IOMMUPT_HUGE => true,
+        _ => return Err(crate::errno::eopnotsupp()),
+    };
+    let mut mock = KBox::new(
+        MockDomain {
+            pt: kbind::pt_iommu_amdv1::default(),
+        },
+        GFP_KERNEL,
+    )?;
+    mock.pt.iommu.domain.type_ = bindings::IOMMU_DOMAIN_UNMANAGED;
+    // SAFETY: the statics are initialized before registration.
+    mock.pt.iommu.domain.ops = unsafe { &raw const (*statics()).domain_ops };
+    mock.pt.iommu.nid = bindings::NUMA_NO_NODE;
+    let mut cfg = kbind::pt_iommu_amdv1_cfg::default();
+    // The mock format has 2 KiB pages.
+    cfg.common.hw_max_vasz_lg2 = 56;
+    cfg.common.hw_max_oasz_lg2 = 51;
+    cfg.starting_level = 2;
+    // SAFETY: `mock.pt` is zeroed apart from the fields above, as the library expects.
+    let rc = unsafe { kbind::pt_iommu_amdv1_mock_init(&mut mock.pt, &cfg, bindings::GFP_KERNEL) };
+    if rc != 0 {
+        return Err(Error::from_errno(rc));
+    }
+    let domain = &mut mock.pt.iommu.domain;
+    if huge {
+        // Userspace provides only huge pages; PAGE_SIZE must be there for iommufd to accept it.
+        domain.pgsize_bitmap = (t::MOCK_HUGE_PAGE_SIZE as usize | PAGE_SIZE) as _;
+    } else {
+        // The selftests expect the mock aperture, not the format's.
+        domain.geometry.aperture_start = t::MOCK_APERTURE_START as _;
+        domain.geometry.aperture_end = t::MOCK_APERTURE_LAST as _;
+    }
+    // Freed by `mock_domain_free()`.
+    Ok(KBox::into_raw(mock).cast())
+}
+
+/// The mock IOMMU's registration; unregisters on drop.
+pub(crate) struct MockIommu(());
+
+impl MockIommu {
+    /// Fills in the driver statics and registers the bus and the IOMMU. Called once, from
+    /// module init.
+    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+        let s = statics();
+        // SAFETY: module init runs once and before anything can reach the statics; the fields
+        // written are plain data the kernel reads after registration.
+        unsafe {
+            (*s).bus.name = c"iommufd_mock".as_ptr().cast();
+
+            (*s).blocking_ops.attach_dev = Some(mock_attach_dev);
+            (*s).blocking_ops.set_dev_pasid = Some(mock_set_dev_pasid);
+            (*s).blocking.type_ = bindings::IOMMU_DOMAIN_BLOCKED;
+            (*s).blocking.ops = &raw const (*s).blocking_ops;
+
+            (*s).domain_ops.iova_to_phys = Some(kbind::pt_iommu_amdv1_mock_iova_to_phys);
+            (*s).domain_ops.free = Some(mock_domain_free);
+            (*s).domain_ops.attach_dev = Some(mock_attach_dev);
+            (*s).domain_ops.set_dev_pasid = Some(mock_set_dev_pasid);
+            (*s).domain_ops.iotlb_sync = Some(mock_iotlb_sync);
+
+            let ops = &mut (*s).ops;
+            // IOMMU_DOMAIN_BLOCKED cannot come from def_domain_type() (it is 0): name it.
+            ops.default_domain = &raw mut (*s).blocking;
+            ops.blocked_domain = &raw mut (*s).blocking;
+            ops.owner = module.as_ptr();
+            ops.hw_info = Some(mock_hw_info);
+            ops.domain_alloc_paging_flags = Some(mock_domain_alloc_paging_flags);
+            ops.capable = Some(mock_capable);
+            ops.device_group = Some(bindings::generic_device_group);
+            ops.probe_device = Some(mock_probe_device);
+            ops.set_user_pasid_table(1);
+        }
+        // SAFETY: the bus struct is static and filled in.
+        let rc = unsafe { bindings::bus_register(&raw mut (*s).bus) };
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
+        }
+        // SAFETY: a static IOMMU device; sysfs gives it the device the core links members to.
+        let rc = unsafe {
+            bindings::iommu_device_sysfs_add(
+                &raw mut (*s).iommu,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                c"%s".as_ptr().cast(),
+                c"iommufd_mock_iommu".as_ptr().cast::<kernel::ffi::c_char>(),
+            )
+        };
+        if rc != 0 {
+            // SAFETY: registered above.
+            unsafe { bindings::bus_unregister(&raw mut (*s).bus) };
+            return Err(Error::from_errno(rc));
+        }
+        // SAFETY: all statics are set up; the notifier block is static too.
+        let rc = unsafe {
+            kbind::iommu_device_register_bus(
+                &raw mut (*s).iommu,
+                &raw const (*s).ops,
+                &raw const (*s).bus,
+                &raw mut (*s).nb,
+            )
+        };
+        if rc != 0 {
+            // SAFETY: undoing the two registrations above.
+            unsafe {
+                bindings::iommu_device_sysfs_remove(&raw mut (*s).iommu);
+                bindings::bus_unregister(&raw mut (*s).bus);
+            }
+            return Err(Error::from_errno(rc));
+        }
+        Ok(Self(()))
+    }
+}
+
+impl Drop for MockIommu {
+    fn drop(&mut self) {
+        let s = statics();
+        // SAFETY: registered by `register()`; no mock device is left (each belongs to an object
+        // of an open file, and the module cannot unload while a file is open).
+        unsafe {
+            kbind::iommu_device_unregister_bus(&raw mut (*s).iommu, &raw const (*s).bus, &raw mut (*s).nb);
+            bindings::iommu_device_sysfs_remove(&raw mut (*s).iommu);
+            bindings::bus_unregister(&raw mut (*s).bus);
+        }
+    }
+}
+
+/// The physical address a mock domain maps `iova` to, 0 if none (`IOMMU_TEST_OP_MD_CHECK_MAP`).
+pub(crate) fn iova_to_phys(domain: *mut bindings::iommu_domain, iova: u64) -> u64 {
+    // SAFETY: the caller holds the HWPT that owns `domain`.
+    unsafe { bindings::iommu_iova_to_phys(domain, iova as _) as u64 }
+}
+
+/// Whether `domain` is one of ours (a paging domain of the mock driver).
+pub(crate) fn is_mock_domain(domain: *mut bindings::iommu_domain) -> bool {
+    // SAFETY: the caller holds the HWPT that owns `domain`.
+    unsafe { ptr::eq((*domain).ops, &raw const (*statics()).domain_ops) }
+}

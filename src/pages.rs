@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Pinning and accounting of the memory behind areas (upstream's `struct iopt_pages` and the
+//! pinning half of pages.c).
+//!
+//! A [`Pages`] is user memory or a file range that one MAP created and COPY may share. Nothing is
+//! pinned until something needs physical pages: an IOAS with a domain pins every area, an access
+//! pins what it asks for. Each of those is a *user* of a span of page indexes; a page is pinned
+//! once, when the first user covering it arrives, and unpinned when the last one leaves
+//! (`pure::cover`), so COPY and a second domain cost no second pin. The PFN of each pinned page
+//! is kept here, so domains and accesses read it without another walk of user memory.
+//!
+//! Pinned pages are charged to RLIMIT_MEMLOCK as upstream does: the user's `locked_vm`, or with
+//! `IOMMU_OPTION_RLIMIT_MODE` = 1 the process's (`mm->locked_vm`, as VFIO does); `CAP_IPC_LOCK`
+//! exempts. `mm->pinned_vm` counts them in every mode.
+//!
+//! Lock order: `Pages::pins` is a leaf, taken under an IOAS's `iopt` lock; it may sleep (GUP
+//! takes the mmap lock), never under a spinlock.
+
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    ffi::{
+        c_int,
+        c_uint, //
+    },
+    fs::File,
+    mm::Mm,
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Full,
+            Relaxed, //
+        },
+        Arc,
+        Mutex, //
+    },
+};
+
+use crate::{
+    pure::{
+        cover,
+        span::Span, //
+    },
+    shim, //
+};
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+/// Where the memory of a [`Pages`] lives.
+pub(crate) enum Source {
+    /// User memory of the process that mapped it (`IOMMU_IOAS_MAP`, `IOPT_ADDRESS_USER`).
+    User,
+    /// A file's pages, a memfd typically (`IOMMU_IOAS_MAP_FILE`, `IOPT_ADDRESS_FILE`); held open
+    /// for as long as anything maps it.
+    File(ARef<File>),
+}
+
+/// How pins are charged (upstream's `IOPT_PAGES_ACCOUNT_*`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The mapping process has `CAP_IPC_LOCK`.
+    None,
+    /// The user's `locked_vm` against RLIMIT_MEMLOCK.
+    User,
+    /// The process's `mm->locked_vm`, as VFIO type1 does.
+    Mm,
+}
+
+/// Whom pinned pages are charged to: the user and process that mapped them.
+///
+/// # Invariants
+///
+/// `user` holds a reference from `get_current_user()`, dropped with `free_uid()`.
+struct Account {
+    mode: Mode,
+    user: NonNull<bindings::user_struct>,
+    mm: ARef<Mm>,
+}
+
+// SAFETY: `user_struct` is refcounted and its `locked_vm` is atomic; the reference may be used
+// and dropped from any thread.
+unsafe impl Send for Account {}
+// SAFETY: as above; shared use only touches atomics.
+unsafe impl Sync for Account {}
+
+impl Account {
+    /// The calling process and user, in the context's accounting mode.
+    fn current(account_mm: bool) -> Result<Self> {
+        let task = kernel::current!();
+        let mm = ARef::<Mm>::from(&**task.mm().ok_or(EFAULT)?);
+        // SAFETY: `capable()` only reads the current task's credentials.
+        let mode = if unsafe { bindings::capable(bindings::CAP_IPC_LOCK as c_int) } {
+            Mode::None
+        } else if account_mm {
+            Mode::Mm
+        } else {
+            Mode::User
+        };
+        // SAFETY: returns the current credentials' user with a reference taken for us.
+        let user = NonNull::new(unsafe { shim::iommufd_rs_get_current_user() }).ok_or(EFAULT)?;
+        // INVARIANT: `user` carries the reference `get_current_user()` took.
+        Ok(Self { mode, user, mm })
+    }
+
+    /// `user->locked_vm`.
+    fn locked_vm(&self) -> &Atomic<i64> {
+        // SAFETY: `user` is referenced (type invariant), so its counter lives as long as `self`;
+        // `atomic_long_t` is an `i64` the kernel only touches atomically.
+        unsafe { Atomic::from_ptr(&raw mut (*self.user.as_ptr()).locked_vm.counter) }
+    }
+
+    /// `mm->pinned_vm`.
+    fn pinned_vm(&self) -> &Atomic<i64> {
+        // SAFETY: `mm` is grabbed, so the struct lives as long as `self`; `pinned_vm` is an
+        // `atomic64_t` the kernel only touches atomically.
+        unsafe { Atomic::from_ptr(&raw mut (*self.mm.as_raw()).__bindgen_anon_1.pinned_vm.counter) }
+    }
+
+    /// Charges `npages` newly pinned pages; `ENOMEM` over the limit, as upstream.
+    fn charge(&self, npages: u64) -> Result {
+        if npages == 0 {
+            return Ok(());
+        }
+        let n = i64::try_from(npages).map_err(|_| ENOMEM)?;
+        match self.mode {
+            Mode::None => {}
+            Mode::User => {
+                // SAFETY: reads the current task's rlimit.
+                let limit = unsafe { shim::iommufd_rs_rlimit_memlock() } / PAGE_SIZE;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let counter = self.locked_vm();
+                let mut cur = counter.load(Relaxed);
+                loop {
+                    let new = cur.checked_add(n).ok_or(ENOMEM)?;
+                    if new > limit {
+                        return Err(ENOMEM);
+                    }
+                    match counter.cmpxchg(cur, new, Full) {
+                        Ok(_) => break,
+                        Err(seen) => cur = seen,
+                    }
+                }
+            }
+            Mode::Mm => {
+                let n = usize::try_from(npages).map_err(|_| ENOMEM)?;
+                // SAFETY: `mm` is grabbed; `account_locked_vm()` takes its mmap lock itself and
+                // checks RLIMIT_MEMLOCK of the current task.
+                let rc = unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, true) };
+                if rc != 0 {
+                    return Err(Error::from_errno(rc));
+                }
+            }
+        }
+        self.pinned_vm().add(n, Relaxed);
+        Ok(())
+    }
+
+    /// Returns a charge made by [`Self::charge`].
+    fn uncharge(&self, npages: u64) {
+        let Ok(n) = i64::try_from(npages) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        match self.mode {
+            Mode::None => {}
+            Mode::User => {
+                self.locked_vm().fetch_sub(n, Full);
+            }
+            Mode::Mm => {
+                if let Ok(n) = usize::try_from(npages) {
+                    // SAFETY: as in `charge`; an uncharge never fails.
+                    unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, false) };
+                }
+            }
+        }
+        self.pinned_vm().fetch_sub(n, Full);
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference the type invariant says we hold.
+        unsafe { bindings::free_uid(self.user.as_ptr()) };
+    }
+}
+
+/// The pinned part of a [`Pages`]: who uses which page span, and the PFN of every pinned page.
+pub(crate) struct Pins {
+    users: KVec<Span>,
+    /// One entry per page, allocated at the first pin; meaningful where a user covers it.
+    pfns: KVVec<u64>,
+}
+
+impl Pins {
+    /// PFNs of pages `span` (page indexes), which a user must cover.
+    pub(crate) fn pfns(&self, span: Span) -> Option<&[u64]> {
+        let first = usize::try_from(span.start).ok()?;
+        let last = usize::try_from(span.last).ok()?;
+        self.pfns.get(first..=last)
+    }
+}
+
+/// The memory an area maps (upstream's `struct iopt_pages`). Areas share it:
+/// `IOMMU_IOAS_COPY` maps the same pages again without a second pin.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Pages {
+    pub(crate) source: Source,
+    /// Page-aligned start: a user address, or a file offset.
+    pub(crate) base: u64,
+    /// Bytes from `base` to the end of the memory.
+    pub(crate) length: u64,
+    /// Whether the memory may be mapped for device writes.
+    pub(crate) writable: bool,
+    account: Account,
+    #[pin]
+    pins: Mutex<Pins>,
+}
+
+/// Pages per pin call: bounds the temporary page array, as upstream's temp memory limit does
+/// (the selftests shrink it to force many small batches).
+fn batch_pages() -> usize {
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    let limit = crate::selftest::TEMP_MEMORY_LIMIT.load(core::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(CONFIG_IOMMUFD_TEST))]
+    let limit = 65536usize;
+    (limit / core::mem::size_of::<usize>()).max(1)
+}
+
+impl Pages {
+    /// A pages object for `length` bytes of `source` from `start` (any alignment), charged to
+    /// the caller.
+    pub(crate) fn new(
+        source: Source,
+        start: u64,
+        length: u64,
+        writable: bool,
+        account_mm: bool,
+    ) -> Result<Arc<Self>> {
+        let start_byte = start % PAGE;
+        let account = Account::current(account_mm)?;
+        Arc::pin_init(
+            try_pin_init!(Pages {
+                source,
+                // `start` rounded down to its page: no arithmetic that could fail.
+                base: start & !(PAGE - 1),
+                length: length.checked_add(start_byte).ok_or(EOVERFLOW)?,
+                writable,
+                account,
+                pins <- new_mutex!(Pins {
+                    users: KVec::new(),
+                    pfns: KVVec::new(),
+                }),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// Number of pages from `base` to the end of the memory.
+    fn npages(&self) -> u64 {
+        self.length.div_ceil(PAGE)
+    }
+
+    /// Pages `span` (page indexes) as a new user: pins and charges what no other user already
+    /// pinned. All or nothing.
+    pub(crate) fn pin(&self, span: Span) -> Result {
+        if span.last >= self.npages() {
+            return Err(EINVAL);
+        }
+        let mut guard = self.pins.lock();
+        let pins = &mut *guard;
+        if pins.pfns.is_empty() {
+            let n = usize::try_from(self.npages()).map_err(|_| ENOMEM)?;
+            pins.pfns = KVVec::from_elem(0, n, GFP_KERNEL_ACCOUNT)?;
+        }
+        pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let need = cover::uncovered_len(&pins.users, span);
+        self.account.charge(need)?;
+        let mut failed_at = None;
+        let rc = cover::for_each_uncovered(&pins.users, span, |part| {
+            self.pin_part(&mut pins.pfns, part).inspect_err(|_| {
+                failed_at = Some(part.start);
+            })
+        });
+        if let Err(e) = rc {
+            // The parts before the one that failed are pinned (that one unwound itself).
+            if let Some(stop) = failed_at.filter(|&s| s > span.start) {
+                let done = Span {
+                    start: span.start,
+                    last: stop - 1,
+                };
+                let _ = cover::for_each_uncovered::<()>(&pins.users, done, |part| {
+                    self.unpin_part(&pins.pfns, part);
+                    Ok(())
+                });
+            }
+            self.account.uncharge(need);
+            return Err(e);
+        }
+        // Capacity was reserved above.
+        pins.users.push(span, GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// Ends a user [`Self::pin`] added with the same `span`: unpins and uncharges what no other
+    /// user still covers.
+    pub(crate) fn unpin(&self, span: Span) {
+        let mut guard = self.pins.lock();
+        let pins = &mut *guard;
+        let Some(i) = pins.users.iter().position(|u| *u == span) else {
+            kernel::pr_warn_once!("iommufd: unpin of a span that was never pinned\n");
+            return;
+        };
+        let _ = pins.users.remove(i);
+        let freed = cover::uncovered_len(&pins.users, span);
+        let _ = cover::for_each_uncovered::<()>(&pins.users, span, |part| {
+            self.unpin_part(&pins.pfns, part);
+            Ok(())
+        });
+        self.account.uncharge(freed);
+        if pins.users.is_empty() {
+            pins.pfns = KVVec::new();
+        }
+    }
+
+    /// Runs `f` on the pin state (to read PFNs of pinned spans).
+    pub(crate) fn with_pins<R>(&self, f: impl FnOnce(&Pins) -> R) -> R {
+        f(&self.pins.lock())
+    }
+
+    /// Pins pages `part`, none of which is pinned, recording their PFNs; on failure nothing of
+    /// `part` stays pinned.
+    fn pin_part(&self, pfns: &mut [u64], part: Span) -> Result {
+        let batch = batch_pages();
+        let mut idx = part.start;
+        let rc = (|| -> Result {
+            let mut pages: KVec<*mut bindings::page> = KVec::new();
+            let first_len = usize::try_from(part.len()).unwrap_or(usize::MAX).min(batch);
+            pages.reserve(first_len, GFP_KERNEL_ACCOUNT)?;
+            while idx <= part.last {
+                let want = usize::try_from(part.last - idx + 1)
+                    .unwrap_or(usize::MAX)
+                    .min(pages.capacity());
+                let got = match &self.source {
+                    Source::User => self.pin_user(idx, want, &mut pages)?,
+                    Source::File(file) => self.pin_file(file, idx, want, pfns)?,
+                };
+                if let Source::User = self.source {
+                    let first = usize::try_from(idx).map_err(|_| EINVAL)?;
+                    for i in 0..got {
+                        let slot = pfns.get_mut(first + i).ok_or(EINVAL)?;
+                        // SAFETY: GUP filled the first `got` entries of the array's capacity with
+                        // pages it pinned, so each is a valid page.
+                        *slot = unsafe {
+                            shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i))
+                        } as u64;
+                    }
+                }
+                idx += got as u64;
+            }
+            Ok(())
+        })();
+        if rc.is_err() && idx > part.start {
+            self.unpin_part(
+                pfns,
+                Span {
+                    start: part.start,
+                    last: idx - 1,
+                },
+            );
+        }
+        rc
+    }
+
+    /// Pins up to `want` pages of user memory from page `idx` into `pages`; how many it pinned
+    /// (at least one).
+    fn pin_user(&self, idx: u64, want: usize, pages: &mut KVec<*mut bindings::page>) -> Result<usize> {
+        let addr = idx
+            .checked_mul(PAGE)
+            .and_then(|o| o.checked_add(self.base))
+            .and_then(|a| usize::try_from(a).ok())
+            .ok_or(EFAULT)?;
+        let n = c_int::try_from(want).unwrap_or(c_int::MAX);
+        let mut flags = bindings::FOLL_LONGTERM;
+        if self.writable {
+            flags |= bindings::FOLL_WRITE;
+        }
+        let task = kernel::current!();
+        let own = task
+            .mm()
+            .is_some_and(|mm| core::ptr::eq(mm.as_raw(), self.account.mm.as_raw()));
+        let rc = if own {
+            // SAFETY: `pages` has room for `n` pointers; GUP checks the user range itself.
+            i64::from(unsafe { bindings::pin_user_pages_fast(addr, n, flags, pages.as_mut_ptr()) })
+        } else {
+            // Another process (after fork, or a kernel thread): pin from the mapper's mm while it
+            // still has users.
+            let mm = self.account.mm.mmget_not_zero().ok_or(EFAULT)?;
+            let _lock = mm.mmap_read_lock();
+            // SAFETY: the mmap lock of `mm` is held and `mm` has a user; `pages` has room for `n`
+            // pointers.
+            let rc = unsafe {
+                bindings::pin_user_pages_remote(
+                    mm.as_raw(),
+                    addr,
+                    kernel::ffi::c_ulong::try_from(want).unwrap_or(0),
+                    flags,
+                    pages.as_mut_ptr(),
+                    core::ptr::null_mut(),
+                )
+            };
+            rc as i64
+        };
+        match usize::try_from(rc) {
+            Ok(0) => Err(EFAULT),
+            Ok(got) => Ok(got.min(want)),
+            Err(_) => Err(Error::from_errno(i32::try_from(rc).unwrap_or(-14))),
+        }
+    }
+
+    /// Pins up to `want` pages of the file from page `idx`, writing their PFNs into `pfns`; how
+    /// many it pinned. Each page holds one pin of its folio, so pages unpin one by one as user
+    /// pages do.
+    fn pin_file(&self, file: &File, idx: u64, want: usize, pfns: &mut [u64]) -> Result<usize> {
+        let start = idx
+            .checked_mul(PAGE)
+            .and_then(|o| o.checked_add(self.base))
+            .ok_or(EINVAL)?;
+        let end = (want as u64)
+            .checked_mul(PAGE)
+            .and_then(|l| start.checked_add(l - 1))
+            .ok_or(EINVAL)?;
+        let mut folios: KVec<*mut bindings::folio> = KVec::with_capacity(want, GFP_KERNEL_ACCOUNT)?;
+        let mut offset: kernel::ffi::c_ulong = 0;
+        let max = c_uint::try_from(want).unwrap_or(c_uint::MAX);
+        // SAFETY: `file` is referenced; `folios` has room for `max` pointers.
+        let rc = unsafe {
+            bindings::memfd_pin_folios(
+                file.as_ptr(),
+                i64::try_from(start).map_err(|_| EINVAL)?,
+                i64::try_from(end).map_err(|_| EINVAL)?,
+                folios.as_mut_ptr(),
+                max,
+                &mut offset,
+            )
+        };
+        let nfolios = usize::try_from(rc)
+            .map_err(|_| Error::from_errno(i32::try_from(rc).unwrap_or(-22)))?
+            .min(want);
+        let first = usize::try_from(idx).map_err(|_| EINVAL)?;
+        let mut done = 0usize;
+        let mut skip = usize::try_from(offset).unwrap_or(0) / PAGE_SIZE;
+        let mut i = 0;
+        let mut rc = Ok(());
+        while i < nfolios {
+            // SAFETY: `memfd_pin_folios()` filled `nfolios` entries.
+            let folio = unsafe { *folios.as_ptr().add(i) };
+            i += 1;
+            // SAFETY: `folio` is pinned, so valid.
+            let nr = unsafe { shim::iommufd_rs_folio_nr_pages(folio) };
+            // SAFETY: as above.
+            let base_pfn = unsafe { shim::iommufd_rs_folio_pfn(folio) };
+            let take = nr.saturating_sub(skip).min(want - done);
+            if take > 1 {
+                // SAFETY: `folio` carries the pin `memfd_pin_folios()` took.
+                let r = unsafe { bindings::folio_add_pins(folio, (take - 1) as c_uint) };
+                if r != 0 {
+                    // SAFETY: gives back the folio's one pin; the pages before it are unwound by
+                    // the caller.
+                    unsafe { bindings::unpin_folio(folio) };
+                    rc = Err(Error::from_errno(r));
+                    break;
+                }
+            }
+            for p in 0..take {
+                if let Some(slot) = pfns.get_mut(first + done + p) {
+                    *slot = (base_pfn + skip + p) as u64;
+                }
+            }
+            done += take;
+            skip = 0;
+        }
+        // Folios not reached after a failure still hold their pin.
+        while i < nfolios {
+            // SAFETY: as above, each pinned once.
+            unsafe { bindings::unpin_folio(*folios.as_ptr().add(i)) };
+            i += 1;
+        }
+        rc?;
+        if done == 0 {
+            return Err(EFAULT);
+        }
+        Ok(done)
+    }
+
+    /// Unpins pages `part` (all pinned), a contiguous run of PFNs per call.
+    fn unpin_part(&self, pfns: &[u64], part: Span) {
+        let (Ok(first), Ok(last)) = (usize::try_from(part.start), usize::try_from(part.last)) else {
+            return;
+        };
+        let Some(run) = pfns.get(first..=last) else {
+            return;
+        };
+        let mut i = 0;
+        while i < run.len() {
+            let start = run[i];
+            let mut n = 1;
+            while i + n < run.len() && run[i + n] == start + n as u64 {
+                n += 1;
+            }
+            // SAFETY: these `n` pages were pinned by `pin_part` and are physically contiguous,
+            // so their `struct page`s are too; each carries one pin of ours.
+            unsafe {
+                let page = shim::iommufd_rs_pfn_to_page(start as usize);
+                bindings::unpin_user_page_range_dirty_lock(page, n, self.writable);
+            }
+            i += n;
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Pages {
+    fn drop(self: Pin<&mut Self>) {
+        // Every user unpins before it lets go; anything left would leak pins and charges.
+        loop {
+            let Some(span) = self.pins.lock().users.last().copied() else {
+                break;
+            };
+            kernel::pr_warn_once!("iommufd: pages freed while still pinned\n");
+            self.unpin(span);
+        }
+    }
+}

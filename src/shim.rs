@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Declarations of `src/shim.c`: static inlines of the kernel that Rust cannot call, one C line
+//! each. `src/shim.h` holds the same prototypes and the C compiler checks the definitions against
+//! it; keep the two in step.
+
+use kernel::{bindings, ffi::c_int};
+
+// `struct page` and `struct folio` embed zero-sized members (lockdep maps) that trip
+// `improper_ctypes`; only pointers to them cross the boundary, never the structs.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn iommufd_rs_page_ref_count(page: *const bindings::page) -> c_int;
+    pub(crate) fn iommufd_rs_page_compound(page: *const bindings::page) -> bool;
+    pub(crate) fn iommufd_rs_put_page(page: *mut bindings::page);
+    pub(crate) fn iommufd_rs_page_to_pfn(page: *const bindings::page) -> usize;
+    pub(crate) fn iommufd_rs_pfn_to_page(pfn: usize) -> *mut bindings::page;
+    pub(crate) fn iommufd_rs_folio_pfn(folio: *const bindings::folio) -> usize;
+    pub(crate) fn iommufd_rs_folio_nr_pages(folio: *const bindings::folio) -> usize;
+    pub(crate) fn iommufd_rs_get_current_user() -> *mut bindings::user_struct;
+    pub(crate) fn iommufd_rs_rlimit_memlock() -> usize;
+}
