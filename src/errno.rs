@@ -18,4 +18,10 @@ errno! {
     eopnotsupp = EOPNOTSUPP;
     /// A range is in use by something that forbids the request (reserved vs allowed IOVA).
     eaddrinuse = EADDRINUSE;
+    /// Something does not let go when asked (an access that ignores unmap).
+    edeadlk = EDEADLK;
+    /// Pages found are not the pages expected (selftest checks).
+    ebade = EBADE;
+    /// An fd that is not of the expected kind.
+    ebadfd = EBADFD;
 }

@@ -35,6 +35,11 @@ impl UserPageRef {
         }
     }
 
+    /// The page.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::page {
+        self.0.as_ptr()
+    }
+
     /// The page's frame number.
     pub(crate) fn pfn(&self) -> u64 {
         // SAFETY: by the type invariant the page is referenced, so it stays valid.

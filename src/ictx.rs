@@ -138,8 +138,8 @@ impl MiscDevice for Ictx {
         )
     }
 
-    fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        ioctl::dispatch(&me, cmd, arg)?;
+    fn ioctl(me: Pin<&Self>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        ioctl::dispatch(&me, file, cmd, arg)?;
         Ok(0)
     }
 }

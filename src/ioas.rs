@@ -23,6 +23,7 @@ use kernel::{
 };
 
 use crate::{
+    access::Access,
     errno,
     ioctl::Ucmd,
     iopt::{
@@ -60,6 +61,10 @@ pub(crate) struct Ioas {
     /// (IDs of HWPTs that went away are pruned when met).
     #[pin]
     pub(crate) hwpts: Mutex<KVec<u32>>,
+    /// Attached accesses, told when memory they may pin is unmapped. Each holds the IOAS and is
+    /// held here until it detaches.
+    #[pin]
+    pub(crate) accesses: Mutex<KVec<Arc<Access>>>,
     users: Users,
 }
 
@@ -75,6 +80,7 @@ impl Ioas {
             try_pin_init!(Ioas {
                 iopt <- new_mutex!(Iopt::new()),
                 hwpts <- new_mutex!(KVec::new()),
+                accesses <- new_mutex!(KVec::new()),
                 users: Users::default(),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -387,6 +393,8 @@ fn insert_areas(
         pages: elem.pages.clone(),
         start_byte: elem.start_byte,
         prot,
+        num_accesses: 0,
+        prevent_access: false,
     };
     // Pin and map into the domains first: a failure leaves no area behind.
     let small = iopt.disable_large_pages;
@@ -494,12 +502,61 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         }
         Span::from_len(cmd.iova, cmd.length).ok_or(EOVERFLOW)?
     };
-    let unmapped = ioas.iopt.lock().unmap_range(range)?;
+    let unmapped = ioas.unmap(range)?;
     if unmapped == 0 && !all {
         return Err(ENOENT);
     }
     cmd.length = unmapped;
     ucmd.respond(&cmd)
+}
+
+impl Ioas {
+    /// Unmaps the areas of `range` (see [`Iopt::unmap_range`]); areas that accesses pin are
+    /// unmapped once the accesses, told to, unpinned them. Returns the bytes unmapped.
+    pub(crate) fn unmap(&self, range: Span) -> Result<u64> {
+        let mut total = 0u64;
+        let mut start = range.start;
+        let mut tries = 0u32;
+        loop {
+            let (unmapped, stop) = self.iopt.lock().unmap_range(Span {
+                start,
+                last: range.last,
+            })?;
+            total = total.saturating_add(unmapped);
+            let Some(area) = stop else {
+                return Ok(total);
+            };
+            if area.iova != start {
+                tries = 0;
+            }
+            start = area.iova;
+            self.notify_unmap(area.iova, area.length);
+            // Something is not responding to unmap requests.
+            tries += 1;
+            if tries > 100 {
+                kernel::pr_warn_once!("iommufd: an access does not unpin on unmap\n");
+                return Err(errno::edeadlk());
+            }
+        }
+    }
+
+    /// Tells every attached access that `[iova, iova + length)` is going away; they unpin what
+    /// they pinned there before returning.
+    pub(crate) fn notify_unmap(&self, iova: u64, length: u64) {
+        let mut list = KVec::new();
+        {
+            let accesses = self.accesses.lock();
+            if list.reserve(accesses.len(), GFP_KERNEL).is_err() {
+                return;
+            }
+            for a in accesses.iter() {
+                let _ = list.push(a.clone(), GFP_KERNEL);
+            }
+        }
+        for a in list.iter() {
+            a.notify_unmap(iova, length);
+        }
+    }
 }
 
 /// `IOMMU_OPTION` with `IOMMU_OPTION_HUGE_PAGES`, on an IOAS.

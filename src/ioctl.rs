@@ -12,6 +12,7 @@ use core::mem::{
 };
 use kernel::{
     bindings,
+    fs::File,
     prelude::*,
     transmute::{
         AsBytes,
@@ -44,6 +45,8 @@ const UCMD_BUFFER_SIZE: usize = 128;
 /// One ioctl call in flight: the context, the validated argument and where the answer goes.
 pub(crate) struct Ucmd<'a> {
     pub(crate) ictx: &'a Ictx,
+    /// The `/dev/iommu` file the call came through (objects that keep the context take it).
+    pub(crate) file: &'a File,
     user: UserPtr,
     /// The argument, `Op::size` bytes; the part the caller did not send is zero.
     arg: &'a [u8],
@@ -185,7 +188,7 @@ pub(crate) fn copy_struct_from_user<T: FromBytes>(
 }
 
 /// Entry point for every ioctl on `/dev/iommu`.
-pub(crate) fn dispatch(ictx: &Ictx, cmd: u32, arg: usize) -> Result {
+pub(crate) fn dispatch(ictx: &Ictx, file: &File, cmd: u32, arg: usize) -> Result {
     let Some(idx) = ucmd::table_index(cmd, uapi::IOMMUFD_CMD_BASE, OPS.len()) else {
         // Below the iommufd range sit the VFIO container ioctls; the compat container is not
         // provided by this module, so they are unknown here.
@@ -209,6 +212,7 @@ pub(crate) fn dispatch(ictx: &Ictx, cmd: u32, arg: usize) -> Result {
         .read_slice(&mut buf.0[..plan.copy])?;
     let mut ucmd = Ucmd {
         ictx,
+        file,
         user,
         arg: &buf.0[..op.size],
         respond_len: plan.respond,

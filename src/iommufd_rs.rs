@@ -14,6 +14,7 @@ use kernel::{
     prelude::*,
 };
 
+mod access;
 mod device;
 mod errno;
 mod fault;
@@ -58,6 +59,8 @@ impl kernel::InPlaceModule for IommufdModule {
         let opts = MiscDeviceOptions { name: c"iommu" };
         #[cfg(not(CONFIG_IOMMUFD_TEST))]
         let _ = module;
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        selftest::init_statics(module);
         try_pin_init!(Self {
             _fault: fault::FaultPoint::new(),
             #[cfg(CONFIG_IOMMUFD_TEST)]

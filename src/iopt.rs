@@ -218,17 +218,37 @@ pub(crate) struct Area {
     pub(crate) start_byte: u64,
     /// `IOMMU_READ`/`IOMMU_WRITE`/`IOMMU_CACHE` bits domains map this area with.
     pub(crate) prot: u32,
+    /// Access pins on this area (each one a pin user of its pages).
+    pub(crate) num_accesses: u32,
+    /// An unmap waits for the accesses to let go: no new access pins meanwhile.
+    pub(crate) prevent_access: bool,
 }
 
 impl Area {
     /// The pages of `pages` this area maps, as page indexes: its span as a pin user.
     pub(crate) fn page_span(&self, iova: u64) -> Span {
-        let end_byte = self.start_byte + (self.last - iova);
+        self.sub_page_span(iova, iova, self.last)
+    }
+
+    /// Byte offset into the pages of `at` (an IOVA of this area, which starts at `iova`).
+    pub(crate) fn start_byte_of(&self, iova: u64, at: u64) -> u64 {
+        self.start_byte + (at - iova)
+    }
+
+    /// The pages holding `[first, last]` (IOVAs of this area, which starts at `iova`).
+    pub(crate) fn sub_page_span(&self, iova: u64, first: u64, last: u64) -> Span {
         Span {
-            start: self.start_byte / PAGE,
-            last: end_byte / PAGE,
+            start: self.start_byte_of(iova, first) / PAGE,
+            last: self.start_byte_of(iova, last) / PAGE,
         }
     }
+}
+
+/// Where an unmap stopped short: an area accesses still pin, which they must be told to let go
+/// of before the unmap goes on (upstream's `iommufd_access_notify_unmap()`).
+pub(crate) struct AccessedArea {
+    pub(crate) iova: u64,
+    pub(crate) length: u64,
 }
 
 /// An `iommu_domain` an IOAS keeps mapped; owned by its HWPT, which adds and removes it.
@@ -395,6 +415,8 @@ pub(crate) struct Iopt {
     pub(crate) disable_large_pages: bool,
     /// Domains this IOAS keeps equal to its areas.
     pub(crate) domains: KVec<DomainRef>,
+    /// Attached accesses that pin pages (and so need PAGE_SIZE alignment).
+    pub(crate) pinning_accesses: u32,
 }
 
 impl Iopt {
@@ -406,6 +428,7 @@ impl Iopt {
             iova_alignment: 1,
             disable_large_pages: false,
             domains: KVec::new(),
+            pinning_accesses: 0,
         }
     }
 
@@ -422,7 +445,11 @@ impl Iopt {
     /// `iopt_calculate_iova_alignment()`, so far without accesses). Raising it is refused with
     /// `EADDRINUSE` while an area would not satisfy it.
     pub(crate) fn update_alignment(&mut self) -> Result {
-        let mut new = if self.disable_large_pages { PAGE } else { 1 };
+        let mut new = if self.disable_large_pages || self.pinning_accesses != 0 {
+            PAGE
+        } else {
+            1
+        };
         for d in self.domains.iter() {
             new = new.max(d.min_page());
         }
@@ -565,8 +592,9 @@ impl Iopt {
     /// Removes the areas in `range`, which must cover each of them whole (upstream's
     /// `iopt_unmap_iova_range()`): `ENOENT` at the first area the range cuts, with the areas
     /// before it already gone, as upstream. Returns the bytes unmapped; each area leaves every
-    /// domain and gives up its pin.
-    pub(crate) fn unmap_range(&mut self, range: Span) -> Result<u64> {
+    /// domain and gives up its pin. It stops early at an area accesses pin, marked so that no
+    /// new access pins it, and says which: the caller tells the accesses and calls again.
+    pub(crate) fn unmap_range(&mut self, range: Span) -> Result<(u64, Option<AccessedArea>)> {
         let mut unmapped = 0u64;
         // One tree walk to the first area, then neighbour steps: no lookup per area. The first
         // area at or after `range.start` may be preceded by one reaching into the range.
@@ -596,6 +624,17 @@ impl Iopt {
             if span.start < range.start || span.last > range.last {
                 return Err(ENOENT);
             }
+            if area.num_accesses != 0 {
+                let mut c = c;
+                c.current_mut().1.prevent_access = true;
+                return Ok((
+                    unmapped,
+                    Some(AccessedArea {
+                        iova: span.start,
+                        length: span.len(),
+                    }),
+                ));
+            }
             let (next, removed) = c.remove_current();
             let (_, area) = removed.to_key_value();
             unfill_area(domains, span.start, &area);
@@ -607,6 +646,98 @@ impl Iopt {
             // `remove_current` falls back to the previous node at the end of the tree.
             cursor = next.filter(|n| *n.current().0 > span.start);
         }
-        Ok(unmapped)
+        Ok((unmapped, None))
+    }
+
+    /// Calls `f(area_iova, area, first, last)` for each piece `[first, last]` of `[start, last]`,
+    /// lowest first, where areas cover it with no gap (upstream's `iopt_for_each_contig_area`);
+    /// `ENOENT` at a gap, after the pieces before it.
+    pub(crate) fn for_each_contig(
+        &mut self,
+        start: u64,
+        last: u64,
+        mut f: impl FnMut(u64, &mut Area, u64, u64) -> Result,
+    ) -> Result {
+        let mut cur = start;
+        loop {
+            let point = Span {
+                start: cur,
+                last: cur,
+            };
+            let found = self.areas.first_intersecting(point).ok_or(ENOENT)?;
+            let area = self.areas.0.get_mut(&found.start).ok_or(ENOENT)?;
+            let end = found.last.min(last);
+            f(found.start, area, cur, end)?;
+            if end >= last {
+                return Ok(());
+            }
+            cur = end + 1;
+        }
+    }
+
+    /// Pins `[iova, last]` for an access and stores its pages in `out` (upstream's
+    /// `iommufd_access_pin_pages()` walk). The range must start on a page and join areas at page
+    /// boundaries; all or nothing.
+    pub(crate) fn access_pin(
+        &mut self,
+        iova: u64,
+        last: u64,
+        write: bool,
+        out: &mut [*mut bindings::page],
+    ) -> Result {
+        let mut done_to: Option<u64> = None;
+        let mut out_at = 0usize;
+        let rc = self.for_each_contig(iova, last, |a_iova, area, first, end| {
+            // Pages of an access are whole: the piece starts on a page and, unless it is the
+            // last, ends at one.
+            if area.prevent_access
+                || area.start_byte_of(a_iova, first) % PAGE != 0
+                || (end < last && area.start_byte_of(a_iova, end) % PAGE != PAGE - 1)
+            {
+                return Err(EINVAL);
+            }
+            let need = if write {
+                bindings::IOMMU_WRITE
+            } else {
+                bindings::IOMMU_READ
+            };
+            if area.prot & need == 0 {
+                return Err(EPERM);
+            }
+            let span = area.sub_page_span(a_iova, first, end);
+            area.pages.pin(span)?;
+            area.num_accesses += 1;
+            area.pages.with_pins(|pins| {
+                if let Some(pfns) = pins.pfns(span) {
+                    for pfn in pfns {
+                        if let Some(slot) = out.get_mut(out_at) {
+                            // SAFETY: a pinned page's frame number names a valid page.
+                            *slot = unsafe { crate::shim::iommufd_rs_pfn_to_page(*pfn as usize) };
+                        }
+                        out_at += 1;
+                    }
+                }
+            });
+            done_to = Some(end);
+            Ok(())
+        });
+        if rc.is_err() {
+            if let Some(end) = done_to {
+                self.access_unpin(iova, end);
+            }
+        }
+        rc
+    }
+
+    /// Undoes [`Self::access_pin`] of the same range.
+    pub(crate) fn access_unpin(&mut self, iova: u64, last: u64) {
+        let rc = self.for_each_contig(iova, last, |a_iova, area, first, end| {
+            area.pages.unpin(area.sub_page_span(a_iova, first, end));
+            area.num_accesses = area.num_accesses.saturating_sub(1);
+            Ok(())
+        });
+        if rc.is_err() {
+            kernel::pr_warn_once!("iommufd: access unpin of a range that is not mapped\n");
+        }
     }
 }

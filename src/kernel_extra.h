@@ -9,6 +9,8 @@
  */
 #include <linux/iommu.h>
 #include <linux/anon_inodes.h>
+#include <linux/highmem.h>
+#include <linux/iommufd.h>
 #include <linux/generic_pt/iommu.h>
 #include "drivers/iommu/iommu-priv.h"
 #include "drivers/iommu/iommu-pages.h"

@@ -106,6 +106,7 @@ pub(crate) enum Object {
     Ioas(Arc<Ioas>),
     HwptPaging(Arc<HwptPaging>),
     Device(Arc<Device>),
+    Access(Arc<crate::access::Access>),
     /// A mock device of the selftest (`IOMMU_TEST_OP_MOCK_DOMAIN`); destroying it unbinds it.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     Selftest(Arc<crate::selftest::MockIdev>),
@@ -117,6 +118,7 @@ impl Object {
             Object::Ioas(ioas) => ioas.users(),
             Object::HwptPaging(hwpt) => hwpt.users(),
             Object::Device(dev) => dev.users(),
+            Object::Access(a) => a.users(),
             #[cfg(CONFIG_IOMMUFD_TEST)]
             Object::Selftest(st) => st.users(),
         }
@@ -239,6 +241,7 @@ impl Objects {
         match obj {
             Object::HwptPaging(h) => h.set_id(id),
             Object::Device(d) => d.set_id(id),
+            Object::Access(a) => a.set_id(id),
             _ => {}
         }
     }
@@ -310,6 +313,17 @@ impl Objects {
             .iter()
             .find(|(_, slot)| matches!(slot, Some(Object::Selftest(_))))
             .map(|(&id, _)| id)?;
+        let obj = self.slots.remove(&id).flatten();
+        self.release_id(id);
+        obj
+    }
+
+    /// Removes the access object `id` for its creator (destroy).
+    pub(crate) fn remove_access(&mut self, id: u32) -> Option<Object> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Access(_))) => {}
+            _ => return None,
+        }
         let obj = self.slots.remove(&id).flatten();
         self.release_id(id);
         obj

@@ -261,6 +261,13 @@ impl Pages {
         )
     }
 
+    /// Whether the memory is the calling process's own.
+    pub(crate) fn is_current_mm(&self) -> bool {
+        kernel::current!()
+            .mm()
+            .is_some_and(|mm| core::ptr::eq(mm.as_raw(), self.account.mm.as_raw()))
+    }
+
     /// Number of pages from `base` to the end of the memory.
     fn npages(&self) -> u64 {
         self.length.div_ceil(PAGE)

@@ -8,7 +8,16 @@
 //! Accesses, dirty tracking, nesting and PASID ops answer `EOPNOTSUPP` until they land.
 
 use core::{
-    mem::offset_of,
+    cell::UnsafeCell,
+    ffi::c_void,
+    mem::{
+        offset_of,
+        MaybeUninit, //
+    },
+    ptr::{
+        self,
+        NonNull, //
+    },
     sync::atomic::{
         AtomicBool,
         AtomicUsize,
@@ -16,14 +25,35 @@ use core::{
     },
 };
 use kernel::{
+    bindings,
+    ffi::{
+        c_int,
+        c_ulong, //
+    },
+    fs::{
+        file::FileDescriptorReservation,
+        File,
+        LocalFile, //
+    },
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     rbtree::RBTreeNodeReservation,
-    sync::Arc, //
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
 };
 
 use crate::{
+    access::Access,
     device::Device,
+    kbind,
     errno,
     gup::UserPageRef,
     ictx::Ictx,
@@ -121,6 +151,31 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.check_dev_cache };
             check_dev_cache(ucmd, cmd.id, c.id, c.cache)
+        }
+        t::IOMMU_TEST_OP_CREATE_ACCESS => {
+            // SAFETY: see above.
+            let flags = unsafe { cmd.__bindgen_anon_1.create_access.flags };
+            create_access(ucmd, cmd.id, flags)
+        }
+        t::IOMMU_TEST_OP_ACCESS_PAGES => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.access_pages };
+            access_pages(ucmd, cmd.id, c)
+        }
+        t::IOMMU_TEST_OP_DESTROY_ACCESS_PAGES => {
+            // SAFETY: see above.
+            let item = unsafe { cmd.__bindgen_anon_1.destroy_access_pages.access_pages_id };
+            destroy_access_pages(cmd.id, item)
+        }
+        t::IOMMU_TEST_OP_ACCESS_RW => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.access_rw };
+            access_rw(cmd.id, c)
+        }
+        t::IOMMU_TEST_OP_ACCESS_REPLACE_IOAS => {
+            // SAFETY: see above.
+            let ioas_id = unsafe { cmd.__bindgen_anon_1.access_replace_ioas.ioas_id };
+            access_replace_ioas(ucmd, cmd.id, ioas_id)
         }
         _ => Err(errno::eopnotsupp()),
     }
@@ -278,4 +333,302 @@ fn check_refs(uptr: u64, length: u64, refs: u32) -> Result {
         addr += page;
     }
     Ok(())
+}
+
+/// One pin an access fd holds (`IOMMU_TEST_OP_ACCESS_PAGES`).
+struct Item {
+    iova: u64,
+    length: u64,
+    id: u32,
+}
+
+/// What the access fd's lock guards: the access (set once created) and its pins.
+struct Items {
+    access: Option<Arc<Access>>,
+    list: KVec<Item>,
+    next_id: u32,
+}
+
+/// The selftest's access fd (`IOMMU_TEST_OP_CREATE_ACCESS`): an emulated-access driver whose
+/// pins live until userspace drops them, an unmap asks for them, or the fd closes.
+#[pin_data]
+struct StAccess {
+    #[pin]
+    items: Mutex<Items>,
+    /// The context the access lives in; kept alive by the access itself.
+    ictx: *const Ictx,
+}
+
+// SAFETY: `ictx` is only dereferenced while the access (which holds the context's file) lives;
+// everything else is under the mutex.
+unsafe impl Send for StAccess {}
+// SAFETY: as above.
+unsafe impl Sync for StAccess {}
+
+impl StAccess {
+    /// Drops every pin intersecting `[iova, iova + length)`: the driver's answer to an unmap.
+    fn unmap(&self, iova: u64, length: u64) {
+        let last = iova.saturating_add(length.saturating_sub(1));
+        let mut items = self.items.lock();
+        let Some(access) = items.access.clone() else {
+            return;
+        };
+        items.list.retain(|item| {
+            let item_last = item.iova + (item.length - 1);
+            if iova > item_last || last < item.iova {
+                return true;
+            }
+            access.unpin_pages(item.iova, item.length);
+            false
+        });
+    }
+}
+
+unsafe extern "C" fn staccess_unmap(data: *mut c_void, iova: c_ulong, length: c_ulong) {
+    // SAFETY: `data` is the `StAccess` given at creation, alive until the access is destroyed
+    // (its file's release destroys the access first).
+    let st = unsafe { &*data.cast::<StAccess>() };
+    st.unmap(iova as u64, length as u64);
+}
+
+unsafe extern "C" fn staccess_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `private_data` is the `Arc<StAccess>` reference the file was created with, given
+    // back here once.
+    let st = unsafe { Arc::<StAccess>::from_raw((*file).private_data.cast()) };
+    let access = st.items.lock().access.take();
+    if let Some(access) = access {
+        // Unpin everything, then the access goes (and with it, maybe, the context).
+        let mut items = st.items.lock();
+        for item in items.list.iter() {
+            access.unpin_pages(item.iova, item.length);
+        }
+        items.list.clear();
+        drop(items);
+        // SAFETY: the access still holds the context's file, so `ictx` is live.
+        access.destroy(unsafe { &*st.ictx });
+    }
+    0
+}
+
+/// Statics the kernel keeps pointers to: the access fd's file operations and access ops.
+struct AccessStatics {
+    fops: bindings::file_operations,
+    ops: kbind::iommufd_access_ops,
+    ops_pin: kbind::iommufd_access_ops,
+}
+
+struct AccessGlobal(UnsafeCell<MaybeUninit<AccessStatics>>);
+
+// SAFETY: written once by `init_statics()` at module init, before any access fd exists; read-only
+// after.
+unsafe impl Sync for AccessGlobal {}
+
+static ACCESS: AccessGlobal = AccessGlobal(UnsafeCell::new(MaybeUninit::zeroed()));
+
+fn access_statics() -> *mut AccessStatics {
+    ACCESS.0.get().cast()
+}
+
+/// Fills in the statics; called once from module init (the fops pin the module while an access
+/// fd is open).
+pub(crate) fn init_statics(module: &'static ThisModule) {
+    let s = access_statics();
+    // SAFETY: module init, before anything can reach the statics.
+    unsafe {
+        (*s).fops.owner = module.as_ptr();
+        (*s).fops.release = Some(staccess_release);
+        (*s).ops.unmap = Some(staccess_unmap);
+        (*s).ops_pin.unmap = Some(staccess_unmap);
+        (*s).ops_pin.set_needs_pin_pages(1);
+    }
+}
+
+/// The access fd `fd`, held while the returned file reference lives.
+fn staccess_get(fd: u32) -> Result<(ARef<LocalFile>, Arc<Access>, *const StAccess)> {
+    let file = LocalFile::fget(fd).map_err(|_| errno::ebadfd())?;
+    let raw = file.as_ptr();
+    // SAFETY: a live file; `f_op` and `private_data` are set at creation and never change.
+    let (fop, data) = unsafe { ((*raw).f_op, (*raw).private_data) };
+    // SAFETY: the statics are initialized at module init.
+    if !ptr::eq(fop, unsafe { &raw const (*access_statics()).fops }) {
+        return Err(errno::ebadfd());
+    }
+    let st = data.cast::<StAccess>().cast_const();
+    // SAFETY: our file: `private_data` is its `StAccess`, alive while the file is.
+    let access = unsafe { (*st).items.lock().access.clone() }.ok_or(errno::ebadfd())?;
+    Ok((file, access, st))
+}
+
+/// `IOMMU_TEST_OP_CREATE_ACCESS`: an access fd attached to IOAS `ioas_id`.
+fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
+    if flags & !t::MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    let st = Arc::pin_init(
+        try_pin_init!(StAccess {
+            items <- new_mutex!(Items {
+                access: None,
+                list: KVec::new(),
+                next_id: 0,
+            }),
+            ictx: ucmd.ictx as *const Ictx,
+        }),
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    let data = Arc::into_raw(st);
+    let s = access_statics();
+    // SAFETY: the fops are static; the file takes over our `StAccess` reference and gives it
+    // back in `staccess_release()`.
+    let raw = unsafe {
+        kbind::anon_inode_getfile(
+            c"[iommufd_test_staccess]".as_ptr().cast(),
+            &raw const (*s).fops,
+            data.cast_mut().cast(),
+            bindings::O_RDWR as c_int,
+        )
+    };
+    let raw = match kernel::error::from_err_ptr(raw) {
+        Ok(f) => f,
+        Err(e) => {
+            // SAFETY: the reference was not handed over.
+            drop(unsafe { Arc::from_raw(data) });
+            return Err(e);
+        }
+    };
+    // SAFETY: `anon_inode_getfile()` returned a new file with one reference, now ours; dropping
+    // it releases the `StAccess`.
+    let file: ARef<File> = unsafe { ARef::from_raw(NonNull::new_unchecked(raw.cast())) };
+    let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    let ops = if flags & t::MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0 {
+        // SAFETY: static.
+        unsafe { &raw const (*s).ops_pin }
+    } else {
+        // SAFETY: static.
+        unsafe { &raw const (*s).ops }
+    };
+    // SAFETY: the ops are static; `data` lives until the file's release, which destroys the
+    // access first; `ucmd.file` is the context's file.
+    let access = unsafe { Access::create(ucmd.ictx, ucmd.file, ops, data.cast_mut().cast()) }?;
+    if let Err(e) = access.attach(ucmd.ictx, ioas_id) {
+        access.destroy(ucmd.ictx);
+        return Err(e);
+    }
+    let out = fd.reserved_fd();
+    if let Err(e) = ucmd.respond_field(ANSWER, &out) {
+        access.destroy(ucmd.ictx);
+        return Err(e);
+    }
+    // SAFETY: `data` is alive: the file holds it.
+    unsafe { (*data).items.lock().access = Some(access) };
+    fd.fd_install(file);
+    Ok(())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_PAGES`: pins `[iova, iova + length)` through the access fd and checks
+/// the pages are those under `uptr` (unless 0); answers the pin's ID.
+fn access_pages(ucmd: &Ucmd<'_>, fd: u32, c: t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9) -> Result {
+    if c.length > 16 * 1024 * 1024 {
+        return Err(ENOMEM);
+    }
+    if c.flags & !t::MOCK_FLAGS_ACCESS_WRITE != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    let (_file, access, st) = staccess_get(fd)?;
+    if access.iova_alignment != PAGE_SIZE as u64 {
+        return Err(errno::eopnotsupp());
+    }
+    let page = PAGE_SIZE as u64;
+    let end = c.iova.checked_add(c.length).ok_or(EOVERFLOW)?;
+    let npages = end.div_ceil(page) - c.iova / page;
+    let n = usize::try_from(npages).map_err(|_| ENOMEM)?;
+    let mut pages: KVVec<*mut bindings::page> =
+        KVVec::from_elem(ptr::null_mut(), n, GFP_KERNEL_ACCOUNT)?;
+    // SAFETY: `_file` keeps the `StAccess` alive.
+    let st = unsafe { &*st };
+    let mut items = st.items.lock();
+    items.list.reserve(1, GFP_KERNEL_ACCOUNT)?;
+    access.pin_pages(c.iova, c.length, &mut pages, c.flags & t::MOCK_FLAGS_ACCESS_WRITE)?;
+    let checked = if c.uptr != 0 {
+        check_pages(c.uptr - c.iova % page, &pages)
+    } else {
+        Ok(())
+    };
+    let id = items.next_id;
+    let answered = checked.and_then(|()| {
+        ucmd.respond_field(
+            ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9, out_access_pages_id),
+            &id,
+        )
+    });
+    if let Err(e) = answered {
+        access.unpin_pages(c.iova, c.length);
+        return Err(e);
+    }
+    items.next_id = id.wrapping_add(1);
+    // Capacity reserved above.
+    items.list.push(
+        Item {
+            iova: c.iova,
+            length: c.length,
+            id,
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    Ok(())
+}
+
+/// Every page of `pages` is the one mapped at the same place of the user buffer `uptr`.
+fn check_pages(uptr: u64, pages: &[*mut bindings::page]) -> Result {
+    let mut addr = uptr;
+    for page in pages {
+        let user_page = UserPageRef::get(usize::try_from(addr).map_err(|_| EFAULT)?)?;
+        if !ptr::eq(user_page.as_ptr(), *page) {
+            return Err(errno::ebade());
+        }
+        addr = addr.checked_add(PAGE_SIZE as u64).ok_or(EFAULT)?;
+    }
+    Ok(())
+}
+
+/// `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES`: drops one pin of an access fd.
+fn destroy_access_pages(fd: u32, item_id: u32) -> Result {
+    let (_file, access, st) = staccess_get(fd)?;
+    // SAFETY: `_file` keeps the `StAccess` alive.
+    let st = unsafe { &*st };
+    let mut items = st.items.lock();
+    let i = items.list.iter().position(|it| it.id == item_id).ok_or(ENOENT)?;
+    let item = items.list.remove(i).map_err(|_| ENOENT)?;
+    access.unpin_pages(item.iova, item.length);
+    Ok(())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_RW`: copies between a user buffer and IOVA through the access fd.
+fn access_rw(fd: u32, c: t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_10) -> Result {
+    if c.length > 16 * 1024 * 1024 {
+        return Err(ENOMEM);
+    }
+    if c.flags & !(t::MOCK_ACCESS_RW_WRITE | t::MOCK_ACCESS_RW_SLOW_PATH) != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    let (_file, access, _st) = staccess_get(fd)?;
+    let n = usize::try_from(c.length).map_err(|_| ENOMEM)?;
+    let mut tmp: KVVec<u8> = KVVec::from_elem(0, n, GFP_KERNEL_ACCOUNT)?;
+    let user = UserSlice::new(UserPtr::from_addr(usize::try_from(c.uptr).map_err(|_| EFAULT)?), n);
+    let write = c.flags & t::MOCK_ACCESS_RW_WRITE != 0;
+    if write {
+        user.reader().read_slice(&mut tmp)?;
+    }
+    access.rw(c.iova, &mut tmp, c.flags)?;
+    if !write {
+        UserSlice::new(UserPtr::from_addr(usize::try_from(c.uptr).map_err(|_| EFAULT)?), n)
+            .writer()
+            .write_slice(&tmp)?;
+    }
+    Ok(())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS`: moves the access fd's access to another IOAS.
+fn access_replace_ioas(ucmd: &Ucmd<'_>, fd: u32, ioas_id: u32) -> Result {
+    let (_file, access, _st) = staccess_get(fd)?;
+    access.replace(ucmd.ictx, ioas_id)
 }

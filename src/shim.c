@@ -9,6 +9,7 @@
 #include <linux/page_ref.h>
 #include <linux/sched/signal.h>
 #include <linux/cred.h>
+#include <linux/highmem.h>
 
 #include "shim.h"
 
@@ -62,6 +63,16 @@ struct user_struct *iommufd_rs_get_current_user(void)
 unsigned long iommufd_rs_rlimit_memlock(void)
 {
 	return rlimit(RLIMIT_MEMLOCK);
+}
+
+void iommufd_rs_memcpy_from_page(char *to, struct page *page, size_t offset, size_t len)
+{
+	memcpy_from_page(to, page, offset, len);
+}
+
+void iommufd_rs_memcpy_to_page(struct page *page, size_t offset, const char *from, size_t len)
+{
+	memcpy_to_page(page, offset, from, len);
 }
 
 #ifdef CONFIG_IOMMUFD_TEST

@@ -16,6 +16,8 @@ unsigned long iommufd_rs_folio_pfn(const struct folio *folio);
 unsigned long iommufd_rs_folio_nr_pages(const struct folio *folio);
 struct user_struct *iommufd_rs_get_current_user(void);
 unsigned long iommufd_rs_rlimit_memlock(void);
+void iommufd_rs_memcpy_from_page(char *to, struct page *page, size_t offset, size_t len);
+void iommufd_rs_memcpy_to_page(struct page *page, size_t offset, const char *from, size_t len);
 
 #ifdef CONFIG_IOMMUFD_TEST
 bool iommufd_rs_should_fail(void);
