@@ -14,7 +14,11 @@
 //! `Ioas::iopt`, and an automatic HWPT's last reference may go at detach).
 
 use core::{
-    ptr::NonNull,
+    ffi::c_void,
+    ptr::{
+        self,
+        NonNull, //
+    },
     sync::atomic::{
         AtomicBool,
         AtomicU32,
@@ -43,6 +47,11 @@ use crate::{
         Users, //
     },
     pure::span::Span,
+    uapi,
+};
+use kernel::uaccess::{
+    UserPtr,
+    UserSlice, //
 };
 
 /// An attach handle the IOMMU core keeps for the group while a domain is attached through it.
@@ -577,4 +586,109 @@ fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
 
 fn remove_resv(ioas: &Ioas, dev: *mut bindings::device) {
     ioas.iopt.lock().reserved.remove_owner(dev as usize);
+}
+
+/// `IOMMU_GET_HW_INFO`: the IOMMU driver's description of the hardware behind a bound device
+/// (its registers as the driver chooses to expose them), its capabilities and PASID width.
+pub(crate) fn get_hw_info_ioctl(ucmd: &mut crate::ioctl::Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_hw_info = ucmd.cmd()?;
+    if cmd.flags & !uapi::IOMMU_HW_INFO_FLAG_INPUT_TYPE != 0 || cmd.__reserved != [0; 3] {
+        return Err(crate::errno::eopnotsupp());
+    }
+    // A driver is not asked for a type the caller did not name.
+    if cmd.flags & uapi::IOMMU_HW_INFO_FLAG_INPUT_TYPE == 0 {
+        cmd.__bindgen_anon_1.in_data_type = uapi::IOMMU_HW_INFO_TYPE_DEFAULT;
+    }
+    let idev = ucmd.ictx.get_device(cmd.dev_id)?;
+    let ops = idev.iommu_ops()?;
+    let mut kind: bindings::iommu_hw_info_type =
+        // SAFETY: both union members are the same `u32`.
+        unsafe { cmd.__bindgen_anon_1.in_data_type };
+    let mut data_len: u32 = 0;
+    // SAFETY: `ops` are the live driver ops of a bound device.
+    let data = match unsafe { (*ops).hw_info } {
+        Some(hw_info) => {
+            // SAFETY: the driver contract: a live device and two out-pointers.
+            let d = unsafe { hw_info(idev.as_raw(), &mut data_len, &mut kind) };
+            let d = kernel::error::from_err_ptr(d)?;
+            KmallocData(d)
+        }
+        None => {
+            kind = uapi::IOMMU_HW_INFO_TYPE_NONE;
+            KmallocData(ptr::null_mut())
+        }
+    };
+    if !data.0.is_null() && kind == uapi::IOMMU_HW_INFO_TYPE_NONE {
+        return Err(crate::errno::eopnotsupp());
+    }
+    let user_len = usize::try_from(cmd.data_len).map_err(|_| EINVAL)?;
+    let have = usize::try_from(data_len).map_err(|_| EINVAL)?;
+    let copy = user_len.min(have);
+    let base = usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)?;
+    if copy != 0 {
+        // SAFETY: the driver returned `data_len` bytes at `data`.
+        let bytes = unsafe { core::slice::from_raw_parts(data.0.cast::<u8>(), copy) };
+        UserSlice::new(UserPtr::from_addr(base), copy).writer().write_slice(bytes)?;
+    }
+    // Zero the rest of a bigger user buffer.
+    if copy < user_len {
+        let mut w = UserSlice::new(
+            UserPtr::from_addr(base.checked_add(copy).ok_or(EFAULT)?),
+            user_len - copy,
+        )
+        .writer();
+        let zeros = [0u8; 64];
+        while !w.is_empty() {
+            let n = w.len().min(zeros.len());
+            w.write_slice(&zeros[..n])?;
+        }
+    }
+    // The length the kernel has, which may exceed the caller's buffer.
+    cmd.data_len = data_len;
+    cmd.__bindgen_anon_1.out_data_type = kind;
+    cmd.out_capabilities = 0;
+    if idev.capable(bindings::iommu_cap_IOMMU_CAP_DIRTY_TRACKING) {
+        cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_DIRTY_TRACKING);
+    }
+    if !idev.capable(bindings::iommu_cap_IOMMU_CAP_PCI_ATS_SUPPORTED) {
+        cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
+    }
+    cmd.out_max_pasid_log2 = 0;
+    let dev = idev.as_raw();
+    // SAFETY: a bound device has `dev->iommu` while probed.
+    let max_pasids = unsafe { (*(*dev).iommu).max_pasids };
+    if max_pasids != 0 {
+        cmd.out_max_pasid_log2 = (31 - max_pasids.leading_zeros()) as u8;
+        // SAFETY: `pci_bus_type` is a kernel static; `dev` is live.
+        if ptr::eq(unsafe { (*dev).bus }, &raw const bindings::pci_bus_type) {
+            // SAFETY: a device on the PCI bus is the `dev` of a `pci_dev`.
+            let pdev = unsafe {
+                dev.cast::<u8>()
+                    .sub(core::mem::offset_of!(bindings::pci_dev, dev))
+                    .cast::<bindings::pci_dev>()
+            };
+            // SAFETY: a live PCI device.
+            let ctrl = unsafe { kbind::pci_pasid_status(pdev) };
+            if ctrl > 0 {
+                let ctrl = ctrl as u32;
+                if ctrl & bindings::PCI_PASID_CTRL_EXEC != 0 {
+                    cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_PASID_EXEC);
+                }
+                if ctrl & bindings::PCI_PASID_CTRL_PRIV != 0 {
+                    cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_PASID_PRIV);
+                }
+            }
+        }
+    }
+    ucmd.respond(&cmd)
+}
+
+/// Memory a driver allocated with kmalloc for us, freed with `kfree()`.
+struct KmallocData(*mut c_void);
+
+impl Drop for KmallocData {
+    fn drop(&mut self) {
+        // SAFETY: NULL or a kmalloc allocation handed to us (`hw_info()` contract).
+        unsafe { bindings::kfree(self.0) };
+    }
 }

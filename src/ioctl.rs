@@ -25,6 +25,7 @@ use kernel::{
 };
 
 use crate::{
+    device,
     hwpt,
     ictx::{
         self,
@@ -147,6 +148,7 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_OPTION, ictx::option_ioctl, uapi::iommu_option, val64),
     (uapi::IOMMU_IOAS_MAP_FILE, ioas::map_file_ioctl, uapi::iommu_ioas_map_file, iova),
     (uapi::IOMMU_HWPT_ALLOC, hwpt::alloc_ioctl, uapi::iommu_hwpt_alloc, __reserved),
+    (uapi::IOMMU_GET_HW_INFO, device::get_hw_info_ioctl, uapi::iommu_hw_info, __reserved),
     #[cfg(CONFIG_IOMMUFD_TEST)]
     (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
 ];

@@ -11,6 +11,7 @@
 #include <linux/anon_inodes.h>
 #include <linux/highmem.h>
 #include <linux/iommufd.h>
+#include <linux/pci-ats.h>
 #include <linux/generic_pt/iommu.h>
 #include "drivers/iommu/iommu-priv.h"
 #include "drivers/iommu/iommu-pages.h"

@@ -55,6 +55,14 @@ pub(crate) use generated::{
     iommu_iova_range,
     iommu_option,
     iommu_hwpt_alloc,
+    iommu_hw_info,
+    IOMMU_HW_CAP_DIRTY_TRACKING,
+    IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
+    IOMMU_HW_CAP_PCI_PASID_EXEC,
+    IOMMU_HW_CAP_PCI_PASID_PRIV,
+    IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+    IOMMU_HW_INFO_TYPE_DEFAULT,
+    IOMMU_HW_INFO_TYPE_NONE,
     IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
     IOMMU_HWPT_ALLOC_NEST_PARENT,
     IOMMU_HWPT_ALLOC_PASID,
@@ -97,6 +105,7 @@ pub(crate) const IOMMU_IOAS_MAP_FILE: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD
 pub(crate) const IOMMU_IOAS_UNMAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_UNMAP);
 pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OPTION);
 pub(crate) const IOMMU_HWPT_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_ALLOC);
+pub(crate) const IOMMU_GET_HW_INFO: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_GET_HW_INFO);
 
 /// Marks uAPI structs as plain bytes both ways, after checking at build time that their size is
 /// the sum of their fields (no padding, so every byte of an `AsBytes` view is initialized).
@@ -130,4 +139,6 @@ plain_uapi! {
     iommu_option { size, option_id, op, __reserved, object_id, val64 }
     iommu_hwpt_alloc { size, flags, dev_id, pt_id, out_hwpt_id, __reserved, data_type, data_len,
                        data_uptr, fault_id, __reserved2 }
+    iommu_hw_info { size, flags, dev_id, data_len, data_uptr, __bindgen_anon_1, out_max_pasid_log2,
+                    __reserved, out_capabilities }
 }

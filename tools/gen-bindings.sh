@@ -65,6 +65,7 @@ gen_kernel_extra() {
 		--allowlist-function 'iommu_attach_handle_get'
 		--allowlist-function 'iommu_put_pages_list'
 		--allowlist-function 'anon_inode_getfile'
+		--allowlist-function 'pci_pasid_status'
 	)
 	(cd "$kdir" && bindgen "$hdr" -o "$rs.tmp" \
 		--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments --no-debug '.*' \
