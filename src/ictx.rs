@@ -139,7 +139,6 @@ impl MiscDevice for Ictx {
     }
 
     fn ioctl(me: Pin<&Self>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        ioctl::dispatch(&me, file, cmd, arg)?;
-        Ok(0)
+        ioctl::dispatch(&me, file, cmd, arg)
     }
 }

@@ -254,7 +254,7 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
 /// Maps `length` bytes of `source` from `start` (user address or file offset): one pages object,
 /// one area. Returns the IOVA.
 #[allow(clippy::too_many_arguments)]
-fn map_pages(
+pub(crate) fn map_pages(
     ioas: &Ioas,
     source: Source,
     account_mm: bool,
@@ -568,14 +568,14 @@ pub(crate) fn option_huge_pages(ioas: &Ioas, cmd: &mut uapi::iommu_option) -> Re
             Ok(())
         }
         uapi::IOMMU_OPTION_OP_SET => {
-            let disable = match cmd.val64 {
-                0 => true,
-                1 => false,
-                _ => return Err(EINVAL),
-            };
-            let was = core::mem::replace(&mut iopt.disable_large_pages, disable);
-            iopt.update_alignment()
-                .inspect_err(|_| iopt.disable_large_pages = was)
+            match cmd.val64 {
+                0 => iopt.disable_huge_pages(),
+                1 => {
+                    iopt.enable_huge_pages();
+                    Ok(())
+                }
+                _ => Err(EINVAL),
+            }
         }
         _ => Err(errno::eopnotsupp()),
     }

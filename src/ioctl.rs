@@ -35,6 +35,7 @@ use crate::{
     object,
     pure::ucmd, //
     uapi,
+    vfio_compat,
 };
 
 /// The kernel copy of one ioctl argument: big and aligned enough for every struct in the table
@@ -149,6 +150,7 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_IOAS_MAP_FILE, ioas::map_file_ioctl, uapi::iommu_ioas_map_file, iova),
     (uapi::IOMMU_HWPT_ALLOC, hwpt::alloc_ioctl, uapi::iommu_hwpt_alloc, __reserved),
     (uapi::IOMMU_GET_HW_INFO, device::get_hw_info_ioctl, uapi::iommu_hw_info, __reserved),
+    (uapi::IOMMU_VFIO_IOAS, vfio_compat::vfio_ioas_ioctl, uapi::iommu_vfio_ioas, __reserved),
     #[cfg(CONFIG_IOMMUFD_TEST)]
     (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
 ];
@@ -190,11 +192,10 @@ pub(crate) fn copy_struct_from_user<T: FromBytes>(
 }
 
 /// Entry point for every ioctl on `/dev/iommu`.
-pub(crate) fn dispatch(ictx: &Ictx, file: &File, cmd: u32, arg: usize) -> Result {
+pub(crate) fn dispatch(ictx: &Ictx, file: &File, cmd: u32, arg: usize) -> Result<isize> {
     let Some(idx) = ucmd::table_index(cmd, uapi::IOMMUFD_CMD_BASE, OPS.len()) else {
-        // Below the iommufd range sit the VFIO container ioctls; the compat container is not
-        // provided by this module, so they are unknown here.
-        return Err(ENOTTY);
+        // Outside the iommufd range: the VFIO container ioctls, answered on the compat IOAS.
+        return vfio_compat::ioctl(ictx, cmd, arg);
     };
     let user = UserPtr::from_addr(arg);
     // Upstream reads the size before it looks at the row: keep its errno order (EFAULT first).
@@ -219,5 +220,5 @@ pub(crate) fn dispatch(ictx: &Ictx, file: &File, cmd: u32, arg: usize) -> Result
         arg: &buf.0[..op.size],
         respond_len: plan.respond,
     };
-    (op.execute)(&mut ucmd)
+    (op.execute)(&mut ucmd).map(|()| 0)
 }

@@ -35,6 +35,7 @@ mod shim;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod selftest;
 mod uapi;
+mod vfio_compat;
 
 module! {
     type: IommufdModule,

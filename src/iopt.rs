@@ -270,6 +270,12 @@ impl DomainRef {
         self.0.as_ptr() as usize
     }
 
+    /// The page sizes the domain maps.
+    pub(crate) fn pgsize_bitmap(self) -> u64 {
+        // SAFETY: as in `min_page`.
+        unsafe { (*self.as_ptr()).pgsize_bitmap as u64 }
+    }
+
     /// Smallest page the domain maps.
     fn min_page(self) -> u64 {
         // SAFETY: the domain lives while its HWPT has it in an IOAS (see the type's docs).
@@ -457,6 +463,78 @@ impl Iopt {
             self.check_alignment(new)?;
         }
         self.iova_alignment = new;
+        Ok(())
+    }
+
+    /// `IOMMU_OPTION_HUGE_PAGES` = 0 (and VFIO type1): map with small pages only. Refused with
+    /// `EINVAL` once domains hold mappings (they may already use huge IOPTEs).
+    pub(crate) fn disable_huge_pages(&mut self) -> Result {
+        if self.disable_large_pages {
+            return Ok(());
+        }
+        if !self.domains.is_empty() && !self.areas.0.is_empty() {
+            return Err(EINVAL);
+        }
+        self.disable_large_pages = true;
+        self.update_alignment()
+            .inspect_err(|_| self.disable_large_pages = false)
+    }
+
+    /// `IOMMU_OPTION_HUGE_PAGES` = 1.
+    pub(crate) fn enable_huge_pages(&mut self) {
+        self.disable_large_pages = false;
+        // Lowering the alignment cannot fail.
+        let _ = self.update_alignment();
+    }
+
+    /// Splits the area holding `iova` so that one area ends at `iova` (upstream's
+    /// `iopt_area_split()`, for VFIO type1 unmaps inside a mapping). Nothing to do when no area
+    /// holds it or one already ends or starts there.
+    pub(crate) fn cut_after(&mut self, iova: u64) -> Result {
+        let point = Span {
+            start: iova,
+            last: iova,
+        };
+        let Some(found) = self.areas.first_intersecting(point) else {
+            return Ok(());
+        };
+        if iova == found.start || iova == found.last {
+            return Ok(());
+        }
+        let new_start = iova + 1;
+        let mask = self.iova_alignment - 1;
+        let small = self.disable_large_pages;
+        let has_domains = !self.domains.is_empty();
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let area = self.areas.0.get_mut(&found.start).ok_or(ENOENT)?;
+        if area.prevent_access {
+            return Err(EBUSY);
+        }
+        let rhs_start_byte = area.start_byte_of(found.start, new_start);
+        if new_start & mask != 0 || rhs_start_byte & mask != 0 {
+            return Err(EINVAL);
+        }
+        // Accesses' pins cannot be split, nor huge IOPTEs a domain may hold.
+        if area.num_accesses != 0 || (has_domains && !small) {
+            return Err(EINVAL);
+        }
+        let rhs = Area {
+            last: area.last,
+            pages: area.pages.clone(),
+            start_byte: rhs_start_byte,
+            prot: area.prot,
+            num_accesses: 0,
+            prevent_access: false,
+        };
+        if has_domains {
+            // The area's pin user becomes two; the pages stay pinned throughout.
+            let whole = area.page_span(found.start);
+            let lhs_span = area.sub_page_span(found.start, found.start, iova);
+            let rhs_span = rhs.page_span(new_start);
+            area.pages.split_user(whole, lhs_span, rhs_span)?;
+        }
+        area.last = iova;
+        self.areas.insert_free(new_start, rhs, node);
         Ok(())
     }
 

@@ -436,6 +436,9 @@ impl MockIommu {
             ops.device_group = Some(bindings::generic_device_group);
             ops.probe_device = Some(mock_probe_device);
             ops.set_user_pasid_table(1);
+
+            // Devices get min(this, their own "pasid-num-bits").
+            (*s).iommu.max_pasids = 1 << PASID_WIDTH;
         }
         // SAFETY: the bus struct is static and filled in.
         let rc = unsafe { bindings::bus_register(&raw mut (*s).bus) };

@@ -140,6 +140,10 @@ pub(crate) struct Objects {
     /// `IOMMU_OPTION_RLIMIT_MODE`: account pins to the process (mm) rather than the user. Kept
     /// under the table lock because it may only change while the table is empty.
     pub(crate) account_mm: bool,
+    /// The IOAS the VFIO compat ioctls work on (`IOMMU_VFIO_IOAS`), cleared when it goes.
+    pub(crate) vfio_ioas: Option<u32>,
+    /// A VFIO no-IOMMU device was attached: the type1 modes are off.
+    pub(crate) no_iommu_mode: bool,
 }
 
 /// A reserved, not yet visible ID: hand it to [`Objects::finalize`] or [`Objects::abort`]
@@ -160,6 +164,8 @@ impl Objects {
             slots: RBTree::new(),
             ids,
             account_mm: false,
+            vfio_ioas: None,
+            no_iommu_mode: false,
         }
     }
 
@@ -205,6 +211,9 @@ impl Objects {
     }
 
     fn release_id(&mut self, id: u32) {
+        if self.vfio_ioas == Some(id) {
+            self.vfio_ioas = None;
+        }
         if let Ok(id) = usize::try_from(id) {
             self.ids.release_id(id);
         }

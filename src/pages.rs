@@ -335,6 +335,16 @@ impl Pages {
         }
     }
 
+    /// Replaces the user `whole` by `a` and `b`, which cover the same pages: an area split.
+    pub(crate) fn split_user(&self, whole: Span, a: Span, b: Span) -> Result {
+        let mut pins = self.pins.lock();
+        pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let i = pins.users.iter().position(|u| *u == whole).ok_or(EINVAL)?;
+        pins.users[i] = a;
+        pins.users.push(b, GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
     /// Runs `f` on the pin state (to read PFNs of pinned spans).
     pub(crate) fn with_pins<R>(&self, f: impl FnOnce(&Pins) -> R) -> R {
         f(&self.pins.lock())

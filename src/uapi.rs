@@ -14,7 +14,8 @@
     non_snake_case,
     clippy::all,
     clippy::undocumented_unsafe_blocks,
-    unreachable_pub
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn
 )]
 mod generated {
     use kernel::ffi;
@@ -24,6 +25,11 @@ mod generated {
     pub(crate) mod test {
         use kernel::ffi;
         include!("generated/iommufd_test.rs");
+    }
+
+    pub(crate) mod vfio {
+        use kernel::ffi;
+        include!("generated/vfio_uapi.rs");
     }
 }
 
@@ -56,6 +62,10 @@ pub(crate) use generated::{
     iommu_option,
     iommu_hwpt_alloc,
     iommu_hw_info,
+    iommu_vfio_ioas,
+    IOMMU_VFIO_IOAS_CLEAR,
+    IOMMU_VFIO_IOAS_GET,
+    IOMMU_VFIO_IOAS_SET,
     IOMMU_HW_CAP_DIRTY_TRACKING,
     IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
     IOMMU_HW_CAP_PCI_PASID_EXEC,
@@ -106,6 +116,7 @@ pub(crate) const IOMMU_IOAS_UNMAP: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CM
 pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OPTION);
 pub(crate) const IOMMU_HWPT_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_ALLOC);
 pub(crate) const IOMMU_GET_HW_INFO: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_GET_HW_INFO);
+pub(crate) const IOMMU_VFIO_IOAS: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VFIO_IOAS);
 
 /// Marks uAPI structs as plain bytes both ways, after checking at build time that their size is
 /// the sum of their fields (no padding, so every byte of an `AsBytes` view is initialized).
@@ -141,4 +152,21 @@ plain_uapi! {
                        data_uptr, fault_id, __reserved2 }
     iommu_hw_info { size, flags, dev_id, data_len, data_uptr, __bindgen_anon_1, out_max_pasid_log2,
                     __reserved, out_capabilities }
+    iommu_vfio_ioas { size, ioas_id, op, __reserved }
+}
+
+/// The VFIO type1 container uAPI (`include/uapi/linux/vfio.h`), for the compat ioctls.
+pub(crate) mod vfio {
+    pub(crate) use super::generated::vfio::*;
+
+    use super::field_size;
+
+    plain_uapi! {
+        vfio_iommu_type1_dma_map { argsz, flags, vaddr, iova, size }
+        vfio_iommu_type1_dma_unmap { argsz, flags, iova, size, data }
+        vfio_iommu_type1_info { argsz, flags, iova_pgsizes, cap_offset, pad }
+        vfio_iommu_type1_info_dma_avail { header, avail }
+        vfio_info_cap_header { id, version, next }
+        vfio_iova_range { start, end }
+    }
 }

@@ -24,6 +24,8 @@ gen_uapi() { # header output
 }
 
 gen_uapi "$kdir/usr/include/linux/iommufd.h" "$out/iommufd_uapi.rs"
+# VFIO type1 container ioctls, which /dev/iommu answers for compatibility (src/vfio_compat.rs).
+gen_uapi "$kdir/usr/include/linux/vfio.h" "$out/vfio_uapi.rs"
 # IOMMU_TEST_CMD (drivers/iommu/iommufd/iommufd_test.h): read from the tree under test, never copied.
 gen_uapi "$ksrc/drivers/iommu/iommufd/iommufd_test.h" "$out/iommufd_test.rs"
 
