@@ -141,7 +141,10 @@ impl Access {
             let _ = self.change_ioas(st, None);
         }
         self.users.release(1);
-        let obj = ictx.objects.lock().remove_access(self.id.load(Ordering::Relaxed));
+        let obj = ictx
+            .objects
+            .lock()
+            .remove_access(self.id.load(Ordering::Relaxed));
         drop(obj);
     }
 
@@ -245,7 +248,7 @@ impl Access {
         // SAFETY: `ops` is valid for the access's life (creation contract).
         if let Some(unmap) = unsafe { (*self.ops).unmap } {
             // SAFETY: `data` is valid for the op until the access is destroyed.
-            unsafe { unmap(self.data, iova as _, length as _) };
+            unsafe { unmap(self.data, iova as usize, length as usize) };
         }
     }
 

@@ -26,8 +26,7 @@ use core::{
     },
 };
 use kernel::{
-    bindings,
-    new_mutex,
+    bindings, new_mutex,
     prelude::*,
     sync::{
         Arc,
@@ -162,7 +161,9 @@ impl Device {
         let dev = unsafe { DevRef::get(dev) }?;
         let raw = dev.0.as_ptr();
         // SAFETY: `raw` is live (we hold a reference).
-        if !unsafe { bindings::device_iommu_capable(raw, bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY) } {
+        if !unsafe {
+            bindings::device_iommu_capable(raw, bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY)
+        } {
             return Err(EINVAL);
         }
         // SAFETY: as above; takes a group reference, or NULL without a group.
@@ -192,7 +193,7 @@ impl Device {
         };
         // SAFETY: `raw` is live; the owner cookie is this context, released in `Drop`.
         let rc = unsafe {
-            bindings::iommu_device_claim_dma_owner(raw, ictx as *const Ictx as *mut c_void)
+            bindings::iommu_device_claim_dma_owner(raw, ptr::from_ref(ictx).cast_mut().cast())
         };
         if rc != 0 {
             return Err(Error::from_errno(rc));
@@ -337,7 +338,11 @@ impl Device {
 
     /// Replace onto an IOAS: like [`Self::auto_attach`] with replace semantics. Returns the HWPT
     /// left behind and the new HWPT's ID.
-    fn auto_replace(&self, ictx: &Ictx, ioas: &Arc<Ioas>) -> Result<(Option<Arc<HwptPaging>>, u32)> {
+    fn auto_replace(
+        &self,
+        ictx: &Ictx,
+        ioas: &Arc<Ioas>,
+    ) -> Result<(Option<Arc<HwptPaging>>, u32)> {
         let mut hwpts = ioas.hwpts.lock();
         let mut old = None;
         if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| {
@@ -407,8 +412,9 @@ impl Device {
         a.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
         enforce_resv_regions(&hwpt.ioas, self.as_raw())?;
         if a.hwpt.is_none() {
-            let mut handle = KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT)
-                .inspect_err(|_| remove_resv(&hwpt.ioas, self.as_raw()))?;
+            let mut handle =
+                KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT)
+                    .inspect_err(|_| remove_resv(&hwpt.ioas, self.as_raw()))?;
             // SAFETY: the domain is live (held by `hwpt`); the group is referenced; the handle
             // stays allocated until the matching detach or replace gives it back.
             let rc = unsafe {
@@ -483,13 +489,14 @@ impl Device {
                 }
             }
         };
-        let mut handle = match KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT) {
-            Ok(h) => h,
-            Err(e) => {
-                undo(&a);
-                return Err(e.into());
-            }
-        };
+        let mut handle =
+            match KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT) {
+                Ok(h) => h,
+                Err(e) => {
+                    undo(&a);
+                    return Err(e.into());
+                }
+            };
         // SAFETY: as in `do_attach`; on success the core drops its use of the old handle.
         let rc = unsafe {
             kbind::iommu_replace_group_handle(igroup.group(), hwpt.domain(), &mut *handle)
@@ -563,7 +570,8 @@ fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
         while pos != head {
             let region = pos.cast::<bindings::iommu_resv_region>();
             // SAFETY: see above.
-            let (start, length, kind) = unsafe { ((*region).start, (*region).length, (*region).type_) };
+            let (start, length, kind) =
+                unsafe { ((*region).start, (*region).length, (*region).type_) };
             // SAFETY: see above.
             pos = unsafe { (*pos).next };
             if kind == bindings::iommu_resv_type_IOMMU_RESV_DIRECT_RELAXABLE {
@@ -628,7 +636,9 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut crate::ioctl::Ucmd<'_>) -> Result {
     if copy != 0 {
         // SAFETY: the driver returned `data_len` bytes at `data`.
         let bytes = unsafe { core::slice::from_raw_parts(data.0.cast::<u8>(), copy) };
-        UserSlice::new(UserPtr::from_addr(base), copy).writer().write_slice(bytes)?;
+        UserSlice::new(UserPtr::from_addr(base), copy)
+            .writer()
+            .write_slice(bytes)?;
     }
     // Zero the rest of a bigger user buffer.
     if copy < user_len {

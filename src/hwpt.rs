@@ -67,7 +67,8 @@ impl DomainBox {
             Some(data) => {
                 let ops = dev.iommu_ops()?;
                 // SAFETY: `ops` are the driver ops of a live probed device.
-                let alloc = unsafe { (*ops).domain_alloc_paging_flags }.ok_or(errno::eopnotsupp())?;
+                let alloc =
+                    unsafe { (*ops).domain_alloc_paging_flags }.ok_or(errno::eopnotsupp())?;
                 // SAFETY: the driver contract: a live device, flags, and user data the driver
                 // copies from user space itself.
                 let d = unsafe { alloc(dev.as_raw(), flags, data) };
@@ -180,7 +181,10 @@ impl HwptPaging {
 impl Drop for HwptPaging {
     fn drop(&mut self) {
         // Unmap and unpin while the domain still exists; the domain is freed after this body.
-        self.ioas.iopt.lock().remove_domain(DomainRef(self.domain.0));
+        self.ioas
+            .iopt
+            .lock()
+            .remove_domain(DomainRef(self.domain.0));
         self.ioas.users().release(1);
     }
 }
@@ -198,7 +202,12 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     }
     let idev = ucmd.ictx.get_device(cmd.dev_id)?;
     // An unknown ID is EINVAL here, as upstream.
-    let pt = ucmd.ictx.objects.lock().get_pt(cmd.pt_id).map_err(|_| EINVAL)?;
+    let pt = ucmd
+        .ictx
+        .objects
+        .lock()
+        .get_pt(cmd.pt_id)
+        .map_err(|_| EINVAL)?;
     let Pt::Ioas(ioas) = pt else {
         // Nested domains over a parent HWPT come with vIOMMU support.
         return Err(errno::eopnotsupp());

@@ -567,16 +567,14 @@ pub(crate) fn option_huge_pages(ioas: &Ioas, cmd: &mut uapi::iommu_option) -> Re
             cmd.val64 = u64::from(!iopt.disable_large_pages);
             Ok(())
         }
-        uapi::IOMMU_OPTION_OP_SET => {
-            match cmd.val64 {
-                0 => iopt.disable_huge_pages(),
-                1 => {
-                    iopt.enable_huge_pages();
-                    Ok(())
-                }
-                _ => Err(EINVAL),
+        uapi::IOMMU_OPTION_OP_SET => match cmd.val64 {
+            0 => iopt.disable_huge_pages(),
+            1 => {
+                iopt.enable_huge_pages();
+                Ok(())
             }
-        }
+            _ => Err(EINVAL),
+        },
         _ => Err(errno::eopnotsupp()),
     }
 }

@@ -31,9 +31,9 @@ mod mock;
 mod object;
 mod pages;
 mod pure;
-mod shim;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod selftest;
+mod shim;
 mod uapi;
 mod vfio_compat;
 

@@ -192,7 +192,10 @@ impl ReservedList {
             }
         }
         // Keep one node per entry in all.
-        let keep = self.entries.len().saturating_sub(self.cover.0.iter().count());
+        let keep = self
+            .entries
+            .len()
+            .saturating_sub(self.cover.0.iter().count());
         self.spare.truncate(keep);
     }
 
@@ -291,7 +294,7 @@ impl DomainRef {
     fn aperture(self) -> (u64, u64) {
         // SAFETY: as above.
         let g = unsafe { &(*self.as_ptr()).geometry };
-        (g.aperture_start as u64, g.aperture_end as u64)
+        (g.aperture_start, g.aperture_end)
     }
 
     /// Maps `area` at `iova` from the PFNs pinned for it; all or nothing.
@@ -306,7 +309,7 @@ impl DomainRef {
                 let rc = unsafe {
                     bindings::iommu_map(
                         self.as_ptr(),
-                        at as _,
+                        at as usize,
                         phys,
                         len as usize,
                         area.prot as i32,
@@ -328,7 +331,7 @@ impl DomainRef {
 
     fn unmap(self, iova: u64, length: u64) {
         // SAFETY: the domain is live; unmapping a range we mapped.
-        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), iova as _, length as usize) };
+        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), iova as usize, length as usize) };
         if done as u64 != length {
             kernel::pr_warn_once!("iommufd: domain unmapped {done} of {length} bytes\n");
         }
@@ -565,7 +568,13 @@ impl Iopt {
         let (start, end) = domain.aperture();
         let rc = (|| -> Result {
             if start != 0 {
-                self.reserve(Span { start: 0, last: start - 1 }, domain.owner())?;
+                self.reserve(
+                    Span {
+                        start: 0,
+                        last: start - 1,
+                    },
+                    domain.owner(),
+                )?;
             }
             if end != u64::MAX {
                 self.reserve(

@@ -97,6 +97,11 @@ pub(crate) unsafe fn to_mock(dev: *mut bindings::device) -> *mut MockDev {
     dev.cast::<MockDev>()
 }
 
+/// `release` of mock devices.
+///
+/// # Safety
+///
+/// Called by the device core, once, with a device `MockDevice::new()` created.
 unsafe extern "C" fn mock_dev_release(dev: *mut bindings::device) {
     // SAFETY: the device core calls this once, when the last reference to a device we created
     // goes; it was allocated by `KBox` in `MockDevice::new()`.
@@ -126,7 +131,8 @@ impl MockDevice {
             MockDev {
                 dev: Opaque::zeroed(),
                 flags,
-                cache: [const { AtomicU32::new(t::IOMMU_TEST_DEV_CACHE_DEFAULT) }; t::MOCK_DEV_CACHE_NUM as usize],
+                cache: [const { AtomicU32::new(t::IOMMU_TEST_DEV_CACHE_DEFAULT) };
+                    t::MOCK_DEV_CACHE_NUM as usize],
                 pasid_1024_fake_error: AtomicBool::new(false),
             },
             GFP_KERNEL,
@@ -146,7 +152,8 @@ impl MockDevice {
         let put = || unsafe { bindings::put_device(dev) };
         let id = NEXT_DEV.fetch_add(1, Ordering::Relaxed);
         // SAFETY: a printf format with one unsigned argument.
-        let rc = unsafe { bindings::dev_set_name(dev, c"iommufd_mock%u".as_ptr().cast(), id as c_uint) };
+        let rc =
+            unsafe { bindings::dev_set_name(dev, c"iommufd_mock%u".as_char_ptr(), id as c_uint) };
         if rc != 0 {
             put();
             return Err(Error::from_errno(rc));
@@ -156,8 +163,11 @@ impl MockDevice {
         } else {
             0
         };
-        let mut props = [bindings::property_entry::default(), bindings::property_entry::default()];
-        props[0].name = c"pasid-num-bits".as_ptr().cast();
+        let mut props = [
+            bindings::property_entry::default(),
+            bindings::property_entry::default(),
+        ];
+        props[0].name = c"pasid-num-bits".as_char_ptr();
         props[0].length = core::mem::size_of::<u32>();
         props[0].is_inline = true;
         props[0].type_ = bindings::dev_prop_type_DEV_PROP_U32;
@@ -186,7 +196,6 @@ impl MockDevice {
         // SAFETY: by the type invariant the device is live.
         unsafe { (*self.0.as_ptr()).dev.get() }
     }
-
 }
 
 impl Drop for MockDevice {
@@ -202,6 +211,11 @@ pub(crate) fn is_mock(dev: *mut bindings::device) -> bool {
     unsafe { ptr::eq((*dev).bus, &raw const (*statics()).bus) }
 }
 
+/// `iommu_ops::probe_device`.
+///
+/// # Safety
+///
+/// Called by the IOMMU core with a live device.
 unsafe extern "C" fn mock_probe_device(dev: *mut bindings::device) -> *mut bindings::iommu_device {
     if !is_mock(dev) {
         return err_ptr(ENODEV);
@@ -214,6 +228,11 @@ fn err_ptr<T>(e: Error) -> *mut T {
     (e.to_errno() as isize) as *mut T
 }
 
+/// `iommu_ops::capable`.
+///
+/// # Safety
+///
+/// Called by the IOMMU core with a device this driver probed.
 unsafe extern "C" fn mock_capable(dev: *mut bindings::device, cap: bindings::iommu_cap) -> bool {
     // SAFETY: the core only asks about devices this driver probed: mock devices.
     let flags = unsafe { (*to_mock(dev)).flags };
@@ -224,6 +243,11 @@ unsafe extern "C" fn mock_capable(dev: *mut bindings::device, cap: bindings::iom
     }
 }
 
+/// `iommu_ops::hw_info`.
+///
+/// # Safety
+///
+/// Called by iommufd with a probed device and valid out-pointers.
 unsafe extern "C" fn mock_hw_info(
     _dev: *mut bindings::device,
     length: *mut u32,
@@ -257,6 +281,11 @@ unsafe extern "C" fn mock_hw_info(
     }
 }
 
+/// `iommu_domain_ops::attach_dev`: nothing to program in a mock.
+///
+/// # Safety
+///
+/// Called by the IOMMU core with the group mutex held.
 unsafe extern "C" fn mock_attach_dev(
     _domain: *mut bindings::iommu_domain,
     _dev: *mut bindings::device,
@@ -265,6 +294,11 @@ unsafe extern "C" fn mock_attach_dev(
     0
 }
 
+/// `iommu_domain_ops::set_dev_pasid`.
+///
+/// # Safety
+///
+/// Called by the IOMMU core with a live domain and a device this driver probed.
 unsafe extern "C" fn mock_set_dev_pasid(
     domain: *mut bindings::iommu_domain,
     dev: *mut bindings::device,
@@ -276,7 +310,10 @@ unsafe extern "C" fn mock_set_dev_pasid(
     if pasid == t::IOMMU_TEST_PASID_RESERVED {
         // SAFETY: a mock device (see `mock_capable`); `domain` is live.
         let (mdev, blocked) = unsafe {
-            (&*to_mock(dev), (*domain).type_ == bindings::IOMMU_DOMAIN_BLOCKED)
+            (
+                &*to_mock(dev),
+                (*domain).type_ == bindings::IOMMU_DOMAIN_BLOCKED,
+            )
         };
         if blocked {
             mdev.pasid_1024_fake_error.store(false, Ordering::Relaxed);
@@ -295,6 +332,11 @@ struct MockDomain {
     pt: kbind::pt_iommu_amdv1,
 }
 
+/// `iommu_domain_ops::free` of paging domains.
+///
+/// # Safety
+///
+/// Called by the IOMMU core once per domain `alloc_paging()` made.
 unsafe extern "C" fn mock_domain_free(domain: *mut bindings::iommu_domain) {
     let mock = domain.cast::<MockDomain>();
     // SAFETY: our paging domains are `MockDomain`s from `KBox` (domain at offset 0); the core
@@ -311,6 +353,11 @@ unsafe extern "C" fn mock_domain_free(domain: *mut bindings::iommu_domain) {
     }
 }
 
+/// `iommu_domain_ops::iotlb_sync`: frees the table pages an unmap released.
+///
+/// # Safety
+///
+/// Called by the IOMMU core with a valid gather.
 unsafe extern "C" fn mock_iotlb_sync(
     _domain: *mut bindings::iommu_domain,
     gather: *mut bindings::iommu_iotlb_gather,
@@ -319,6 +366,11 @@ unsafe extern "C" fn mock_iotlb_sync(
     unsafe { kbind::iommu_put_pages_list(&raw mut (*gather).freelist) };
 }
 
+/// `iommu_ops::domain_alloc_paging_flags`.
+///
+/// # Safety
+///
+/// Called by the IOMMU core or iommufd with a probed device and NULL or valid user data.
 unsafe extern "C" fn mock_domain_alloc_paging_flags(
     dev: *mut bindings::device,
     flags: u32,
@@ -354,7 +406,9 @@ unsafe fn alloc_paging(
     }
     let mut cfg_user = t::iommu_hwpt_selftest::default();
     if let Some(data) = user_data {
-        if data.type_ != t::IOMMU_HWPT_DATA_SELFTEST && data.type_ != crate::uapi::IOMMU_HWPT_DATA_NONE {
+        if data.type_ != t::IOMMU_HWPT_DATA_SELFTEST
+            && data.type_ != crate::uapi::IOMMU_HWPT_DATA_NONE
+        {
             return Err(crate::errno::eopnotsupp());
         }
         cfg_user = ioctl::copy_struct_from_user(
@@ -391,11 +445,11 @@ unsafe fn alloc_paging(
     let domain = &mut mock.pt.iommu.domain;
     if huge {
         // Userspace provides only huge pages; PAGE_SIZE must be there for iommufd to accept it.
-        domain.pgsize_bitmap = (t::MOCK_HUGE_PAGE_SIZE as usize | PAGE_SIZE) as _;
+        domain.pgsize_bitmap = t::MOCK_HUGE_PAGE_SIZE as usize | PAGE_SIZE;
     } else {
         // The selftests expect the mock aperture, not the format's.
-        domain.geometry.aperture_start = t::MOCK_APERTURE_START as _;
-        domain.geometry.aperture_end = t::MOCK_APERTURE_LAST as _;
+        domain.geometry.aperture_start = u64::from(t::MOCK_APERTURE_START);
+        domain.geometry.aperture_end = u64::from(t::MOCK_APERTURE_LAST);
     }
     // Freed by `mock_domain_free()`.
     Ok(KBox::into_raw(mock).cast())
@@ -412,7 +466,7 @@ impl MockIommu {
         // SAFETY: module init runs once and before anything can reach the statics; the fields
         // written are plain data the kernel reads after registration.
         unsafe {
-            (*s).bus.name = c"iommufd_mock".as_ptr().cast();
+            (*s).bus.name = c"iommufd_mock".as_char_ptr();
 
             (*s).blocking_ops.attach_dev = Some(mock_attach_dev);
             (*s).blocking_ops.set_dev_pasid = Some(mock_set_dev_pasid);
@@ -451,8 +505,8 @@ impl MockIommu {
                 &raw mut (*s).iommu,
                 ptr::null_mut(),
                 ptr::null_mut(),
-                c"%s".as_ptr().cast(),
-                c"iommufd_mock_iommu".as_ptr().cast::<kernel::ffi::c_char>(),
+                c"%s".as_char_ptr(),
+                c"iommufd_mock_iommu".as_char_ptr(),
             )
         };
         if rc != 0 {
@@ -487,7 +541,11 @@ impl Drop for MockIommu {
         // SAFETY: registered by `register()`; no mock device is left (each belongs to an object
         // of an open file, and the module cannot unload while a file is open).
         unsafe {
-            kbind::iommu_device_unregister_bus(&raw mut (*s).iommu, &raw const (*s).bus, &raw mut (*s).nb);
+            kbind::iommu_device_unregister_bus(
+                &raw mut (*s).iommu,
+                &raw const (*s).bus,
+                &raw mut (*s).nb,
+            );
             bindings::iommu_device_sysfs_remove(&raw mut (*s).iommu);
             bindings::bus_unregister(&raw mut (*s).bus);
         }
@@ -497,7 +555,7 @@ impl Drop for MockIommu {
 /// The physical address a mock domain maps `iova` to, 0 if none (`IOMMU_TEST_OP_MD_CHECK_MAP`).
 pub(crate) fn iova_to_phys(domain: *mut bindings::iommu_domain, iova: u64) -> u64 {
     // SAFETY: the caller holds the HWPT that owns `domain`.
-    unsafe { bindings::iommu_iova_to_phys(domain, iova as _) as u64 }
+    unsafe { bindings::iommu_iova_to_phys(domain, iova) }
 }
 
 /// Whether `domain` is one of ours (a paging domain of the mock driver).

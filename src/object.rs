@@ -292,7 +292,10 @@ impl Objects {
     }
 
     /// The group record of the devices already bound with `group`, if any.
-    pub(crate) fn find_igroup(&self, group: *mut kernel::bindings::iommu_group) -> Option<Arc<IGroup>> {
+    pub(crate) fn find_igroup(
+        &self,
+        group: *mut kernel::bindings::iommu_group,
+    ) -> Option<Arc<IGroup>> {
         self.slots.values().find_map(|slot| match slot {
             Some(Object::Device(d)) if core::ptr::eq(d.igroup.group(), group) => {
                 Some(d.igroup.clone())
@@ -305,8 +308,7 @@ impl Objects {
     /// device left. Returns the object for the caller to drop outside the lock.
     pub(crate) fn remove_unused_hwpt(&mut self, id: u32, hwpt: &Arc<HwptPaging>) -> Option<Object> {
         match self.slots.get(&id) {
-            Some(Some(Object::HwptPaging(h)))
-                if Arc::ptr_eq(h, hwpt) && !h.users().busy() => {}
+            Some(Some(Object::HwptPaging(h))) if Arc::ptr_eq(h, hwpt) && !h.users().busy() => {}
             _ => return None,
         }
         let obj = self.slots.remove(&id).flatten();

@@ -373,9 +373,8 @@ impl Pages {
                         let slot = pfns.get_mut(first + i).ok_or(EINVAL)?;
                         // SAFETY: GUP filled the first `got` entries of the array's capacity with
                         // pages it pinned, so each is a valid page.
-                        *slot = unsafe {
-                            shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i))
-                        } as u64;
+                        *slot =
+                            unsafe { shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i)) } as u64;
                     }
                 }
                 idx += got as u64;
@@ -396,7 +395,12 @@ impl Pages {
 
     /// Pins up to `want` pages of user memory from page `idx` into `pages`; how many it pinned
     /// (at least one).
-    fn pin_user(&self, idx: u64, want: usize, pages: &mut KVec<*mut bindings::page>) -> Result<usize> {
+    fn pin_user(
+        &self,
+        idx: u64,
+        want: usize,
+        pages: &mut KVec<*mut bindings::page>,
+    ) -> Result<usize> {
         let addr = idx
             .checked_mul(PAGE)
             .and_then(|o| o.checked_add(self.base))
@@ -471,7 +475,7 @@ impl Pages {
             .min(want);
         let first = usize::try_from(idx).map_err(|_| EINVAL)?;
         let mut done = 0usize;
-        let mut skip = usize::try_from(offset).unwrap_or(0) / PAGE_SIZE;
+        let mut skip = offset / PAGE_SIZE;
         let mut i = 0;
         let mut rc = Ok(());
         while i < nfolios {
@@ -517,7 +521,8 @@ impl Pages {
 
     /// Unpins pages `part` (all pinned), a contiguous run of PFNs per call.
     fn unpin_part(&self, pfns: &[u64], part: Span) {
-        let (Ok(first), Ok(last)) = (usize::try_from(part.start), usize::try_from(part.last)) else {
+        let (Ok(first), Ok(last)) = (usize::try_from(part.start), usize::try_from(part.last))
+        else {
             return;
         };
         let Some(run) = pfns.get(first..=last) else {

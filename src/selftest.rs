@@ -53,11 +53,11 @@ use kernel::{
 use crate::{
     access::Access,
     device::Device,
-    kbind,
     errno,
     gup::UserPageRef,
     ictx::Ictx,
     ioctl::Ucmd,
+    kbind,
     mock::{
         self,
         MockDevice, //
@@ -254,7 +254,11 @@ fn check_map(ucmd: &Ucmd<'_>, hwpt_id: u32, iova: u64, length: u64, uptr: u64) -
     let bitmap = unsafe { (*domain).pgsize_bitmap } as u64;
     let page_size = 1u64 << bitmap.trailing_zeros().min(63);
     let misaligned = |x: u64| x.checked_rem(page_size) != Some(0);
-    if misaligned(iova) || misaligned(length) || misaligned(uptr) || uptr.checked_add(length).is_none() {
+    if misaligned(iova)
+        || misaligned(length)
+        || misaligned(uptr)
+        || uptr.checked_add(length).is_none()
+    {
         return Err(EINVAL);
     }
     let page = PAGE_SIZE as u64;
@@ -281,7 +285,9 @@ fn check_dev_cache(ucmd: &Ucmd<'_>, idev_id: u32, cache_id: u32, value: u32) -> 
     }
     // SAFETY: a mock device, alive while bound.
     let mdev = unsafe { &*mock::to_mock(dev) };
-    let entry = usize::try_from(cache_id).ok().and_then(|i| mdev.cache.get(i));
+    let entry = usize::try_from(cache_id)
+        .ok()
+        .and_then(|i| mdev.cache.get(i));
     match entry {
         Some(c) if c.load(Ordering::Relaxed) == value => Ok(()),
         _ => Err(EINVAL),
@@ -384,6 +390,11 @@ impl StAccess {
     }
 }
 
+/// `iommufd_access_ops::unmap` of the access fd.
+///
+/// # Safety
+///
+/// `data` must be the `StAccess` the access was created with.
 unsafe extern "C" fn staccess_unmap(data: *mut c_void, iova: c_ulong, length: c_ulong) {
     // SAFETY: `data` is the `StAccess` given at creation, alive until the access is destroyed
     // (its file's release destroys the access first).
@@ -391,7 +402,15 @@ unsafe extern "C" fn staccess_unmap(data: *mut c_void, iova: c_ulong, length: c_
     st.unmap(iova as u64, length as u64);
 }
 
-unsafe extern "C" fn staccess_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+/// `release` of the access fd.
+///
+/// # Safety
+///
+/// Called by the VFS once, with an access fd `create_access()` made.
+unsafe extern "C" fn staccess_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `private_data` is the `Arc<StAccess>` reference the file was created with, given
     // back here once.
     let st = unsafe { Arc::<StAccess>::from_raw((*file).private_data.cast()) };
@@ -471,7 +490,7 @@ fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
                 list: KVec::new(),
                 next_id: 0,
             }),
-            ictx: ucmd.ictx as *const Ictx,
+            ictx: ptr::from_ref(ucmd.ictx),
         }),
         GFP_KERNEL_ACCOUNT,
     )?;
@@ -481,7 +500,7 @@ fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
     // back in `staccess_release()`.
     let raw = unsafe {
         kbind::anon_inode_getfile(
-            c"[iommufd_test_staccess]".as_ptr().cast(),
+            c"[iommufd_test_staccess]".as_char_ptr(),
             &raw const (*s).fops,
             data.cast_mut().cast(),
             bindings::O_RDWR as c_int,
@@ -526,7 +545,11 @@ fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
 
 /// `IOMMU_TEST_OP_ACCESS_PAGES`: pins `[iova, iova + length)` through the access fd and checks
 /// the pages are those under `uptr` (unless 0); answers the pin's ID.
-fn access_pages(ucmd: &Ucmd<'_>, fd: u32, c: t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9) -> Result {
+fn access_pages(
+    ucmd: &Ucmd<'_>,
+    fd: u32,
+    c: t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9,
+) -> Result {
     if c.length > 16 * 1024 * 1024 {
         return Err(ENOMEM);
     }
@@ -547,7 +570,12 @@ fn access_pages(ucmd: &Ucmd<'_>, fd: u32, c: t::iommu_test_cmd__bindgen_ty_1__bi
     let st = unsafe { &*st };
     let mut items = st.items.lock();
     items.list.reserve(1, GFP_KERNEL_ACCOUNT)?;
-    access.pin_pages(c.iova, c.length, &mut pages, c.flags & t::MOCK_FLAGS_ACCESS_WRITE)?;
+    access.pin_pages(
+        c.iova,
+        c.length,
+        &mut pages,
+        c.flags & t::MOCK_FLAGS_ACCESS_WRITE,
+    )?;
     let checked = if c.uptr != 0 {
         check_pages(c.uptr - c.iova % page, &pages)
     } else {
@@ -556,7 +584,11 @@ fn access_pages(ucmd: &Ucmd<'_>, fd: u32, c: t::iommu_test_cmd__bindgen_ty_1__bi
     let id = items.next_id;
     let answered = checked.and_then(|()| {
         ucmd.respond_field(
-            ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9, out_access_pages_id),
+            ANSWER
+                + offset_of!(
+                    t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9,
+                    out_access_pages_id
+                ),
             &id,
         )
     });
@@ -596,7 +628,11 @@ fn destroy_access_pages(fd: u32, item_id: u32) -> Result {
     // SAFETY: `_file` keeps the `StAccess` alive.
     let st = unsafe { &*st };
     let mut items = st.items.lock();
-    let i = items.list.iter().position(|it| it.id == item_id).ok_or(ENOENT)?;
+    let i = items
+        .list
+        .iter()
+        .position(|it| it.id == item_id)
+        .ok_or(ENOENT)?;
     let item = items.list.remove(i).map_err(|_| ENOENT)?;
     access.unpin_pages(item.iova, item.length);
     Ok(())
@@ -613,16 +649,22 @@ fn access_rw(fd: u32, c: t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_10) -> Resu
     let (_file, access, _st) = staccess_get(fd)?;
     let n = usize::try_from(c.length).map_err(|_| ENOMEM)?;
     let mut tmp: KVVec<u8> = KVVec::from_elem(0, n, GFP_KERNEL_ACCOUNT)?;
-    let user = UserSlice::new(UserPtr::from_addr(usize::try_from(c.uptr).map_err(|_| EFAULT)?), n);
+    let user = UserSlice::new(
+        UserPtr::from_addr(usize::try_from(c.uptr).map_err(|_| EFAULT)?),
+        n,
+    );
     let write = c.flags & t::MOCK_ACCESS_RW_WRITE != 0;
     if write {
         user.reader().read_slice(&mut tmp)?;
     }
     access.rw(c.iova, &mut tmp, c.flags)?;
     if !write {
-        UserSlice::new(UserPtr::from_addr(usize::try_from(c.uptr).map_err(|_| EFAULT)?), n)
-            .writer()
-            .write_slice(&tmp)?;
+        UserSlice::new(
+            UserPtr::from_addr(usize::try_from(c.uptr).map_err(|_| EFAULT)?),
+            n,
+        )
+        .writer()
+        .write_slice(&tmp)?;
     }
     Ok(())
 }

@@ -13,6 +13,11 @@
     non_upper_case_globals,
     non_snake_case,
     clippy::all,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
+    clippy::cast_lossless,
+    clippy::as_underscore,
+    clippy::ptr_cast_constness,
     clippy::undocumented_unsafe_blocks,
     unreachable_pub,
     unsafe_op_in_unsafe_fn
@@ -51,6 +56,8 @@ pub(crate) mod test {
 
 pub(crate) use generated::{
     iommu_destroy,
+    iommu_hw_info,
+    iommu_hwpt_alloc,
     iommu_ioas_alloc,
     iommu_ioas_allow_iovas,
     iommu_ioas_copy,
@@ -60,12 +67,12 @@ pub(crate) use generated::{
     iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,
-    iommu_hwpt_alloc,
-    iommu_hw_info,
     iommu_vfio_ioas,
-    IOMMU_VFIO_IOAS_CLEAR,
-    IOMMU_VFIO_IOAS_GET,
-    IOMMU_VFIO_IOAS_SET,
+    IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+    IOMMU_HWPT_ALLOC_NEST_PARENT,
+    IOMMU_HWPT_ALLOC_PASID,
+    IOMMU_HWPT_DATA_NONE,
+    IOMMU_HWPT_FAULT_ID_VALID,
     IOMMU_HW_CAP_DIRTY_TRACKING,
     IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
     IOMMU_HW_CAP_PCI_PASID_EXEC,
@@ -73,11 +80,6 @@ pub(crate) use generated::{
     IOMMU_HW_INFO_FLAG_INPUT_TYPE,
     IOMMU_HW_INFO_TYPE_DEFAULT,
     IOMMU_HW_INFO_TYPE_NONE,
-    IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
-    IOMMU_HWPT_ALLOC_NEST_PARENT,
-    IOMMU_HWPT_ALLOC_PASID,
-    IOMMU_HWPT_DATA_NONE,
-    IOMMU_HWPT_FAULT_ID_VALID,
     IOMMU_IOAS_MAP_FIXED_IOVA,
     IOMMU_IOAS_MAP_READABLE,
     IOMMU_IOAS_MAP_WRITEABLE,
@@ -85,6 +87,9 @@ pub(crate) use generated::{
     IOMMU_OPTION_OP_GET,
     IOMMU_OPTION_OP_SET,
     IOMMU_OPTION_RLIMIT_MODE, //
+    IOMMU_VFIO_IOAS_CLEAR,
+    IOMMU_VFIO_IOAS_GET,
+    IOMMU_VFIO_IOAS_SET,
 };
 
 use kernel::ioctl::_IO;

@@ -105,7 +105,9 @@ pub(crate) fn ioctl(ictx: &Ictx, cmd: u32, arg: usize) -> Result<isize> {
 fn read_min<T: FromBytes + AsBytes + Default>(arg: UserPtr, min: usize) -> Result<T> {
     let mut v = T::default();
     let bytes = v.as_bytes_mut();
-    UserSlice::new(arg, min).reader().read_slice(&mut bytes[..min])?;
+    UserSlice::new(arg, min)
+        .reader()
+        .read_slice(&mut bytes[..min])?;
     Ok(v)
 }
 
@@ -183,7 +185,9 @@ fn unmap_dma(ictx: &Ictx, arg: UserPtr) -> Result {
 fn check_extension(ictx: &Ictx, kind: usize) -> isize {
     let no_iommu = ictx.objects.lock().no_iommu_mode;
     match u32::try_from(kind) {
-        Ok(v::VFIO_TYPE1_IOMMU | v::VFIO_TYPE1v2_IOMMU | v::VFIO_UNMAP_ALL) => isize::from(!no_iommu),
+        Ok(v::VFIO_TYPE1_IOMMU | v::VFIO_TYPE1v2_IOMMU | v::VFIO_UNMAP_ALL) => {
+            isize::from(!no_iommu)
+        }
         Ok(v::VFIO_NOIOMMU_IOMMU) => isize::from(cfg!(CONFIG_VFIO_NOIOMMU)),
         Ok(v::VFIO_DMA_CC_IOMMU) => match compat_ioas(ictx) {
             // Every domain enforces coherency: iommufd only accepts such devices.

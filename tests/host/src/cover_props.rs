@@ -63,8 +63,14 @@ proptest! {
 
 #[test]
 fn a_range_at_the_top_of_the_space_ends() {
-    let users = [Span { start: 10, last: u64::MAX }];
-    let range = Span { start: 0, last: u64::MAX };
+    let users = [Span {
+        start: 10,
+        last: u64::MAX,
+    }];
+    let range = Span {
+        start: 0,
+        last: u64::MAX,
+    };
     let mut parts = Vec::new();
     for_each_uncovered::<()>(&users, range, |s| {
         parts.push(s);
