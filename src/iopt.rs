@@ -138,21 +138,28 @@ impl ReservedList {
             .reserve(self.entries.len() + 1, GFP_KERNEL_ACCOUNT)?;
         self.entries
             .push(Reserved { span, owner }, GFP_KERNEL_ACCOUNT)?;
-        // Fold every covered span that overlaps or touches the new one into it.
+        let _ = self.spare.push(node, GFP_KERNEL_ACCOUNT);
+        self.fold(span);
+        Ok(())
+    }
+
+    /// Merges `span` into the cover with every covered span it overlaps or touches, taking one
+    /// node from the pool and giving back the ones the merge frees (the pool has room for them).
+    fn fold(&mut self, span: Span) {
         let mut merged = span;
         while let Some(s) = self.cover.first_intersecting(Span {
             start: merged.start.saturating_sub(1),
             last: merged.last.saturating_add(1),
         }) {
             if let Some(old) = self.cover.0.remove_node(&s.start) {
-                // Capacity reserved above.
                 let _ = self.spare.push(old.into_reservation(), GFP_KERNEL_ACCOUNT);
             }
             merged.start = merged.start.min(s.start);
             merged.last = merged.last.max(s.last);
         }
-        self.cover.insert_free(merged.start, merged.last, node);
-        Ok(())
+        if let Some(node) = self.spare.pop() {
+            self.cover.insert_free(merged.start, merged.last, node);
+        }
     }
 
     /// Drops every range `owner` reserved and rebuilds the cover from the rest.
@@ -162,34 +169,17 @@ impl ReservedList {
         if self.entries.len() == before {
             return;
         }
-        // Every cover node back to the pool, then the union of what is left, lowest first.
+        // Every cover node back to the pool, then the entries left folded in one by one, each
+        // merge giving back the nodes it frees: never more nodes in use than entries folded.
         while let Some(start) = self.cover.0.iter().next().map(|(&k, _)| k) {
             if let Some(node) = self.cover.0.remove_node(&start) {
                 // The pool's capacity covers one node per entry ever added and not removed.
                 let _ = self.spare.push(node.into_reservation(), GFP_KERNEL_ACCOUNT);
             }
         }
-        self.entries.sort_unstable_by_key(|r| r.span.start);
-        let mut cur: Option<Span> = None;
-        for r in self.entries.iter() {
-            match cur {
-                Some(ref mut c) if r.span.start <= c.last.saturating_add(1) => {
-                    c.last = c.last.max(r.span.last);
-                }
-                _ => {
-                    if let Some(c) = cur.take() {
-                        if let Some(node) = self.spare.pop() {
-                            self.cover.insert_free(c.start, c.last, node);
-                        }
-                    }
-                    cur = Some(r.span);
-                }
-            }
-        }
-        if let Some(c) = cur {
-            if let Some(node) = self.spare.pop() {
-                self.cover.insert_free(c.start, c.last, node);
-            }
+        for i in 0..self.entries.len() {
+            let span = self.entries[i].span;
+            self.fold(span);
         }
         // Keep one node per entry in all.
         let keep = self
