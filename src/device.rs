@@ -207,11 +207,8 @@ impl Device {
                 claimed: AtomicBool::new(true),
             },
             GFP_KERNEL_ACCOUNT,
-        )
-        .inspect_err(|_| {
-            // SAFETY: the claim above, not handed on.
-            unsafe { bindings::iommu_device_release_dma_owner(raw) }
-        })?;
+        )?;
+        // (Had that allocation failed, dropping the value would have released the claim.)
         // The binder is a user until it unbinds.
         idev.users.hold(1);
         let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;

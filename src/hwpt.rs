@@ -142,6 +142,9 @@ impl HwptPaging {
         let domain = DomainBox::alloc(dev, flags, user_data)?;
         let dref = DomainRef(domain.0);
         ioas.iopt.lock().add_domain(dref)?;
+        // From here the value's Drop undoes both the fill and this hold, even if the allocation
+        // below fails (the value is dropped then).
+        ioas.users().hold(1);
         let hwpt = Arc::new(
             HwptPaging {
                 domain,
@@ -151,18 +154,8 @@ impl HwptPaging {
                 id: AtomicU32::new(0),
             },
             GFP_KERNEL_ACCOUNT,
-        );
-        match hwpt {
-            Ok(h) => {
-                ioas.users().hold(1);
-                Ok(h)
-            }
-            Err(e) => {
-                // The value was dropped without running our Drop: undo the fill here.
-                ioas.iopt.lock().remove_domain(dref);
-                Err(e.into())
-            }
-        }
+        )?;
+        Ok(hwpt)
     }
 
     pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {

@@ -578,3 +578,42 @@ pub(crate) fn option_huge_pages(ioas: &Ioas, cmd: &mut uapi::iommu_option) -> Re
         _ => Err(errno::eopnotsupp()),
     }
 }
+
+/// `IOMMU_IOAS_CHANGE_PROCESS`: the calling process takes over the accounting of everything
+/// pinned in this context (after a VMM hands its fd to a new process, live update). Only file
+/// mappings may exist: user memory belongs to the old process's address space.
+pub(crate) fn change_process_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let cmd: uapi::iommu_ioas_change_process = ucmd.cmd()?;
+    if cmd.__reserved != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    let ioases = ucmd.ictx.objects.lock().all_ioas()?;
+    // Every pages object once, checked to be file-backed.
+    let mut all: KVec<Arc<Pages>> = KVec::new();
+    for ioas in ioases.iter() {
+        let iopt = ioas.iopt.lock();
+        for area in iopt.areas.0.values() {
+            if !matches!(area.pages.source, Source::File(_)) {
+                return Err(EINVAL);
+            }
+            if !all.iter().any(|p| Arc::ptr_eq(p, &area.pages)) {
+                all.push(area.pages.clone(), GFP_KERNEL)?;
+            }
+        }
+    }
+    let mut moved = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    for pages in all.iter() {
+        match pages.change_account() {
+            Ok(Some(old)) => moved.push((pages.clone(), old), GFP_KERNEL)?,
+            Ok(None) => {}
+            Err(e) => {
+                // Give every charge moved so far back to where it was.
+                while let Some((p, old)) = moved.pop() {
+                    p.restore_account(old);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}

@@ -151,6 +151,8 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_HWPT_ALLOC, hwpt::alloc_ioctl, uapi::iommu_hwpt_alloc, __reserved),
     (uapi::IOMMU_GET_HW_INFO, device::get_hw_info_ioctl, uapi::iommu_hw_info, __reserved),
     (uapi::IOMMU_VFIO_IOAS, vfio_compat::vfio_ioas_ioctl, uapi::iommu_vfio_ioas, __reserved),
+    (uapi::IOMMU_IOAS_CHANGE_PROCESS, ioas::change_process_ioctl, uapi::iommu_ioas_change_process,
+     __reserved),
     #[cfg(CONFIG_IOMMUFD_TEST)]
     (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
 ];

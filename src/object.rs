@@ -255,6 +255,17 @@ impl Objects {
         }
     }
 
+    /// Every IOAS of the context, in use, lowest ID first.
+    pub(crate) fn all_ioas(&self) -> Result<KVec<InUse<Ioas>>> {
+        let mut out = KVec::new();
+        for slot in self.slots.values() {
+            if let Some(Object::Ioas(ioas)) = slot {
+                out.push(InUse::new(ioas.clone()), GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// The HWPT named `id`, in use.
     pub(crate) fn get_hwpt_paging(&self, id: u32) -> Result<InUse<HwptPaging>> {
         match self.slots.get(&id) {

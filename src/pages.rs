@@ -75,7 +75,7 @@ enum Mode {
 /// # Invariants
 ///
 /// `user` holds a reference from `get_current_user()`, dropped with `free_uid()`.
-struct Account {
+pub(crate) struct Account {
     mode: Mode,
     user: NonNull<bindings::user_struct>,
     mm: ARef<Mm>,
@@ -88,6 +88,54 @@ unsafe impl Send for Account {}
 unsafe impl Sync for Account {}
 
 impl Account {
+    /// The calling process and user in `mode`.
+    fn current_in_mode(mode: Mode) -> Result<Self> {
+        let task = kernel::current!();
+        let mm = ARef::<Mm>::from(&**task.mm().ok_or(EFAULT)?);
+        // SAFETY: returns the current credentials' user with a reference taken for us.
+        let user = NonNull::new(unsafe { shim::iommufd_rs_get_current_user() }).ok_or(EFAULT)?;
+        // INVARIANT: `user` carries the reference `get_current_user()` took.
+        Ok(Self { mode, user, mm })
+    }
+
+    /// Whether charges held by `self` belong to another process or user than `new`'s.
+    fn needs_update(&self, new: &Account) -> bool {
+        let same_mm = core::ptr::eq(self.mm.as_raw(), new.mm.as_raw());
+        match self.mode {
+            Mode::None => false,
+            Mode::Mm => !same_mm,
+            // `mm->pinned_vm` counts in every mode, so the mm matters too.
+            Mode::User => !same_mm || self.user != new.user,
+        }
+    }
+
+    /// Whether this account's process is the caller.
+    fn is_current_mm(&self) -> bool {
+        kernel::current!()
+            .mm()
+            .is_some_and(|mm| core::ptr::eq(mm.as_raw(), self.mm.as_raw()))
+    }
+
+    /// Charges without the limit check: giving back a charge that was just taken away.
+    fn charge_always(&self, npages: u64) {
+        let Ok(n) = i64::try_from(npages) else {
+            return;
+        };
+        match self.mode {
+            Mode::None => {}
+            Mode::User => {
+                self.locked_vm().fetch_add(n, Full);
+            }
+            Mode::Mm => {
+                if let Ok(n) = usize::try_from(npages) {
+                    // SAFETY: `mm` is grabbed; a charge back after an uncharge of the same size.
+                    unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, true) };
+                }
+            }
+        }
+        self.pinned_vm().add(n, Relaxed);
+    }
+
     /// The calling process and user, in the context's accounting mode.
     fn current(account_mm: bool) -> Result<Self> {
         let task = kernel::current!();
@@ -195,6 +243,10 @@ pub(crate) struct Pins {
     users: KVec<Span>,
     /// One entry per page, allocated at the first pin; meaningful where a user covers it.
     pfns: KVVec<u64>,
+    /// Whom the pins are charged to; `IOMMU_IOAS_CHANGE_PROCESS` moves the charge.
+    account: Account,
+    /// Pages pinned (and charged).
+    npinned: u64,
 }
 
 impl Pins {
@@ -217,7 +269,6 @@ pub(crate) struct Pages {
     pub(crate) length: u64,
     /// Whether the memory may be mapped for device writes.
     pub(crate) writable: bool,
-    account: Account,
     #[pin]
     pins: Mutex<Pins>,
 }
@@ -251,10 +302,11 @@ impl Pages {
                 base: start & !(PAGE - 1),
                 length: length.checked_add(start_byte).ok_or(EOVERFLOW)?,
                 writable,
-                account,
                 pins <- new_mutex!(Pins {
                     users: KVec::new(),
                     pfns: KVVec::new(),
+                    account,
+                    npinned: 0,
                 }),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -263,9 +315,31 @@ impl Pages {
 
     /// Whether the memory is the calling process's own.
     pub(crate) fn is_current_mm(&self) -> bool {
-        kernel::current!()
-            .mm()
-            .is_some_and(|mm| core::ptr::eq(mm.as_raw(), self.account.mm.as_raw()))
+        self.pins.lock().account.is_current_mm()
+    }
+
+    /// `IOMMU_IOAS_CHANGE_PROCESS` for these pages: the calling process (and its user) takes
+    /// over the charge for what is pinned. Returns the previous account when it changed (to give
+    /// back with [`Self::restore_account`] if a later pages object fails).
+    pub(crate) fn change_account(&self) -> Result<Option<Account>> {
+        let mut pins = self.pins.lock();
+        let new = Account::current_in_mode(pins.account.mode)?;
+        if !pins.account.needs_update(&new) {
+            return Ok(None);
+        }
+        let n = pins.npinned;
+        new.charge(n)?;
+        pins.account.uncharge(n);
+        Ok(Some(core::mem::replace(&mut pins.account, new)))
+    }
+
+    /// Undoes [`Self::change_account`].
+    pub(crate) fn restore_account(&self, old: Account) {
+        let mut pins = self.pins.lock();
+        let n = pins.npinned;
+        pins.account.uncharge(n);
+        old.charge_always(n);
+        pins.account = old;
     }
 
     /// Number of pages from `base` to the end of the memory.
@@ -287,12 +361,13 @@ impl Pages {
         }
         pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let need = cover::uncovered_len(&pins.users, span);
-        self.account.charge(need)?;
+        pins.account.charge(need)?;
         let mut failed_at = None;
         let rc = cover::for_each_uncovered(&pins.users, span, |part| {
-            self.pin_part(&mut pins.pfns, part).inspect_err(|_| {
-                failed_at = Some(part.start);
-            })
+            self.pin_part(&pins.account, &mut pins.pfns, part)
+                .inspect_err(|_| {
+                    failed_at = Some(part.start);
+                })
         });
         if let Err(e) = rc {
             // The parts before the one that failed are pinned (that one unwound itself).
@@ -306,9 +381,10 @@ impl Pages {
                     Ok(())
                 });
             }
-            self.account.uncharge(need);
+            pins.account.uncharge(need);
             return Err(e);
         }
+        pins.npinned += need;
         // Capacity was reserved above.
         pins.users.push(span, GFP_KERNEL_ACCOUNT)?;
         Ok(())
@@ -329,7 +405,8 @@ impl Pages {
             self.unpin_part(&pins.pfns, part);
             Ok(())
         });
-        self.account.uncharge(freed);
+        pins.account.uncharge(freed);
+        pins.npinned = pins.npinned.saturating_sub(freed);
         if pins.users.is_empty() {
             pins.pfns = KVVec::new();
         }
@@ -352,7 +429,7 @@ impl Pages {
 
     /// Pins pages `part`, none of which is pinned, recording their PFNs; on failure nothing of
     /// `part` stays pinned.
-    fn pin_part(&self, pfns: &mut [u64], part: Span) -> Result {
+    fn pin_part(&self, account: &Account, pfns: &mut [u64], part: Span) -> Result {
         let batch = batch_pages();
         let mut idx = part.start;
         let rc = (|| -> Result {
@@ -364,7 +441,7 @@ impl Pages {
                     .unwrap_or(usize::MAX)
                     .min(pages.capacity());
                 let got = match &self.source {
-                    Source::User => self.pin_user(idx, want, &mut pages)?,
+                    Source::User => self.pin_user(account, idx, want, &mut pages)?,
                     Source::File(file) => self.pin_file(file, idx, want, pfns)?,
                 };
                 if let Source::User = self.source {
@@ -397,6 +474,7 @@ impl Pages {
     /// (at least one).
     fn pin_user(
         &self,
+        account: &Account,
         idx: u64,
         want: usize,
         pages: &mut KVec<*mut bindings::page>,
@@ -411,17 +489,13 @@ impl Pages {
         if self.writable {
             flags |= bindings::FOLL_WRITE;
         }
-        let task = kernel::current!();
-        let own = task
-            .mm()
-            .is_some_and(|mm| core::ptr::eq(mm.as_raw(), self.account.mm.as_raw()));
-        let rc = if own {
+        let rc = if account.is_current_mm() {
             // SAFETY: `pages` has room for `n` pointers; GUP checks the user range itself.
             i64::from(unsafe { bindings::pin_user_pages_fast(addr, n, flags, pages.as_mut_ptr()) })
         } else {
             // Another process (after fork, or a kernel thread): pin from the mapper's mm while it
             // still has users.
-            let mm = self.account.mm.mmget_not_zero().ok_or(EFAULT)?;
+            let mm = account.mm.mmget_not_zero().ok_or(EFAULT)?;
             let _lock = mm.mmap_read_lock();
             // SAFETY: the mmap lock of `mm` is held and `mm` has a user; `pages` has room for `n`
             // pointers.

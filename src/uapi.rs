@@ -68,6 +68,7 @@ pub(crate) use generated::{
     iommu_iova_range,
     iommu_option,
     iommu_vfio_ioas,
+    iommu_ioas_change_process,
     IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
     IOMMU_HWPT_ALLOC_NEST_PARENT,
     IOMMU_HWPT_ALLOC_PASID,
@@ -122,6 +123,8 @@ pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OP
 pub(crate) const IOMMU_HWPT_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_ALLOC);
 pub(crate) const IOMMU_GET_HW_INFO: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_GET_HW_INFO);
 pub(crate) const IOMMU_VFIO_IOAS: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VFIO_IOAS);
+pub(crate) const IOMMU_IOAS_CHANGE_PROCESS: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
 
 /// Marks uAPI structs as plain bytes both ways, after checking at build time that their size is
 /// the sum of their fields (no padding, so every byte of an `AsBytes` view is initialized).
@@ -158,6 +161,7 @@ plain_uapi! {
     iommu_hw_info { size, flags, dev_id, data_len, data_uptr, __bindgen_anon_1, out_max_pasid_log2,
                     __reserved, out_capabilities }
     iommu_vfio_ioas { size, ioas_id, op, __reserved }
+    iommu_ioas_change_process { size, __reserved }
 }
 
 /// The VFIO type1 container uAPI (`include/uapi/linux/vfio.h`), for the compat ioctls.
