@@ -1,0 +1,745 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iommufd-rs selftests: emulated accesses (IOMMU_TEST_OP_CREATE_ACCESS and the ops on the access
+ * fd): pinning pages by IOVA, reading and writing through the IOAS, being told of unmaps, moving
+ * to another IOAS, and what an access holds until its fd is closed.
+ * Upstream behaviour: both modules must pass.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include "iommufd_test.h"
+
+#include "kselftest_harness.h"
+
+#define PAGE 4096UL
+#define HUGE (2UL << 20)
+#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
+#define BUF_LEN (64 * PAGE)
+/* The fixture maps the first NPAGES pages of its buffer here. */
+#define BASE 0x100000UL
+#define NPAGES 16
+#define PIN MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES
+
+/* The call fails with exactly this errno (errno is read before anything can clobber it). */
+#define EXPECT_FAIL(err, expr)                  \
+	do {                                    \
+		int __ret = (expr), __err = errno; \
+		EXPECT_EQ(-1, __ret);           \
+		EXPECT_EQ(err, __err);          \
+	} while (0)
+
+static int ioas_alloc(int fd, __u32 *id)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
+
+	*id = cmd.out_ioas_id;
+	return ret;
+}
+
+static int destroy(int fd, __u32 id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return ioctl(fd, IOMMU_DESTROY, &cmd);
+}
+
+static int map_at(int fd, __u32 ioas, void *va, __u64 len, __u64 iova, __u32 flags)
+{
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = flags | IOMMU_IOAS_MAP_FIXED_IOVA,
+		.ioas_id = ioas,
+		.user_va = (uintptr_t)va,
+		.length = len,
+		.iova = iova,
+	};
+
+	return ioctl(fd, IOMMU_IOAS_MAP, &cmd);
+}
+
+static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len, __u64 *unmapped)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas,
+		.iova = iova,
+		.length = len,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
+
+	if (unmapped)
+		*unmapped = cmd.length;
+	return ret;
+}
+
+static int check_refs(int fd, void *va, __u64 len, __u32 refs)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
+		.check_refs = { .length = len, .uptr = (uintptr_t)va, .refs = refs },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+static int mock_domain(int fd, __u32 pt, __u32 *stdev)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+		.id = pt,
+	};
+	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	if (stdev)
+		*stdev = cmd.mock_domain.out_stdev_id;
+	return ret;
+}
+
+static int create_access(int fd, __u32 ioas, __u32 flags, int *afd)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_CREATE_ACCESS,
+		.id = ioas,
+		.create_access = { .flags = flags },
+	};
+	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	*afd = ret ? -1 : (int)cmd.create_access.out_access_fd;
+	return ret;
+}
+
+static int access_pages(int fd, int afd, __u64 iova, __u64 len, void *uptr, __u32 flags,
+			__u32 *id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_ACCESS_PAGES,
+		.id = afd,
+		.access_pages = { .flags = flags, .iova = iova, .length = len,
+				  .uptr = (uintptr_t)uptr },
+	};
+	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	if (id)
+		*id = cmd.access_pages.out_access_pages_id;
+	return ret;
+}
+
+static int unpin(int fd, int afd, __u32 id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+		.id = afd,
+		.destroy_access_pages = { .access_pages_id = id },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+static int access_rw(int fd, int afd, __u64 iova, void *data, __u64 len, __u32 flags)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_ACCESS_RW,
+		.id = afd,
+		.access_rw = { .iova = iova, .length = len, .uptr = (uintptr_t)data, .flags = flags },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+static int access_replace(int fd, int afd, __u32 ioas)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
+		.id = afd,
+		.access_replace_ioas = { .ioas_id = ioas },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+static void fill(void *p, size_t len, unsigned int seed)
+{
+	unsigned char *c = p;
+
+	for (size_t i = 0; i < len; i++)
+		c[i] = (unsigned char)(seed + i * 7 + (i >> 8));
+}
+
+FIXTURE(access)
+{
+	int fd;
+	__u32 ioas;
+	unsigned char *buf;
+};
+
+FIXTURE_SETUP(access)
+{
+	void *p;
+
+	self->fd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, ioas_alloc(self->fd, &self->ioas));
+	ASSERT_EQ(0, posix_memalign(&p, HUGE, BUF_LEN));
+	self->buf = p;
+	/* Small pages whatever the THP setting: MD_CHECK_REFS counts pins on small pages only. */
+	ASSERT_EQ(0, madvise(self->buf, BUF_LEN, MADV_NOHUGEPAGE));
+	fill(self->buf, BUF_LEN, 1);
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, NPAGES * PAGE, BASE, RW));
+}
+
+FIXTURE_TEARDOWN(access)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	free(self->buf);
+}
+
+/* An access is an fd; while it exists it holds its IOAS (EBUSY), closing it lets the IOAS go. */
+TEST_F(access, create_and_close)
+{
+	int afd, pafd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	EXPECT_LE(0, afd);
+	EXPECT_NE(self->fd, afd);
+	/* The fd is close-on-exec. */
+	EXPECT_EQ(FD_CLOEXEC, fcntl(afd, F_GETFD) & FD_CLOEXEC);
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &pafd));
+	EXPECT_NE(afd, pafd);
+	EXPECT_FAIL(EBUSY, destroy(self->fd, self->ioas));
+	close(afd);
+	EXPECT_FAIL(EBUSY, destroy(self->fd, self->ioas));
+	close(pafd);
+	EXPECT_EQ(0, destroy(self->fd, self->ioas));
+}
+
+/* CREATE_ACCESS knows one flag and needs an IOAS id. */
+TEST_F(access, create_bad_input)
+{
+	__u32 stdev;
+	int afd;
+
+	EXPECT_FAIL(EOPNOTSUPP, create_access(self->fd, self->ioas, 1 << 1, &afd));
+	EXPECT_FAIL(EOPNOTSUPP, create_access(self->fd, self->ioas, PIN | (1 << 4), &afd));
+	EXPECT_FAIL(ENOENT, create_access(self->fd, 9999, 0, &afd));
+	EXPECT_FAIL(ENOENT, create_access(self->fd, 0, PIN, &afd));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	EXPECT_FAIL(ENOENT, create_access(self->fd, stdev, 0, &afd));
+	/* None of these left anything holding the IOAS. */
+	ASSERT_EQ(0, destroy(self->fd, stdev));
+	EXPECT_EQ(0, destroy(self->fd, self->ioas));
+}
+
+/* A pinning access needs page-aligned areas; with one attached, sub-page maps are refused. */
+TEST_F(access, pin_access_needs_page_aligned_areas)
+{
+	int afd;
+
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 3, 100, 0x400003, RW));
+	EXPECT_FAIL(EADDRINUSE, create_access(self->fd, self->ioas, PIN, &afd));
+	/* An access that only reads and writes does not care. */
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	close(afd);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0x400003, 100, NULL));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	EXPECT_FAIL(EINVAL, map_at(self->fd, self->ioas, self->buf, PAGE, 0x400800, RW));
+	EXPECT_FAIL(EINVAL, map_at(self->fd, self->ioas, self->buf, 100, 0x400000, RW));
+	EXPECT_FAIL(EINVAL, map_at(self->fd, self->ioas, self->buf + 0x800, PAGE, 0x400000, RW));
+	EXPECT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, 0x400000, RW));
+	/* The rule goes with the access. */
+	close(afd);
+	EXPECT_EQ(0, map_at(self->fd, self->ioas, self->buf + 3, 100, 0x500003, RW));
+}
+
+/* ACCESS_PAGES is only for accesses created with NEEDS_PIN_PAGES. */
+TEST_F(access, pin_needs_pin_access)
+{
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	EXPECT_FAIL(EOPNOTSUPP, access_pages(self->fd, afd, BASE, PAGE, self->buf, 0, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	close(afd);
+}
+
+/* Pins are counted per page and undone by DESTROY_ACCESS_PAGES; overlapping pins pin once. */
+TEST_F(access, pin_and_unpin)
+{
+	__u32 id1, id2;
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE + 4 * PAGE, 4 * PAGE, self->buf + 4 * PAGE,
+				  0, &id1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, 4 * PAGE, 0));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 4 * PAGE, 4 * PAGE, 1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 8 * PAGE, 8 * PAGE, 0));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE + 6 * PAGE, 4 * PAGE, self->buf + 6 * PAGE,
+				  MOCK_FLAGS_ACCESS_WRITE, &id2));
+	EXPECT_NE(id1, id2);
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 4 * PAGE, 6 * PAGE, 1));
+	ASSERT_EQ(0, unpin(self->fd, afd, id1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 4 * PAGE, 2 * PAGE, 0));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 6 * PAGE, 4 * PAGE, 1));
+	EXPECT_FAIL(ENOENT, unpin(self->fd, afd, id1));
+	ASSERT_EQ(0, unpin(self->fd, afd, id2));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	EXPECT_FAIL(ENOENT, unpin(self->fd, afd, id2));
+	close(afd);
+}
+
+/* The pages returned are the ones under the user VA: a wrong uptr is EBADE, and nothing stays. */
+TEST_F(access, pin_checks_pages)
+{
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	EXPECT_FAIL(EBADE, access_pages(self->fd, afd, BASE, 2 * PAGE, self->buf + PAGE, 0, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	/* uptr 0 skips the check. */
+	EXPECT_EQ(0, access_pages(self->fd, afd, BASE, 2 * PAGE, NULL, 0, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, 2 * PAGE, 1));
+	close(afd);
+}
+
+/* The start must be page-aligned in the memory; the length need not be, it rounds to pages. */
+TEST_F(access, pin_alignment)
+{
+	__u32 id;
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	EXPECT_FAIL(EINVAL, access_pages(self->fd, afd, BASE + 1, PAGE, self->buf + 1, 0, NULL));
+	EXPECT_FAIL(EINVAL, access_pages(self->fd, afd, BASE + 100, 10, self->buf + 100, 0, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 100, self->buf, 0, &id));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, PAGE, 1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + PAGE, PAGE, 0));
+	ASSERT_EQ(0, unpin(self->fd, afd, id));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE + 2 * PAGE, PAGE + 1, self->buf + 2 * PAGE, 0,
+				  &id));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 2 * PAGE, 2 * PAGE, 1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 4 * PAGE, PAGE, 0));
+	ASSERT_EQ(0, unpin(self->fd, afd, id));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	close(afd);
+}
+
+/* Pins need every IOVA mapped; a partial success is undone. Adjacent areas may be spanned. */
+TEST_F(access, pin_needs_mapped_iova)
+{
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	EXPECT_FAIL(ENOENT, access_pages(self->fd, afd, 0x900000, PAGE, NULL, 0, NULL));
+	EXPECT_FAIL(ENOENT, access_pages(self->fd, afd, BASE + (NPAGES - 2) * PAGE, 4 * PAGE,
+					 NULL, 0, NULL));
+	EXPECT_FAIL(ENOENT, access_pages(self->fd, afd, BASE - PAGE, 2 * PAGE, NULL, 0, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	/* Two adjacent areas, and one beyond a gap. */
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 32 * PAGE, 4 * PAGE,
+			    BASE + NPAGES * PAGE, RW));
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 40 * PAGE, 4 * PAGE,
+			    BASE + (NPAGES + 5) * PAGE, RW));
+	EXPECT_EQ(0, access_pages(self->fd, afd, BASE + (NPAGES - 2) * PAGE, 4 * PAGE, NULL, 0,
+				  NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + (NPAGES - 2) * PAGE, 2 * PAGE, 1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 32 * PAGE, 2 * PAGE, 1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 34 * PAGE, 2 * PAGE, 0));
+	EXPECT_FAIL(ENOENT, access_pages(self->fd, afd, BASE + (NPAGES + 3) * PAGE, 3 * PAGE, NULL,
+					 0, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 34 * PAGE, 2 * PAGE, 0));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 40 * PAGE, 4 * PAGE, 0));
+	close(afd);
+}
+
+/* A write pin of a read-only mapping is EPERM; a read pin is fine. */
+TEST_F(access, pin_write_to_read_only_is_eperm)
+{
+	int afd;
+
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 32 * PAGE, 4 * PAGE, 0x400000,
+			    IOMMU_IOAS_MAP_READABLE));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	EXPECT_FAIL(EPERM, access_pages(self->fd, afd, 0x400000, PAGE, self->buf + 32 * PAGE,
+					MOCK_FLAGS_ACCESS_WRITE, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 32 * PAGE, 4 * PAGE, 0));
+	EXPECT_EQ(0, access_pages(self->fd, afd, 0x400000, PAGE, self->buf + 32 * PAGE, 0, NULL));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 32 * PAGE, PAGE, 1));
+	close(afd);
+}
+
+/* ACCESS_PAGES argument checks. */
+TEST_F(access, pin_bad_input)
+{
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	EXPECT_FAIL(EOPNOTSUPP, access_pages(self->fd, afd, BASE, PAGE, NULL, 1 << 3, NULL));
+	EXPECT_FAIL(EINVAL, access_pages(self->fd, afd, BASE, 0, NULL, 0, NULL));
+	EXPECT_FAIL(EOVERFLOW, access_pages(self->fd, afd, UINT64_MAX - PAGE + 1, 2 * PAGE, NULL,
+					    0, NULL));
+	EXPECT_FAIL(ENOMEM, access_pages(self->fd, afd, BASE, 16 * 1024 * 1024 + 1, NULL, 0, NULL));
+	/* The id is an access fd: anything else is EBADFD. */
+	EXPECT_FAIL(EBADFD, access_pages(self->fd, self->fd, BASE, PAGE, NULL, 0, NULL));
+	EXPECT_FAIL(EBADFD, access_pages(self->fd, 9999, BASE, PAGE, NULL, 0, NULL));
+	EXPECT_FAIL(EBADFD, unpin(self->fd, self->fd, 0));
+	EXPECT_FAIL(ENOENT, unpin(self->fd, afd, 0));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	close(afd);
+}
+
+/* Unmapping pinned IOVA succeeds: the access is told, unpins, and its item is gone. */
+TEST_F(access, unmap_tells_access_to_unpin)
+{
+	__u64 unmapped = 0;
+	__u32 id1, id2;
+	int afd;
+
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 32 * PAGE, 8 * PAGE, 0x400000, RW));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 4 * PAGE, self->buf, 0, &id1));
+	ASSERT_EQ(0, access_pages(self->fd, afd, 0x400000, 8 * PAGE, self->buf + 32 * PAGE, 0,
+				  &id2));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, BASE, NPAGES * PAGE, &unmapped));
+	EXPECT_EQ(NPAGES * PAGE, unmapped);
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	EXPECT_FAIL(ENOENT, unpin(self->fd, afd, id1));
+	/* The other pin was not in the range and is still there. */
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 32 * PAGE, 8 * PAGE, 1));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, &unmapped));
+	EXPECT_EQ(8 * PAGE, unmapped);
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 32 * PAGE, 8 * PAGE, 0));
+	EXPECT_FAIL(ENOENT, unpin(self->fd, afd, id2));
+	/* And the access keeps working on new maps. */
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, BASE, RW));
+	EXPECT_EQ(0, access_pages(self->fd, afd, BASE, PAGE, self->buf, 0, NULL));
+	close(afd);
+}
+
+/* Closing the access fd unpins everything it pinned and releases the IOAS. */
+TEST_F(access, close_releases_pins)
+{
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 4 * PAGE, self->buf, 0, NULL));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE + 8 * PAGE, 8 * PAGE, self->buf + 8 * PAGE,
+				  MOCK_FLAGS_ACCESS_WRITE, NULL));
+	EXPECT_FAIL(EBUSY, destroy(self->fd, self->ioas));
+	close(afd);
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	EXPECT_EQ(0, destroy(self->fd, self->ioas));
+}
+
+/* Closing the iommufd while the access fd is open destroys the IOAS under the access. */
+TEST_F(access, close_iommufd_with_access_open)
+{
+	int afd, fd2;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 4 * PAGE, self->buf, 0, NULL));
+	close(self->fd);
+	self->fd = -1;
+	/* The access still pins: the pages stay with it until its fd goes. */
+	fd2 = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(0, check_refs(fd2, self->buf, 4 * PAGE, 1));
+	close(afd);
+	EXPECT_EQ(0, check_refs(fd2, self->buf, NPAGES * PAGE, 0));
+	close(fd2);
+}
+
+/* An access pin and a domain share one pin of each page. */
+TEST_F(access, pin_shared_with_domain)
+{
+	__u32 stdev, id;
+	int afd;
+
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 4 * PAGE, self->buf, 0, &id));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
+	/* The domain goes: the access's pages stay pinned, the rest are released. */
+	ASSERT_EQ(0, destroy(self->fd, stdev));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, 4 * PAGE, 1));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 4 * PAGE, (NPAGES - 4) * PAGE, 0));
+	/* A new domain is filled from the pinned pages and the user memory, pinning once. */
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
+	ASSERT_EQ(0, unpin(self->fd, afd, id));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
+	ASSERT_EQ(0, destroy(self->fd, stdev));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 0));
+	close(afd);
+}
+
+/* ACCESS_RW copies bytes to and from the memory under any IOVA range, aligned or not. */
+TEST_F(access, rw_read_write)
+{
+	static const struct {
+		__u64 off, len;
+	} cases[] = {
+		{ 0, 1 }, { 0, PAGE }, { 5, 10 }, { PAGE - 3, 6 }, { 123, 3 * PAGE + 77 },
+		{ 2 * PAGE, 4 * PAGE }, { NPAGES * PAGE - 1, 1 }, { 0, NPAGES * PAGE },
+	};
+	static const __u32 modes[] = { 0, MOCK_ACCESS_RW_SLOW_PATH };
+	unsigned char *data = malloc(NPAGES * PAGE), *want = malloc(BUF_LEN);
+	unsigned int seed = 10;
+	int afd;
+
+	ASSERT_NE(NULL, data);
+	ASSERT_NE(NULL, want);
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	for (unsigned int m = 0; m < 2; m++) {
+		for (unsigned int c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			__u64 off = cases[c].off, len = cases[c].len;
+
+			/* Write, then see it in memory and nowhere else. */
+			memcpy(want, self->buf, BUF_LEN);
+			fill(data, len, seed++);
+			ASSERT_EQ(0, access_rw(self->fd, afd, BASE + off, data, len,
+					       modes[m] | MOCK_ACCESS_RW_WRITE));
+			memcpy(want + off, data, len);
+			ASSERT_EQ(0, memcmp(want, self->buf, BUF_LEN))
+				TH_LOG("mode %u case %u: write", m, c);
+			/* Memory written by the CPU reads back through the access. */
+			fill(self->buf + off, len, seed++);
+			memset(data, 0, len);
+			ASSERT_EQ(0, access_rw(self->fd, afd, BASE + off, data, len, modes[m]));
+			ASSERT_EQ(0, memcmp(data, self->buf + off, len))
+				TH_LOG("mode %u case %u: read", m, c);
+		}
+	}
+	close(afd);
+	free(data);
+	free(want);
+}
+
+/* RW spans adjacent areas, whatever memory each one maps; a gap or unmapped IOVA is ENOENT. */
+TEST_F(access, rw_across_areas_and_holes)
+{
+	unsigned char data[2 * PAGE], zero[2 * PAGE] = {};
+	int afd;
+
+	/* After BASE's area, an area backed by buf + 40 pages, then a hole. */
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 40 * PAGE, 2 * PAGE,
+			    BASE + NPAGES * PAGE, RW));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	for (int slow = 0; slow < 2; slow++) {
+		__u32 flags = slow ? MOCK_ACCESS_RW_SLOW_PATH : 0;
+
+		fill(data, sizeof(data), 50 + slow);
+		ASSERT_EQ(0, access_rw(self->fd, afd, BASE + NPAGES * PAGE - PAGE - 9, data,
+				       sizeof(data), flags | MOCK_ACCESS_RW_WRITE));
+		EXPECT_EQ(0, memcmp(self->buf + NPAGES * PAGE - PAGE - 9, data, PAGE + 9));
+		EXPECT_EQ(0, memcmp(self->buf + 40 * PAGE, data + PAGE + 9, PAGE - 9));
+		memset(data, 0, sizeof(data));
+		ASSERT_EQ(0, access_rw(self->fd, afd, BASE + NPAGES * PAGE - PAGE - 9, data,
+				       sizeof(data), flags));
+		EXPECT_EQ(0, memcmp(self->buf + NPAGES * PAGE - PAGE - 9, data, PAGE + 9));
+		EXPECT_EQ(0, memcmp(self->buf + 40 * PAGE, data + PAGE + 9, PAGE - 9));
+
+		EXPECT_FAIL(ENOENT, access_rw(self->fd, afd, BASE + (NPAGES + 1) * PAGE, data,
+					      2 * PAGE, flags));
+		EXPECT_FAIL(ENOENT, access_rw(self->fd, afd, BASE - 1, data, 2, flags));
+		EXPECT_FAIL(ENOENT, access_rw(self->fd, afd, 0x900000, data, 1, flags));
+		memset(data, 0, sizeof(data));
+		EXPECT_FAIL(ENOENT, access_rw(self->fd, afd, 0x900000, data, sizeof(data),
+					      flags | MOCK_ACCESS_RW_WRITE));
+	}
+	EXPECT_EQ(0, memcmp(self->buf + 42 * PAGE, zero, 0));
+	close(afd);
+}
+
+/* Writes to a read-only mapping and reads of a write-only one are EPERM, on both paths. */
+TEST_F(access, rw_permissions)
+{
+	unsigned char data[64], before[64];
+	int afd;
+
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 32 * PAGE, PAGE, 0x400000,
+			    IOMMU_IOAS_MAP_READABLE));
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf + 33 * PAGE, PAGE, 0x500000,
+			    IOMMU_IOAS_MAP_WRITEABLE));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	memcpy(before, self->buf + 32 * PAGE + 8, sizeof(before));
+	for (int slow = 0; slow < 2; slow++) {
+		__u32 flags = slow ? MOCK_ACCESS_RW_SLOW_PATH : 0;
+
+		fill(data, sizeof(data), 90);
+		EXPECT_FAIL(EPERM, access_rw(self->fd, afd, 0x400008, data, sizeof(data),
+					     flags | MOCK_ACCESS_RW_WRITE));
+		EXPECT_EQ(0, memcmp(before, self->buf + 32 * PAGE + 8, sizeof(before)));
+		EXPECT_EQ(0, access_rw(self->fd, afd, 0x400008, data, sizeof(data), flags));
+		EXPECT_EQ(0, memcmp(data, self->buf + 32 * PAGE + 8, sizeof(data)));
+		EXPECT_FAIL(EPERM, access_rw(self->fd, afd, 0x500008, data, sizeof(data), flags));
+		fill(data, sizeof(data), 91 + slow);
+		EXPECT_EQ(0, access_rw(self->fd, afd, 0x500008, data, sizeof(data),
+				       flags | MOCK_ACCESS_RW_WRITE));
+		EXPECT_EQ(0, memcmp(data, self->buf + 33 * PAGE + 8, sizeof(data)));
+	}
+	close(afd);
+}
+
+/* ACCESS_RW argument checks. */
+TEST_F(access, rw_bad_input)
+{
+	unsigned char data[16];
+	int afd;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	EXPECT_FAIL(EINVAL, access_rw(self->fd, afd, BASE, data, 0, 0));
+	EXPECT_FAIL(EOPNOTSUPP, access_rw(self->fd, afd, BASE, data, sizeof(data), 1 << 1));
+	EXPECT_FAIL(EOPNOTSUPP, access_rw(self->fd, afd, BASE, data, sizeof(data), 1 << 5));
+	EXPECT_FAIL(EOVERFLOW, access_rw(self->fd, afd, UINT64_MAX - 3, data, sizeof(data), 0));
+	EXPECT_FAIL(ENOMEM, access_rw(self->fd, afd, BASE, data, 16 * 1024 * 1024 + 1, 0));
+	EXPECT_FAIL(EBADFD, access_rw(self->fd, self->fd, BASE, data, sizeof(data), 0));
+	EXPECT_FAIL(EBADFD, access_rw(self->fd, 9999, BASE, data, sizeof(data), 0));
+	/* A bad user buffer faults, in either direction. */
+	EXPECT_FAIL(EFAULT, access_rw(self->fd, afd, BASE, (void *)8, sizeof(data),
+				      MOCK_ACCESS_RW_WRITE));
+	EXPECT_FAIL(EFAULT, access_rw(self->fd, afd, BASE, (void *)8, sizeof(data), 0));
+	close(afd);
+}
+
+/* From another process the access still reaches the memory of the process that mapped it. */
+TEST_F(access, rw_from_another_process)
+{
+	unsigned char data[3 * PAGE];
+	int afd, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	fill(self->buf, NPAGES * PAGE, 33);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* This process's copy now differs from the mapped (parent's) memory. */
+		unsigned char orig[3 * PAGE];
+
+		memcpy(orig, self->buf + PAGE + 5, sizeof(orig));
+		memset(self->buf, 0xee, NPAGES * PAGE);
+		if (access_rw(self->fd, afd, BASE + PAGE + 5, data, sizeof(data), 0))
+			_exit(1);
+		if (memcmp(data, orig, sizeof(data)))
+			_exit(2);
+		memset(data, 0x77, sizeof(data));
+		if (access_rw(self->fd, afd, BASE + 2 * PAGE, data, PAGE + 1,
+			      MOCK_ACCESS_RW_WRITE))
+			_exit(3);
+		if (self->buf[2 * PAGE] != 0xee)
+			_exit(4);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	memset(data, 0x77, PAGE + 1);
+	EXPECT_EQ(0, memcmp(self->buf + 2 * PAGE, data, PAGE + 1));
+	EXPECT_NE(0x77, self->buf[3 * PAGE + 1]);
+	close(afd);
+}
+
+/* With a domain attached RW goes through the pinned pages; the slow path sees CPU writes too. */
+TEST_F(access, rw_with_domain)
+{
+	unsigned char data[PAGE + 100];
+	__u32 stdev;
+	int afd;
+
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	fill(data, sizeof(data), 7);
+	ASSERT_EQ(0, access_rw(self->fd, afd, BASE + 3 * PAGE - 50, data, sizeof(data),
+			       MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH));
+	EXPECT_EQ(0, memcmp(self->buf + 3 * PAGE - 50, data, sizeof(data)));
+	fill(self->buf + 3 * PAGE - 50, sizeof(data), 8);
+	ASSERT_EQ(0, access_rw(self->fd, afd, BASE + 3 * PAGE - 50, data, sizeof(data),
+			       MOCK_ACCESS_RW_SLOW_PATH));
+	EXPECT_EQ(0, memcmp(self->buf + 3 * PAGE - 50, data, sizeof(data)));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
+	close(afd);
+}
+
+/* ACCESS_REPLACE_IOAS moves the access: RW then reads the new IOAS, and the old one is free. */
+TEST_F(access, replace_ioas)
+{
+	unsigned char data[32];
+	__u32 ioas2;
+	int afd;
+
+	ASSERT_EQ(0, ioas_alloc(self->fd, &ioas2));
+	/* The same IOVA, other memory. */
+	ASSERT_EQ(0, map_at(self->fd, ioas2, self->buf + 32 * PAGE, PAGE, BASE, RW));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, 0, &afd));
+	ASSERT_EQ(0, access_rw(self->fd, afd, BASE, data, sizeof(data), 0));
+	EXPECT_EQ(0, memcmp(data, self->buf, sizeof(data)));
+	ASSERT_EQ(0, access_replace(self->fd, afd, ioas2));
+	ASSERT_EQ(0, access_rw(self->fd, afd, BASE, data, sizeof(data), 0));
+	EXPECT_EQ(0, memcmp(data, self->buf + 32 * PAGE, sizeof(data)));
+	EXPECT_FAIL(ENOENT, access_rw(self->fd, afd, BASE + PAGE, data, sizeof(data), 0));
+	EXPECT_FAIL(EBUSY, destroy(self->fd, ioas2));
+	EXPECT_EQ(0, destroy(self->fd, self->ioas));
+	/* A failed replace leaves it where it was. */
+	EXPECT_FAIL(ENOENT, access_replace(self->fd, afd, self->ioas));
+	EXPECT_FAIL(ENOENT, access_replace(self->fd, afd, 9999));
+	EXPECT_FAIL(EBADFD, access_replace(self->fd, self->fd, ioas2));
+	EXPECT_EQ(0, access_rw(self->fd, afd, BASE, data, sizeof(data), 0));
+	/* Replacing with the IOAS it is on changes nothing. */
+	EXPECT_EQ(0, access_replace(self->fd, afd, ioas2));
+	EXPECT_FAIL(EBUSY, destroy(self->fd, ioas2));
+	close(afd);
+	EXPECT_EQ(0, destroy(self->fd, ioas2));
+}
+
+/* Moving to another IOAS tells the access to drop every pin first; the same IOAS keeps them. */
+TEST_F(access, replace_ioas_drops_pins)
+{
+	__u32 ioas2, id1, id2;
+	int afd;
+
+	ASSERT_EQ(0, ioas_alloc(self->fd, &ioas2));
+	ASSERT_EQ(0, map_at(self->fd, ioas2, self->buf + 32 * PAGE, 4 * PAGE, BASE, RW));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 4 * PAGE, self->buf, 0, &id1));
+	ASSERT_EQ(0, access_replace(self->fd, afd, self->ioas));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, 4 * PAGE, 1));
+	ASSERT_EQ(0, access_replace(self->fd, afd, ioas2));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf, 4 * PAGE, 0));
+	EXPECT_FAIL(ENOENT, unpin(self->fd, afd, id1));
+	/* Pins now come from the new IOAS; the old one's IOVA means the new one's memory. */
+	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 4 * PAGE, self->buf + 32 * PAGE, 0, &id2));
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 32 * PAGE, 4 * PAGE, 1));
+	/* The pin alignment rule moved too. */
+	EXPECT_EQ(0, map_at(self->fd, self->ioas, self->buf + 3, 100, 0x400003, RW));
+	EXPECT_FAIL(EINVAL, map_at(self->fd, ioas2, self->buf + 3, 100, 0x400003, RW));
+	EXPECT_FAIL(EADDRINUSE, access_replace(self->fd, afd, self->ioas));
+	/* ...and a refused replace did not drop the pins. */
+	EXPECT_EQ(0, check_refs(self->fd, self->buf + 32 * PAGE, 4 * PAGE, 1));
+	EXPECT_EQ(0, unpin(self->fd, afd, id2));
+	close(afd);
+}
+
+TEST_HARNESS_MAIN
