@@ -35,7 +35,10 @@ use kernel::{
 };
 
 use crate::{
-    hwpt::HwptPaging,
+    hwpt::{
+        Hwpt,
+        HwptPaging, //
+    },
     ictx::Ictx,
     ioas::Ioas,
     kbind,
@@ -58,7 +61,7 @@ type Handle = KBox<bindings::iommu_attach_handle>;
 
 /// What a group is attached to, and which of its bound devices asked.
 struct GroupAttach {
-    hwpt: Option<Arc<HwptPaging>>,
+    hwpt: Option<Hwpt>,
     /// Attached devices: object ID and device.
     devices: KVec<(u32, NonNull<bindings::device>)>,
     /// The handle the core holds while `hwpt` is attached.
@@ -273,7 +276,11 @@ impl Device {
         let pt = ictx.objects.lock().get_pt(pt_id)?;
         match pt {
             Pt::Hwpt(hwpt) => {
-                self.do_attach(hwpt.arc())?;
+                self.do_attach(&Hwpt::Paging(hwpt.arc().clone()))?;
+                Ok(pt_id)
+            }
+            Pt::Nested(hwpt) => {
+                self.do_attach(&Hwpt::Nested(hwpt.arc().clone()))?;
                 Ok(pt_id)
             }
             Pt::Ioas(ioas) => self.auto_attach(ictx, ioas.arc()),
@@ -285,7 +292,8 @@ impl Device {
     pub(crate) fn replace(&self, ictx: &Ictx, pt_id: u32) -> Result<u32> {
         let pt = ictx.objects.lock().get_pt(pt_id)?;
         let (old, id) = match pt {
-            Pt::Hwpt(hwpt) => (self.do_replace(hwpt.arc())?, pt_id),
+            Pt::Hwpt(hwpt) => (self.do_replace(&Hwpt::Paging(hwpt.arc().clone()))?, pt_id),
+            Pt::Nested(hwpt) => (self.do_replace(&Hwpt::Nested(hwpt.arc().clone()))?, pt_id),
             Pt::Ioas(ioas) => {
                 let ioas = ioas.arc().clone();
                 self.auto_replace(ictx, &ioas)?
@@ -315,11 +323,12 @@ impl Device {
         if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| self.do_attach(h))? {
             return Ok(id);
         }
-        let hwpt = HwptPaging::new(ioas, self, 0, None, true)?;
+        let paging = HwptPaging::new(ioas, self, 0, None, true)?;
+        let hwpt = Hwpt::Paging(paging.clone());
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
         // Attach before the HWPT is visible: nobody can look it up half made.
         self.do_attach(&hwpt)?;
-        let id = match publish_hwpt(ictx, &hwpt) {
+        let id = match publish_hwpt(ictx, &paging) {
             Ok(id) => id,
             Err(e) => {
                 let back = self.do_detach();
@@ -339,7 +348,7 @@ impl Device {
         &self,
         ictx: &Ictx,
         ioas: &Arc<Ioas>,
-    ) -> Result<(Option<Arc<HwptPaging>>, u32)> {
+    ) -> Result<(Option<Hwpt>, u32)> {
         let mut hwpts = ioas.hwpts.lock();
         let mut old = None;
         if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| {
@@ -348,10 +357,11 @@ impl Device {
         })? {
             return Ok((old, id));
         }
-        let hwpt = HwptPaging::new(ioas, self, 0, None, true)?;
+        let paging = HwptPaging::new(ioas, self, 0, None, true)?;
+        let hwpt = Hwpt::Paging(paging.clone());
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let old = self.do_replace(&hwpt)?;
-        let id = match publish_hwpt(ictx, &hwpt) {
+        let id = match publish_hwpt(ictx, &paging) {
             Ok(id) => id,
             Err(e) => {
                 // Put the device back where it was.
@@ -372,7 +382,7 @@ impl Device {
         &self,
         ictx: &Ictx,
         hwpts: &mut KVec<u32>,
-        mut join: impl FnMut(&Arc<HwptPaging>) -> Result,
+        mut join: impl FnMut(&Hwpt) -> Result,
     ) -> Result<Option<u32>> {
         let mut i = 0;
         while i < hwpts.len() {
@@ -385,7 +395,7 @@ impl Device {
                     continue;
                 }
             };
-            match join(hwpt.arc()) {
+            match join(&Hwpt::Paging(hwpt.arc().clone())) {
                 Ok(()) => return Ok(Some(id)),
                 Err(e) if e == EINVAL => i += 1,
                 Err(e) => return Err(e),
@@ -395,30 +405,30 @@ impl Device {
     }
 
     /// Joins the group to `hwpt` (upstream's `iommufd_hw_pagetable_attach()`).
-    fn do_attach(&self, hwpt: &Arc<HwptPaging>) -> Result {
+    fn do_attach(&self, hwpt: &Hwpt) -> Result {
         let igroup = &self.igroup;
         let mut a = igroup.attach.lock();
         if a.devices.iter().any(|(id, _)| *id == self.id()) {
             return Err(EBUSY);
         }
         if let Some(cur) = &a.hwpt {
-            if !Arc::ptr_eq(cur, hwpt) {
+            if !cur.ptr_eq(hwpt) {
                 return Err(EINVAL);
             }
         }
         a.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        enforce_resv_regions(&hwpt.ioas, self.as_raw())?;
+        enforce_resv_regions(&hwpt.paging().ioas, self.as_raw())?;
         if a.hwpt.is_none() {
             let mut handle =
                 KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT)
-                    .inspect_err(|_| remove_resv(&hwpt.ioas, self.as_raw()))?;
+                    .inspect_err(|_| remove_resv(&hwpt.paging().ioas, self.as_raw()))?;
             // SAFETY: the domain is live (held by `hwpt`); the group is referenced; the handle
             // stays allocated until the matching detach or replace gives it back.
             let rc = unsafe {
                 kbind::iommu_attach_group_handle(hwpt.domain(), igroup.group(), &mut *handle)
             };
             if rc != 0 {
-                remove_resv(&hwpt.ioas, self.as_raw());
+                remove_resv(&hwpt.paging().ioas, self.as_raw());
                 return Err(Error::from_errno(rc));
             }
             a.hwpt = Some(hwpt.clone());
@@ -434,7 +444,7 @@ impl Device {
     }
 
     /// Leaves the group's HWPT; returns it for the caller to drop outside the locks.
-    fn do_detach(&self) -> Option<Arc<HwptPaging>> {
+    fn do_detach(&self) -> Option<Hwpt> {
         let igroup = &self.igroup;
         let mut a = igroup.attach.lock();
         let i = a.devices.iter().position(|(id, _)| *id == self.id())?;
@@ -449,7 +459,7 @@ impl Device {
             drop(handle);
             last = a.hwpt.take();
         }
-        remove_resv(&hwpt.ioas, self.as_raw());
+        remove_resv(&hwpt.paging().ioas, self.as_raw());
         hwpt.users().release(1);
         drop(a);
         drop(last);
@@ -458,22 +468,22 @@ impl Device {
 
     /// Switches the whole group to `hwpt` (upstream's `iommufd_device_do_replace()`); returns
     /// the previous HWPT, or `None` if it was already there.
-    fn do_replace(&self, hwpt: &Arc<HwptPaging>) -> Result<Option<Arc<HwptPaging>>> {
+    fn do_replace(&self, hwpt: &Hwpt) -> Result<Option<Hwpt>> {
         let igroup = &self.igroup;
         let mut a = igroup.attach.lock();
         if !a.devices.iter().any(|(id, _)| *id == self.id()) {
             return Err(EINVAL);
         }
         let old = a.hwpt.clone().ok_or(EINVAL)?;
-        if Arc::ptr_eq(&old, hwpt) {
+        if old.ptr_eq(hwpt) {
             return Ok(None);
         }
-        let same_ioas = Arc::ptr_eq(&old.ioas, &hwpt.ioas);
+        let same_ioas = Arc::ptr_eq(&old.paging().ioas, &hwpt.paging().ioas);
         if !same_ioas {
             for (n, (_, dev)) in a.devices.iter().enumerate() {
-                if let Err(e) = enforce_resv_regions(&hwpt.ioas, dev.as_ptr()) {
+                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev.as_ptr()) {
                     for (_, done) in a.devices.iter().take(n) {
-                        remove_resv(&hwpt.ioas, done.as_ptr());
+                        remove_resv(&hwpt.paging().ioas, done.as_ptr());
                     }
                     return Err(e);
                 }
@@ -482,7 +492,7 @@ impl Device {
         let undo = |a: &GroupAttach| {
             if !same_ioas {
                 for (_, dev) in a.devices.iter() {
-                    remove_resv(&hwpt.ioas, dev.as_ptr());
+                    remove_resv(&hwpt.paging().ioas, dev.as_ptr());
                 }
             }
         };
@@ -504,7 +514,7 @@ impl Device {
         }
         if !same_ioas {
             for (_, dev) in a.devices.iter() {
-                remove_resv(&old.ioas, dev.as_ptr());
+                remove_resv(&old.paging().ioas, dev.as_ptr());
             }
         }
         let n = u32::try_from(a.devices.len()).unwrap_or(u32::MAX);
@@ -535,10 +545,12 @@ fn publish_hwpt(ictx: &Ictx, hwpt: &Arc<HwptPaging>) -> Result<u32> {
 }
 
 /// Lets go of a HWPT a device left: an automatic one nobody else holds leaves the table.
-fn put_hwpt(ictx: &Ictx, hwpt: Arc<HwptPaging>) {
-    if hwpt.auto_domain && !hwpt.users().held() {
-        let obj = ictx.objects.lock().remove_unused_hwpt(hwpt.id(), &hwpt);
-        drop(obj);
+fn put_hwpt(ictx: &Ictx, hwpt: Hwpt) {
+    if let Hwpt::Paging(paging) = &hwpt {
+        if paging.auto_domain && !paging.users().held() {
+            let obj = ictx.objects.lock().remove_unused_hwpt(paging.id(), paging);
+            drop(obj);
+        }
     }
     drop(hwpt);
 }

@@ -85,6 +85,31 @@ impl DomainBox {
         NonNull::new(raw).map(Self).ok_or(ENOMEM)
     }
 
+    /// A nested domain for `dev` over `parent` (the driver's `domain_alloc_nested()`).
+    fn alloc_nested(
+        dev: &Device,
+        parent: &HwptPaging,
+        flags: u32,
+        user_data: &bindings::iommu_user_data,
+    ) -> Result<Self> {
+        let ops = dev.iommu_ops()?;
+        // SAFETY: `ops` are the driver ops of a live probed device.
+        let alloc = unsafe { (*ops).domain_alloc_nested }.ok_or(errno::eopnotsupp())?;
+        // SAFETY: the driver contract: a live device, the parent paging domain (held by
+        // `parent`), flags and user data the driver copies from user space itself.
+        let d = unsafe { alloc(dev.as_raw(), parent.domain(), flags, user_data) };
+        let d = kernel::error::from_err_ptr(d)?;
+        // INVARIANT: a new domain, ours alone.
+        let domain = NonNull::new(d).map(Self).ok_or(ENOMEM)?;
+        // SAFETY: our new domain.
+        unsafe { (*d).owner = ops };
+        // SAFETY: as above.
+        if unsafe { (*d).type_ } != bindings::IOMMU_DOMAIN_NESTED {
+            return Err(errno::eopnotsupp());
+        }
+        Ok(domain)
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut bindings::iommu_domain {
         self.0.as_ptr()
     }
@@ -104,6 +129,8 @@ pub(crate) struct HwptPaging {
     pub(crate) ioas: Arc<Ioas>,
     /// Made by an attach to an IOAS, not by `IOMMU_HWPT_ALLOC`.
     pub(crate) auto_domain: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`: nested domains may sit on it.
+    pub(crate) nest_parent: bool,
     users: Users,
     id: AtomicU32,
 }
@@ -114,10 +141,10 @@ impl Used for HwptPaging {
     }
 }
 
-/// HWPT allocation flags this module knows (`IOMMU_HWPT_FAULT_ID_VALID` needs fault objects,
-/// which are not here yet).
+/// Flags a paging HWPT may be allocated with.
 const PAGING_FLAGS: u32 = uapi::IOMMU_HWPT_ALLOC_NEST_PARENT
     | uapi::IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+    | uapi::IOMMU_HWPT_FAULT_ID_VALID
     | uapi::IOMMU_HWPT_ALLOC_PASID;
 
 impl HwptPaging {
@@ -134,12 +161,18 @@ impl HwptPaging {
         if flags & !PAGING_FLAGS != 0 {
             return Err(errno::eopnotsupp());
         }
+        // Faults are reported through nested domains, not by a nesting parent.
+        if flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0
+            && flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0
+        {
+            return Err(errno::eopnotsupp());
+        }
         if flags & uapi::IOMMU_HWPT_ALLOC_DIRTY_TRACKING != 0
             && !dev.capable(bindings::iommu_cap_IOMMU_CAP_DIRTY_TRACKING)
         {
             return Err(errno::eopnotsupp());
         }
-        let domain = DomainBox::alloc(dev, flags, user_data)?;
+        let domain = DomainBox::alloc(dev, flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID, user_data)?;
         let dref = DomainRef(domain.0);
         ioas.iopt.lock().add_domain(dref)?;
         // From here the value's Drop undoes both the fill and this hold, even if the allocation
@@ -150,6 +183,7 @@ impl HwptPaging {
                 domain,
                 ioas: ioas.clone(),
                 auto_domain,
+                nest_parent: flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
                 users: Users::default(),
                 id: AtomicU32::new(0),
             },
@@ -182,6 +216,108 @@ impl Drop for HwptPaging {
     }
 }
 
+/// `IOMMUFD_OBJ_HWPT_NESTED`: a domain whose stage-1 table userspace (a guest) owns, on top of a
+/// nesting-parent paging HWPT that translates the stage-2. It holds the parent.
+pub(crate) struct HwptNested {
+    domain: DomainBox,
+    pub(crate) parent: Arc<HwptPaging>,
+    users: Users,
+}
+
+impl Used for HwptNested {
+    fn users(&self) -> &Users {
+        &self.users
+    }
+}
+
+impl HwptNested {
+    /// Upstream's `iommufd_hwpt_nested_alloc()`.
+    fn new(
+        parent: &Arc<HwptPaging>,
+        dev: &Device,
+        flags: u32,
+        user_data: &bindings::iommu_user_data,
+    ) -> Result<Arc<Self>> {
+        if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
+            || user_data.len == 0
+        {
+            return Err(errno::eopnotsupp());
+        }
+        let ops = dev.iommu_ops()?;
+        // SAFETY: the parent's domain lives while the parent does.
+        let owner = unsafe { (*parent.domain()).owner };
+        if parent.auto_domain || !parent.nest_parent || !core::ptr::eq(owner, ops) {
+            return Err(EINVAL);
+        }
+        let domain = DomainBox::alloc_nested(
+            dev,
+            parent,
+            flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID,
+            user_data,
+        )?;
+        parent.users().hold(1);
+        // On failure the value is dropped, and its Drop gives the hold back.
+        Ok(Arc::new(
+            HwptNested {
+                domain,
+                parent: parent.clone(),
+                users: Users::default(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?)
+    }
+
+    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
+        self.domain.as_ptr()
+    }
+}
+
+impl Drop for HwptNested {
+    fn drop(&mut self) {
+        self.parent.users().release(1);
+    }
+}
+
+/// What a device attaches to: a paging or a nested HWPT.
+#[derive(Clone)]
+pub(crate) enum Hwpt {
+    Paging(Arc<HwptPaging>),
+    Nested(Arc<HwptNested>),
+}
+
+impl Hwpt {
+    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
+        match self {
+            Hwpt::Paging(h) => h.domain(),
+            Hwpt::Nested(h) => h.domain(),
+        }
+    }
+
+    pub(crate) fn users(&self) -> &Users {
+        match self {
+            Hwpt::Paging(h) => h.users(),
+            Hwpt::Nested(h) => h.users(),
+        }
+    }
+
+    /// The paging HWPT whose IOAS the device's reserved regions go into: itself, or a nested
+    /// HWPT's parent.
+    pub(crate) fn paging(&self) -> &Arc<HwptPaging> {
+        match self {
+            Hwpt::Paging(h) => h,
+            Hwpt::Nested(h) => &h.parent,
+        }
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Hwpt) -> bool {
+        match (self, other) {
+            (Hwpt::Paging(a), Hwpt::Paging(b)) => Arc::ptr_eq(a, b),
+            (Hwpt::Nested(a), Hwpt::Nested(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
 /// `IOMMU_HWPT_ALLOC`: a paging domain over an IOAS for a device, with optional driver data.
 pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut cmd: uapi::iommu_hwpt_alloc = ucmd.cmd()?;
@@ -201,27 +337,87 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         .lock()
         .get_pt(cmd.pt_id)
         .map_err(|_| EINVAL)?;
-    let Pt::Ioas(ioas) = pt else {
-        // Nested domains over a parent HWPT come with vIOMMU support.
-        return Err(errno::eopnotsupp());
-    };
-    if cmd.flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0 {
-        return Err(errno::eopnotsupp());
-    }
     let data = bindings::iommu_user_data {
         type_: cmd.data_type,
         uptr: usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)? as *mut core::ffi::c_void,
         len: usize::try_from(cmd.data_len).map_err(|_| EINVAL)?,
     };
-    let user_data = (data.len != 0).then_some(&data);
-    let hwpt = {
-        // Serialized with automatic domain choice on the same IOAS, as upstream's ioas->mutex.
-        let _guard = ioas.hwpts.lock();
-        HwptPaging::new(ioas.arc(), &idev, cmd.flags, user_data, false)?
+    let obj = match pt {
+        Pt::Ioas(ioas) => {
+            let user_data = (data.len != 0).then_some(&data);
+            // Serialized with automatic domain choice on the same IOAS, as upstream's
+            // ioas->mutex.
+            let _guard = ioas.hwpts.lock();
+            Object::HwptPaging(HwptPaging::new(ioas.arc(), &idev, cmd.flags, user_data, false)?)
+        }
+        Pt::Hwpt(parent) => {
+            Object::HwptNested(HwptNested::new(parent.arc(), &idev, cmd.flags, &data)?)
+        }
+        Pt::Nested(_) => return Err(EINVAL),
     };
-    object::publish(ucmd, Object::HwptPaging(hwpt), |id| {
+    if cmd.flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0 {
+        // Fault queues are not provided yet: no fault ID names one. (The HWPT just made goes
+        // with `obj`.)
+        return Err(ENOENT);
+    }
+    object::publish(ucmd, obj, |id| {
         cmd.out_hwpt_id = id;
         ucmd.respond(&cmd)
     })?;
     Ok(())
+}
+
+/// Entries one `IOMMU_HWPT_INVALIDATE` may carry: far above any real batch, low enough that one
+/// call cannot hold the CPU.
+const INVALIDATE_ENTRY_NUM_MAX: u32 = 1 << 19;
+
+/// `IOMMU_HWPT_INVALIDATE`: hands a nested HWPT's cache invalidation requests to the driver;
+/// answers how many it handled, also on failure.
+pub(crate) fn invalidate_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_hwpt_invalidate = ucmd.cmd()?;
+    let rc = invalidate(ucmd, &cmd);
+    cmd.entry_num = match &rc {
+        Ok(done) => *done,
+        Err((_, done)) => *done,
+    };
+    ucmd.respond(&cmd).map_err(|_| EFAULT)?;
+    rc.map(|_| ()).map_err(|(e, _)| e)
+}
+
+fn invalidate(ucmd: &Ucmd<'_>, cmd: &uapi::iommu_hwpt_invalidate) -> core::result::Result<u32, (Error, u32)> {
+    if cmd.__reserved != 0 {
+        return Err((errno::eopnotsupp(), 0));
+    }
+    if cmd.entry_num != 0
+        && (cmd.data_uptr == 0
+            || cmd.entry_len == 0
+            || cmd.entry_len as usize > kernel::page::PAGE_SIZE
+            || cmd.entry_num > INVALIDATE_ENTRY_NUM_MAX)
+    {
+        return Err((EINVAL, 0));
+    }
+    let pt = ucmd.ictx.objects.lock().get_pt(cmd.hwpt_id).map_err(|e| (e, 0))?;
+    let Pt::Nested(hwpt) = pt else {
+        return Err((EINVAL, 0));
+    };
+    let domain = hwpt.domain();
+    // SAFETY: the HWPT holds its domain.
+    let ops = unsafe { (*domain).ops };
+    // SAFETY: a domain's ops are static.
+    let Some(inval) = (unsafe { ops.as_ref() }).and_then(|o| o.cache_invalidate_user) else {
+        return Err((errno::eopnotsupp(), 0));
+    };
+    let mut array = bindings::iommu_user_data_array {
+        type_: cmd.data_type,
+        uptr: usize::try_from(cmd.data_uptr).map_err(|_| (EFAULT, 0))? as *mut core::ffi::c_void,
+        entry_len: cmd.entry_len as usize,
+        entry_num: cmd.entry_num,
+    };
+    // SAFETY: the driver contract: a live nested domain and an array it reads from user space
+    // itself, writing back how many entries it handled.
+    let rc = unsafe { inval(domain, &mut array) };
+    if rc != 0 {
+        return Err((Error::from_errno(rc), array.entry_num));
+    }
+    Ok(array.entry_num)
 }

@@ -150,6 +150,7 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_IOAS_MAP_FILE, ioas::map_file_ioctl, uapi::iommu_ioas_map_file, iova),
     (uapi::IOMMU_HWPT_ALLOC, hwpt::alloc_ioctl, uapi::iommu_hwpt_alloc, __reserved),
     (uapi::IOMMU_GET_HW_INFO, device::get_hw_info_ioctl, uapi::iommu_hw_info, __reserved),
+    (uapi::IOMMU_HWPT_INVALIDATE, hwpt::invalidate_ioctl, uapi::iommu_hwpt_invalidate, __reserved),
     (uapi::IOMMU_VFIO_IOAS, vfio_compat::vfio_ioas_ioctl, uapi::iommu_vfio_ioas, __reserved),
     (uapi::IOMMU_IOAS_CHANGE_PROCESS, ioas::change_process_ioctl, uapi::iommu_ioas_change_process,
      __reserved),
@@ -170,24 +171,20 @@ fn check_zero_tail(user: UserPtr, tail: core::ops::Range<usize>) -> Result {
     }
 }
 
-/// Reads a driver-specific struct `T` from user data with the iommufd size rule
-/// (`iommu_copy_struct_from_user()`): `EINVAL` for another data type or fewer than `min_len`
-/// bytes, a shorter struct reads its missing tail as zero, a longer one must have a zero tail
-/// (`E2BIG`).
+/// Reads a driver-specific struct `T` from user data (`iommu_copy_struct_from_user()`):
+/// `EINVAL` for another data type, fewer than `min_len` bytes or more than `T` has; a shorter
+/// struct reads its missing tail as zero.
 pub(crate) fn copy_struct_from_user<T: FromBytes>(
     data: &bindings::iommu_user_data,
     kind: u32,
     min_len: usize,
 ) -> Result<T> {
-    if data.type_ != kind || data.len < min_len {
+    let ksize = size_of::<T>();
+    if data.type_ != kind || data.len < min_len || data.len > ksize {
         return Err(EINVAL);
     }
     let user = UserPtr::from_addr(data.uptr as usize);
-    let ksize = size_of::<T>();
-    if data.len > ksize {
-        check_zero_tail(user, ksize..data.len)?;
-    }
-    let n = data.len.min(ksize);
+    let n = data.len;
     let mut buf = KVec::from_elem(0u8, ksize, GFP_KERNEL)?;
     UserSlice::new(user, n).reader().read_slice(&mut buf[..n])?;
     T::from_bytes_copy(&buf).ok_or(EINVAL)

@@ -56,6 +56,7 @@ struct Statics {
     blocking_ops: bindings::iommu_domain_ops,
     blocking: bindings::iommu_domain,
     domain_ops: bindings::iommu_domain_ops,
+    nested_ops: bindings::iommu_domain_ops,
 }
 
 /// Storage the kernel writes through pointers; Rust code only writes it before registration.
@@ -455,6 +456,154 @@ unsafe fn alloc_paging(
     Ok(KBox::into_raw(mock).cast())
 }
 
+/// A nested domain: a mock IOTLB the selftest invalidates and checks (no real stage-1 table).
+#[repr(C)]
+struct MockNested {
+    domain: bindings::iommu_domain,
+    iotlb: [AtomicU32; t::MOCK_NESTED_DOMAIN_IOTLB_NUM as usize],
+}
+
+/// `iommu_ops::domain_alloc_nested`.
+///
+/// # Safety
+///
+/// Called by iommufd with a probed device, NULL or a live parent domain, and NULL or valid user
+/// data.
+unsafe extern "C" fn mock_domain_alloc_nested(
+    _dev: *mut bindings::device,
+    parent: *mut bindings::iommu_domain,
+    flags: u32,
+    user_data: *const bindings::iommu_user_data,
+) -> *mut bindings::iommu_domain {
+    // SAFETY: the caller's guarantee.
+    match unsafe { alloc_nested(parent, flags, user_data.as_ref()) } {
+        Ok(d) => d,
+        Err(e) => err_ptr(e),
+    }
+}
+
+/// # Safety
+///
+/// `parent` must be NULL or a live domain.
+unsafe fn alloc_nested(
+    parent: *mut bindings::iommu_domain,
+    flags: u32,
+    user_data: Option<&bindings::iommu_user_data>,
+) -> Result<*mut bindings::iommu_domain> {
+    if flags & !crate::uapi::IOMMU_HWPT_ALLOC_PASID != 0 {
+        return Err(crate::errno::eopnotsupp());
+    }
+    // SAFETY: the caller's guarantee.
+    if parent.is_null() || unsafe { (*parent).type_ } & bindings::__IOMMU_DOMAIN_PAGING == 0 {
+        return Err(EINVAL);
+    }
+    let data = user_data.ok_or(EINVAL)?;
+    if data.type_ != t::IOMMU_HWPT_DATA_SELFTEST {
+        return Err(crate::errno::eopnotsupp());
+    }
+    let cfg: t::iommu_hwpt_selftest = ioctl::copy_struct_from_user(
+        data,
+        t::IOMMU_HWPT_DATA_SELFTEST,
+        offset_of!(t::iommu_hwpt_selftest, iotlb) + core::mem::size_of::<u32>(),
+    )?;
+    let mut nested = KBox::new(
+        MockNested {
+            domain: bindings::iommu_domain::default(),
+            iotlb: [const { AtomicU32::new(0) }; t::MOCK_NESTED_DOMAIN_IOTLB_NUM as usize],
+        },
+        GFP_KERNEL,
+    )?;
+    for e in nested.iotlb.iter() {
+        e.store(cfg.iotlb, Ordering::Relaxed);
+    }
+    nested.domain.type_ = bindings::IOMMU_DOMAIN_NESTED;
+    // SAFETY: the statics are initialized before registration.
+    nested.domain.ops = unsafe { &raw const (*statics()).nested_ops };
+    // Freed by `mock_nested_free()`.
+    Ok(KBox::into_raw(nested).cast())
+}
+
+/// `iommu_domain_ops::free` of nested domains.
+///
+/// # Safety
+///
+/// Called by the IOMMU core once per domain `alloc_nested()` made.
+unsafe extern "C" fn mock_nested_free(domain: *mut bindings::iommu_domain) {
+    // SAFETY: nested domains are `MockNested`s from `KBox` (domain at offset 0).
+    drop(unsafe { KBox::from_raw(domain.cast::<MockNested>()) });
+}
+
+/// `iommu_domain_ops::cache_invalidate_user` of nested domains: each request clears one mock
+/// IOTLB entry or all of them; `entry_num` comes back as the count handled.
+///
+/// # Safety
+///
+/// Called by iommufd with a live nested domain of ours and a valid array.
+unsafe extern "C" fn mock_cache_invalidate_user(
+    domain: *mut bindings::iommu_domain,
+    array: *mut bindings::iommu_user_data_array,
+) -> c_int {
+    // SAFETY: the caller's guarantee.
+    let (nested, array) = unsafe { (&*domain.cast::<MockNested>(), &mut *array) };
+    let mut done = 0u32;
+    let rc = (|| -> Result {
+        if array.type_ != t::IOMMU_HWPT_INVALIDATE_DATA_SELFTEST {
+            return Err(EINVAL);
+        }
+        let min = offset_of!(t::iommu_hwpt_invalidate_selftest, iotlb_id) + core::mem::size_of::<u32>();
+        for i in 0..array.entry_num {
+            let entry = bindings::iommu_user_data {
+                type_: array.type_,
+                uptr: (array.uptr as usize)
+                    .checked_add(array.entry_len.checked_mul(i as usize).ok_or(EINVAL)?)
+                    .ok_or(EFAULT)? as *mut c_void,
+                len: array.entry_len,
+            };
+            let inv: t::iommu_hwpt_invalidate_selftest =
+                ioctl::copy_struct_from_user(&entry, t::IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, min)?;
+            if inv.flags & !t::IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
+                return Err(crate::errno::eopnotsupp());
+            }
+            if inv.iotlb_id > t::MOCK_NESTED_DOMAIN_IOTLB_ID_MAX {
+                return Err(EINVAL);
+            }
+            if inv.flags & t::IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
+                for e in nested.iotlb.iter() {
+                    e.store(0, Ordering::Relaxed);
+                }
+            } else if let Some(e) = nested.iotlb.get(inv.iotlb_id as usize) {
+                e.store(0, Ordering::Relaxed);
+            }
+            done += 1;
+        }
+        Ok(())
+    })();
+    array.entry_num = done;
+    match rc {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Entry `id` of a nested mock domain's IOTLB (`IOMMU_TEST_OP_MD_CHECK_IOTLB`); `None` if the
+/// domain is not a nested mock domain or the entry does not exist.
+pub(crate) fn nested_iotlb(domain: *mut bindings::iommu_domain, id: u32) -> Option<u32> {
+    // SAFETY: the caller holds the HWPT that owns `domain`.
+    let ours = unsafe {
+        (*domain).type_ == bindings::IOMMU_DOMAIN_NESTED
+            && ptr::eq((*domain).ops, &raw const (*statics()).nested_ops)
+    };
+    if !ours {
+        return None;
+    }
+    // SAFETY: checked above: one of our `MockNested`s, alive while its HWPT is.
+    let nested = unsafe { &*domain.cast::<MockNested>() };
+    nested
+        .iotlb
+        .get(usize::try_from(id).ok()?)
+        .map(|e| e.load(Ordering::Relaxed))
+}
+
 /// The mock IOMMU's registration; unregisters on drop.
 pub(crate) struct MockIommu(());
 
@@ -479,6 +628,11 @@ impl MockIommu {
             (*s).domain_ops.set_dev_pasid = Some(mock_set_dev_pasid);
             (*s).domain_ops.iotlb_sync = Some(mock_iotlb_sync);
 
+            (*s).nested_ops.free = Some(mock_nested_free);
+            (*s).nested_ops.attach_dev = Some(mock_attach_dev);
+            (*s).nested_ops.set_dev_pasid = Some(mock_set_dev_pasid);
+            (*s).nested_ops.cache_invalidate_user = Some(mock_cache_invalidate_user);
+
             let ops = &mut (*s).ops;
             // IOMMU_DOMAIN_BLOCKED cannot come from def_domain_type() (it is 0): name it.
             ops.default_domain = &raw mut (*s).blocking;
@@ -486,6 +640,7 @@ impl MockIommu {
             ops.owner = module.as_ptr();
             ops.hw_info = Some(mock_hw_info);
             ops.domain_alloc_paging_flags = Some(mock_domain_alloc_paging_flags);
+            ops.domain_alloc_nested = Some(mock_domain_alloc_nested);
             ops.capable = Some(mock_capable);
             ops.device_group = Some(bindings::generic_device_group);
             ops.probe_device = Some(mock_probe_device);

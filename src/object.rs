@@ -105,6 +105,7 @@ impl<T: Used> Drop for InUse<T> {
 pub(crate) enum Object {
     Ioas(Arc<Ioas>),
     HwptPaging(Arc<HwptPaging>),
+    HwptNested(Arc<crate::hwpt::HwptNested>),
     Device(Arc<Device>),
     Access(Arc<crate::access::Access>),
     /// A mock device of the selftest (`IOMMU_TEST_OP_MOCK_DOMAIN`); destroying it unbinds it.
@@ -117,6 +118,7 @@ impl Object {
         match self {
             Object::Ioas(ioas) => ioas.users(),
             Object::HwptPaging(hwpt) => hwpt.users(),
+            Object::HwptNested(hwpt) => hwpt.users(),
             Object::Device(dev) => dev.users(),
             Object::Access(a) => a.users(),
             #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -129,6 +131,7 @@ impl Object {
 pub(crate) enum Pt {
     Ioas(InUse<Ioas>),
     Hwpt(InUse<HwptPaging>),
+    Nested(InUse<crate::hwpt::HwptNested>),
 }
 
 /// The table proper; lives in the context's mutex.
@@ -274,6 +277,15 @@ impl Objects {
         }
     }
 
+    /// The nested HWPT named `id`, in use.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) fn get_hwpt_nested(&self, id: u32) -> Result<InUse<crate::hwpt::HwptNested>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::HwptNested(h))) => Ok(InUse::new(h.clone())),
+            _ => Err(ENOENT),
+        }
+    }
+
     /// The device named `id`, in use.
     pub(crate) fn get_device(&self, id: u32) -> Result<InUse<Device>> {
         match self.slots.get(&id) {
@@ -297,6 +309,7 @@ impl Objects {
         match self.slots.get(&id) {
             Some(Some(Object::Ioas(i))) => Ok(Pt::Ioas(InUse::new(i.clone()))),
             Some(Some(Object::HwptPaging(h))) => Ok(Pt::Hwpt(InUse::new(h.clone()))),
+            Some(Some(Object::HwptNested(h))) => Ok(Pt::Nested(InUse::new(h.clone()))),
             Some(Some(_)) => Err(EINVAL),
             _ => Err(ENOENT),
         }

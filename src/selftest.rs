@@ -147,6 +147,15 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             let c = unsafe { cmd.__bindgen_anon_1.check_map };
             check_map(ucmd, cmd.id, c.iova, c.length, c.uptr)
         }
+        t::IOMMU_TEST_OP_MD_CHECK_IOTLB => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.check_iotlb };
+            let hwpt = ucmd.ictx.objects.lock().get_hwpt_nested(cmd.id)?;
+            match mock::nested_iotlb(hwpt.domain(), c.id) {
+                Some(v) if v == c.iotlb => Ok(()),
+                _ => Err(EINVAL),
+            }
+        }
         t::IOMMU_TEST_OP_DEV_CHECK_CACHE => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.check_dev_cache };

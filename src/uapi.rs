@@ -52,6 +52,8 @@ pub(crate) mod test {
     unsafe impl kernel::transmute::FromBytes for iommu_test_cmd {}
     // SAFETY: two `u32`s.
     unsafe impl kernel::transmute::FromBytes for iommu_hwpt_selftest {}
+    // SAFETY: two `u32`s.
+    unsafe impl kernel::transmute::FromBytes for iommu_hwpt_invalidate_selftest {}
 }
 
 pub(crate) use generated::{
@@ -69,6 +71,7 @@ pub(crate) use generated::{
     iommu_option,
     iommu_vfio_ioas,
     iommu_ioas_change_process,
+    iommu_hwpt_invalidate,
     IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
     IOMMU_HWPT_ALLOC_NEST_PARENT,
     IOMMU_HWPT_ALLOC_PASID,
@@ -123,6 +126,8 @@ pub(crate) const IOMMU_OPTION: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_OP
 pub(crate) const IOMMU_HWPT_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_ALLOC);
 pub(crate) const IOMMU_GET_HW_INFO: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_GET_HW_INFO);
 pub(crate) const IOMMU_VFIO_IOAS: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VFIO_IOAS);
+pub(crate) const IOMMU_HWPT_INVALIDATE: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_INVALIDATE);
 pub(crate) const IOMMU_IOAS_CHANGE_PROCESS: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
 
@@ -162,6 +167,7 @@ plain_uapi! {
                     __reserved, out_capabilities }
     iommu_vfio_ioas { size, ioas_id, op, __reserved }
     iommu_ioas_change_process { size, __reserved }
+    iommu_hwpt_invalidate { size, hwpt_id, data_uptr, data_type, entry_len, entry_num, __reserved }
 }
 
 /// The VFIO type1 container uAPI (`include/uapi/linux/vfio.h`), for the compat ioctls.

@@ -699,7 +699,7 @@ TEST_F(mock, hwpt_alloc_bad_input)
 {
 	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
 	struct iommu_hwpt_alloc cmd = { .size = sizeof(cmd) };
-	__u32 stdev, idev, hwpt, nd_idev;
+	__u32 stdev, idev, hwpt;
 
 	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, &hwpt, &idev));
 	cmd.dev_id = idev;
@@ -733,7 +733,14 @@ TEST_F(mock, hwpt_alloc_bad_input)
 	/* A nested HWPT (pt_id a paging HWPT) needs driver data. */
 	EXPECT_FAIL(EOPNOTSUPP, hwpt_alloc(self->fd, idev, hwpt, 0, IOMMU_HWPT_DATA_NONE, NULL, 0,
 					   NULL));
-	/* Dirty tracking: only for a device whose IOMMU can. */
+}
+
+/* DIRTY_TRACKING domains: only for devices whose IOMMU can, and only such devices may join. */
+TEST_F(mock, hwpt_alloc_dirty_tracking)
+{
+	__u32 idev, nd_idev, hwpt;
+
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, NULL, NULL, &idev));
 	ASSERT_EQ(0, mock_domain_flags(self->fd, self->ioas, MOCK_FLAGS_DEVICE_NO_DIRTY, NULL,
 				       NULL, &nd_idev));
 	EXPECT_FAIL(EOPNOTSUPP, hwpt_alloc(self->fd, nd_idev, self->ioas,
@@ -741,7 +748,6 @@ TEST_F(mock, hwpt_alloc_bad_input)
 					   NULL, 0, NULL));
 	ASSERT_EQ(0, hwpt_alloc(self->fd, idev, self->ioas, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
 				IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt));
-	/* And a device that cannot track dirty pages cannot join a dirty-tracking domain. */
 	EXPECT_FAIL(EINVAL, mock_domain_flags(self->fd, hwpt, MOCK_FLAGS_DEVICE_NO_DIRTY, NULL,
 					      NULL, NULL));
 	EXPECT_EQ(0, mock_domain(self->fd, hwpt, NULL, NULL, NULL));
@@ -787,6 +793,8 @@ TEST_F(mock, get_hw_info)
 	cmd.data_uptr = 0;
 	ASSERT_EQ(0, ioctl(self->fd, IOMMU_GET_HW_INFO, &cmd));
 	EXPECT_EQ(sizeof(struct iommu_test_hw_info), cmd.data_len);
+	cmd.data_len = sizeof(out);
+	cmd.data_uptr = (uintptr_t)&out;
 
 	/* The device flags show. */
 	ASSERT_EQ(0, mock_domain_flags(self->fd, self->ioas, MOCK_FLAGS_DEVICE_NO_DIRTY, NULL,
@@ -841,6 +849,8 @@ TEST_F(mock, get_hw_info_bad_input)
 	ASSERT_EQ(0, ioctl(self->fd, IOMMU_GET_HW_INFO, &cmd));
 	EXPECT_EQ(IOMMU_HW_INFO_TYPE_SELFTEST, cmd.out_data_type);
 	cmd.data_uptr = 8;
+	EXPECT_FAIL(EFAULT, ioctl(self->fd, IOMMU_GET_HW_INFO, &cmd));
+	cmd.data_uptr = 0;
 	EXPECT_FAIL(EFAULT, ioctl(self->fd, IOMMU_GET_HW_INFO, &cmd));
 }
 
