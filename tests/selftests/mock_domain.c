@@ -682,6 +682,11 @@ TEST_F(mock, hwpt_alloc_selftest_data)
 				       &data, 2, NULL));
 	EXPECT_FAIL(EINVAL, hwpt_alloc(self->fd, idev, self->ioas, 0, IOMMU_HWPT_DATA_SELFTEST,
 				       &data, sizeof(data), NULL));
+	/* Not E2BIG: a longer struct is refused whatever its tail holds. */
+	data.tail[1] = 1;
+	EXPECT_FAIL(EINVAL, hwpt_alloc(self->fd, idev, self->ioas, 0, IOMMU_HWPT_DATA_SELFTEST,
+				       &data, sizeof(data), NULL));
+	data.tail[1] = 0;
 	/* An unknown page table type. */
 	data.s.pagetable_type = 77;
 	EXPECT_FAIL(EOPNOTSUPP, hwpt_alloc(self->fd, idev, self->ioas, 0, IOMMU_HWPT_DATA_SELFTEST,
