@@ -56,8 +56,55 @@ use kernel::uaccess::{
     UserSlice, //
 };
 
-/// An attach handle the IOMMU core keeps for the group while a domain is attached through it.
-type Handle = KBox<bindings::iommu_attach_handle>;
+/// An attach handle the IOMMU core keeps for the group while a domain is attached through it
+/// (upstream's `struct iommufd_attach_handle`): fault groups name it, and through it the device
+/// and the fault queue they go to.
+#[repr(C)]
+pub(crate) struct AttachHandle {
+    handle: bindings::iommu_attach_handle,
+    dev_id: u32,
+    fault: Option<Arc<crate::eventq::Fault>>,
+}
+
+type Handle = KBox<AttachHandle>;
+
+impl AttachHandle {
+    fn new(dev_id: u32, hwpt: &Hwpt) -> Result<Handle> {
+        Ok(KBox::new(
+            AttachHandle {
+                handle: bindings::iommu_attach_handle::default(),
+                dev_id,
+                fault: hwpt.fault().cloned(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?)
+    }
+
+    /// Answers the faults still pending through this handle (its attachment is ending).
+    fn auto_respond(&mut self) {
+        if let Some(f) = &self.fault {
+            f.auto_respond(&raw mut self.handle);
+        }
+    }
+}
+
+/// The device ID of the attachment `handle` belongs to.
+pub(crate) fn handle_dev_id(handle: *mut bindings::iommu_attach_handle) -> u32 {
+    // SAFETY: every handle this module gives the core is the first field of an `AttachHandle`,
+    // alive while the attachment is (pending faults are answered before it goes).
+    unsafe { (*handle.cast::<AttachHandle>()).dev_id }
+}
+
+/// The fault queue of the attachment `handle` belongs to.
+pub(crate) fn handle_fault(
+    handle: *mut bindings::iommu_attach_handle,
+) -> Option<Arc<crate::eventq::Fault>> {
+    if handle.is_null() {
+        return None;
+    }
+    // SAFETY: as in `handle_dev_id`.
+    unsafe { (*handle.cast::<AttachHandle>()).fault.clone() }
+}
 
 /// What a group is attached to, and which of its bound devices asked.
 struct GroupAttach {
@@ -323,7 +370,7 @@ impl Device {
         if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| self.do_attach(h))? {
             return Ok(id);
         }
-        let paging = HwptPaging::new(ioas, self, 0, None, true)?;
+        let paging = HwptPaging::new(ioas, self, 0, None, true, None)?;
         let hwpt = Hwpt::Paging(paging.clone());
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
         // Attach before the HWPT is visible: nobody can look it up half made.
@@ -357,7 +404,7 @@ impl Device {
         })? {
             return Ok((old, id));
         }
-        let paging = HwptPaging::new(ioas, self, 0, None, true)?;
+        let paging = HwptPaging::new(ioas, self, 0, None, true, None)?;
         let hwpt = Hwpt::Paging(paging.clone());
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let old = self.do_replace(&hwpt)?;
@@ -419,13 +466,12 @@ impl Device {
         a.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
         enforce_resv_regions(&hwpt.paging().ioas, self.as_raw())?;
         if a.hwpt.is_none() {
-            let mut handle =
-                KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT)
-                    .inspect_err(|_| remove_resv(&hwpt.paging().ioas, self.as_raw()))?;
+            let mut handle = AttachHandle::new(self.id(), hwpt)
+                .inspect_err(|_| remove_resv(&hwpt.paging().ioas, self.as_raw()))?;
             // SAFETY: the domain is live (held by `hwpt`); the group is referenced; the handle
             // stays allocated until the matching detach or replace gives it back.
             let rc = unsafe {
-                kbind::iommu_attach_group_handle(hwpt.domain(), igroup.group(), &mut *handle)
+                kbind::iommu_attach_group_handle(hwpt.domain(), igroup.group(), &mut handle.handle)
             };
             if rc != 0 {
                 remove_resv(&hwpt.paging().ioas, self.as_raw());
@@ -454,9 +500,11 @@ impl Device {
         if a.devices.is_empty() {
             // SAFETY: the domain is attached to the group through the handle we keep.
             unsafe { kbind::iommu_detach_group_handle(hwpt.domain(), igroup.group()) };
-            // The core no longer refers to the handle.
+            // The core no longer delivers through the handle; answer what it left pending.
             let handle = a.handle.take();
-            drop(handle);
+            if let Some(mut h) = handle {
+                h.auto_respond();
+            }
             last = a.hwpt.take();
         }
         remove_resv(&hwpt.paging().ioas, self.as_raw());
@@ -496,17 +544,16 @@ impl Device {
                 }
             }
         };
-        let mut handle =
-            match KBox::new(bindings::iommu_attach_handle::default(), GFP_KERNEL_ACCOUNT) {
-                Ok(h) => h,
-                Err(e) => {
-                    undo(&a);
-                    return Err(e.into());
-                }
-            };
+        let mut handle = match AttachHandle::new(self.id(), hwpt) {
+            Ok(h) => h,
+            Err(e) => {
+                undo(&a);
+                return Err(e);
+            }
+        };
         // SAFETY: as in `do_attach`; on success the core drops its use of the old handle.
         let rc = unsafe {
-            kbind::iommu_replace_group_handle(igroup.group(), hwpt.domain(), &mut *handle)
+            kbind::iommu_replace_group_handle(igroup.group(), hwpt.domain(), &mut handle.handle)
         };
         if rc != 0 {
             undo(&a);
@@ -523,7 +570,9 @@ impl Device {
         a.hwpt = Some(hwpt.clone());
         let old_handle = a.handle.replace(handle);
         drop(a);
-        drop(old_handle);
+        if let Some(mut h) = old_handle {
+            h.auto_respond();
+        }
         Ok(Some(old))
     }
 }

@@ -24,6 +24,7 @@ use kernel::{
 
 use crate::{
     device::Device,
+    eventq::Fault,
     errno,
     ioas::Ioas,
     ioctl::Ucmd,
@@ -113,6 +114,15 @@ impl DomainBox {
     pub(crate) fn as_ptr(&self) -> *mut bindings::iommu_domain {
         self.0.as_ptr()
     }
+
+    /// Routes the domain's I/O page faults to a fault queue (before anything attaches).
+    fn set_fault_handler(&self, fault: Option<&Arc<Fault>>) {
+        if let Some(f) = fault {
+            f.users().hold(1);
+            // SAFETY: a new domain nobody is attached to yet.
+            unsafe { (*self.0.as_ptr()).iopf_handler = Some(crate::eventq::iopf_handler) };
+        }
+    }
 }
 
 impl Drop for DomainBox {
@@ -131,6 +141,8 @@ pub(crate) struct HwptPaging {
     pub(crate) auto_domain: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`: nested domains may sit on it.
     pub(crate) nest_parent: bool,
+    /// Where I/O page faults on this domain go (`IOMMU_HWPT_FAULT_ID_VALID`).
+    fault: Option<Arc<Fault>>,
     users: Users,
     id: AtomicU32,
 }
@@ -157,6 +169,7 @@ impl HwptPaging {
         flags: u32,
         user_data: Option<&bindings::iommu_user_data>,
         auto_domain: bool,
+        fault: Option<Arc<Fault>>,
     ) -> Result<Arc<Self>> {
         if flags & !PAGING_FLAGS != 0 {
             return Err(errno::eopnotsupp());
@@ -173,6 +186,7 @@ impl HwptPaging {
             return Err(errno::eopnotsupp());
         }
         let domain = DomainBox::alloc(dev, flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID, user_data)?;
+        domain.set_fault_handler(fault.as_ref());
         let dref = DomainRef(domain.0);
         ioas.iopt.lock().add_domain(dref)?;
         // From here the value's Drop undoes both the fill and this hold, even if the allocation
@@ -184,6 +198,7 @@ impl HwptPaging {
                 ioas: ioas.clone(),
                 auto_domain,
                 nest_parent: flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
+                fault,
                 users: Users::default(),
                 id: AtomicU32::new(0),
             },
@@ -213,6 +228,9 @@ impl Drop for HwptPaging {
             .lock()
             .remove_domain(DomainRef(self.domain.0));
         self.ioas.users().release(1);
+        if let Some(f) = &self.fault {
+            f.users().release(1);
+        }
     }
 }
 
@@ -221,6 +239,7 @@ impl Drop for HwptPaging {
 pub(crate) struct HwptNested {
     domain: DomainBox,
     pub(crate) parent: Arc<HwptPaging>,
+    fault: Option<Arc<Fault>>,
     users: Users,
 }
 
@@ -237,6 +256,7 @@ impl HwptNested {
         dev: &Device,
         flags: u32,
         user_data: &bindings::iommu_user_data,
+        fault: Option<Arc<Fault>>,
     ) -> Result<Arc<Self>> {
         if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
             || user_data.len == 0
@@ -255,12 +275,14 @@ impl HwptNested {
             flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID,
             user_data,
         )?;
+        domain.set_fault_handler(fault.as_ref());
         parent.users().hold(1);
         // On failure the value is dropped, and its Drop gives the hold back.
         Ok(Arc::new(
             HwptNested {
                 domain,
                 parent: parent.clone(),
+                fault,
                 users: Users::default(),
             },
             GFP_KERNEL_ACCOUNT,
@@ -275,6 +297,9 @@ impl HwptNested {
 impl Drop for HwptNested {
     fn drop(&mut self) {
         self.parent.users().release(1);
+        if let Some(f) = &self.fault {
+            f.users().release(1);
+        }
     }
 }
 
@@ -306,6 +331,14 @@ impl Hwpt {
         match self {
             Hwpt::Paging(h) => h,
             Hwpt::Nested(h) => &h.parent,
+        }
+    }
+
+    /// The fault queue the domain's I/O page faults go to.
+    pub(crate) fn fault(&self) -> Option<&Arc<Fault>> {
+        match self {
+            Hwpt::Paging(h) => h.fault.as_ref(),
+            Hwpt::Nested(h) => h.fault.as_ref(),
         }
     }
 
@@ -342,23 +375,43 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         uptr: usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)? as *mut core::ffi::c_void,
         len: usize::try_from(cmd.data_len).map_err(|_| EINVAL)?,
     };
+    // A missing fault queue is reported after the allocation's own errors, as upstream.
+    let (fault, fault_err) = if cmd.flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0 {
+        match ucmd.ictx.objects.lock().get_fault(cmd.fault_id) {
+            Ok(f) => (Some(f.arc().clone()), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
     let obj = match pt {
         Pt::Ioas(ioas) => {
             let user_data = (data.len != 0).then_some(&data);
             // Serialized with automatic domain choice on the same IOAS, as upstream's
             // ioas->mutex.
             let _guard = ioas.hwpts.lock();
-            Object::HwptPaging(HwptPaging::new(ioas.arc(), &idev, cmd.flags, user_data, false)?)
+            Object::HwptPaging(HwptPaging::new(
+                ioas.arc(),
+                &idev,
+                cmd.flags,
+                user_data,
+                false,
+                fault,
+            )?)
         }
-        Pt::Hwpt(parent) => {
-            Object::HwptNested(HwptNested::new(parent.arc(), &idev, cmd.flags, &data)?)
-        }
+        Pt::Hwpt(parent) => Object::HwptNested(HwptNested::new(
+            parent.arc(),
+            &idev,
+            cmd.flags,
+            &data,
+            fault,
+        )?),
         Pt::Nested(_) => return Err(EINVAL),
     };
-    if cmd.flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0 {
-        // Fault queues are not provided yet: no fault ID names one. (The HWPT just made goes
-        // with `obj`.)
-        return Err(ENOENT);
+    if let Some(e) = fault_err {
+        // The HWPT just made goes with `obj`.
+        drop(obj);
+        return Err(e);
     }
     object::publish(ucmd, obj, |id| {
         cmd.out_hwpt_id = id;

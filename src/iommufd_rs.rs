@@ -17,6 +17,7 @@ use kernel::{
 mod access;
 mod device;
 mod errno;
+mod eventq;
 mod fault;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod gup;
@@ -58,8 +59,7 @@ struct IommufdModule {
 impl kernel::InPlaceModule for IommufdModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let opts = MiscDeviceOptions { name: c"iommu" };
-        #[cfg(not(CONFIG_IOMMUFD_TEST))]
-        let _ = module;
+        eventq::init_statics(module);
         #[cfg(CONFIG_IOMMUFD_TEST)]
         selftest::init_statics(module);
         try_pin_init!(Self {

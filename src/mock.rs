@@ -57,6 +57,9 @@ struct Statics {
     blocking: bindings::iommu_domain,
     domain_ops: bindings::iommu_domain_ops,
     nested_ops: bindings::iommu_domain_ops,
+    dirty_ops: bindings::iommu_dirty_ops,
+    /// Where mock devices' I/O page faults are queued while a fault-capable domain is attached.
+    iopf_queue: *mut bindings::iopf_queue,
 }
 
 /// Storage the kernel writes through pointers; Rust code only writes it before registration.
@@ -81,6 +84,9 @@ pub(crate) struct MockDev {
     pub(crate) cache: [AtomicU32; t::MOCK_DEV_CACHE_NUM as usize],
     /// Set by the first attach of PASID 1024, so the next one fails (replace error path test).
     pasid_1024_fake_error: AtomicBool,
+    /// Attached domains that deliver I/O page faults (the device is on the IOPF queue while
+    /// any is); changed under the group mutex.
+    iopf_refcount: AtomicU32,
 }
 
 /// Names of mock devices; a counter is enough, names only need to differ.
@@ -135,6 +141,7 @@ impl MockDevice {
                 cache: [const { AtomicU32::new(t::IOMMU_TEST_DEV_CACHE_DEFAULT) };
                     t::MOCK_DEV_CACHE_NUM as usize],
                 pasid_1024_fake_error: AtomicBool::new(false),
+                iopf_refcount: AtomicU32::new(0),
             },
             GFP_KERNEL,
         )?;
@@ -282,16 +289,106 @@ unsafe extern "C" fn mock_hw_info(
     }
 }
 
-/// `iommu_domain_ops::attach_dev`: nothing to program in a mock.
+/// Puts the device on the IOPF queue for `domain` if it delivers faults (upstream's
+/// `mock_dev_enable_iopf()`).
 ///
 /// # Safety
 ///
-/// Called by the IOMMU core with the group mutex held.
+/// `dev` must be a mock device, `domain` NULL or live; the group mutex is held.
+unsafe fn enable_iopf(dev: *mut bindings::device, domain: *mut bindings::iommu_domain) -> Result {
+    // SAFETY: the caller's guarantee.
+    if domain.is_null() || unsafe { (*domain).iopf_handler }.is_none() {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let mdev = unsafe { &*to_mock(dev) };
+    // SAFETY: set at registration, freed at unregistration.
+    let queue = unsafe { (*statics()).iopf_queue };
+    if queue.is_null() {
+        return Err(ENODEV);
+    }
+    if mdev.iopf_refcount.load(Ordering::Relaxed) == 0 {
+        // SAFETY: a live device and the live queue.
+        let rc = unsafe { bindings::iopf_queue_add_device(queue, dev) };
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
+        }
+    }
+    mdev.iopf_refcount.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Undoes [`enable_iopf`] for `domain`.
+///
+/// # Safety
+///
+/// As for [`enable_iopf`].
+unsafe fn disable_iopf(dev: *mut bindings::device, domain: *mut bindings::iommu_domain) {
+    // SAFETY: the caller's guarantee.
+    if domain.is_null() || unsafe { (*domain).iopf_handler }.is_none() {
+        return;
+    }
+    // SAFETY: as above.
+    let mdev = unsafe { &*to_mock(dev) };
+    if mdev.iopf_refcount.fetch_sub(1, Ordering::Relaxed) == 1 {
+        // SAFETY: the device was added to the queue by `enable_iopf`.
+        unsafe { bindings::iopf_queue_remove_device((*statics()).iopf_queue, dev) };
+    }
+}
+
+/// `iommu_domain_ops::attach_dev`: nothing to program in a mock, but a dirty-tracking domain
+/// refuses a device without dirty tracking, and fault delivery follows the domain.
+///
+/// # Safety
+///
+/// Called by the IOMMU core with the group mutex held, a live domain and a mock device.
 unsafe extern "C" fn mock_attach_dev(
-    _domain: *mut bindings::iommu_domain,
-    _dev: *mut bindings::device,
-    _old: *mut bindings::iommu_domain,
+    domain: *mut bindings::iommu_domain,
+    dev: *mut bindings::device,
+    old: *mut bindings::iommu_domain,
 ) -> c_int {
+    // SAFETY: the caller's guarantee.
+    let (dirty, flags) = unsafe { (!(*domain).dirty_ops.is_null(), (*to_mock(dev)).flags) };
+    if dirty && flags & t::MOCK_FLAGS_DEVICE_NO_DIRTY != 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the caller's guarantee.
+    if let Err(e) = unsafe { enable_iopf(dev, domain) } {
+        return e.to_errno();
+    }
+    // SAFETY: as above.
+    unsafe { disable_iopf(dev, old) };
+    0
+}
+
+/// `iommu_ops::page_response`: a mock device needs no answer.
+///
+/// # Safety
+///
+/// Called by the IOMMU core; nothing is dereferenced.
+unsafe extern "C" fn mock_page_response(
+    _dev: *mut bindings::device,
+    _evt: *mut bindings::iopf_fault,
+    _msg: *mut bindings::iommu_page_response,
+) {
+}
+
+/// `iommu_dirty_ops::set_dirty_tracking`.
+///
+/// # Safety
+///
+/// Called by iommufd with one of our paging domains.
+unsafe extern "C" fn mock_set_dirty_tracking(
+    domain: *mut bindings::iommu_domain,
+    enable: bool,
+) -> c_int {
+    // SAFETY: the caller's guarantee.
+    if enable && unsafe { (*domain).dirty_ops }.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: our paging domains are `MockDomain`s.
+    let mock = unsafe { &*domain.cast::<MockDomain>() };
+    mock.dirty_tracking.store(enable, Ordering::Relaxed);
     0
 }
 
@@ -304,7 +401,7 @@ unsafe extern "C" fn mock_set_dev_pasid(
     domain: *mut bindings::iommu_domain,
     dev: *mut bindings::device,
     pasid: bindings::ioasid_t,
-    _old: *mut bindings::iommu_domain,
+    old: *mut bindings::iommu_domain,
 ) -> c_int {
     // PASID 1024: the first attach arms a failure, the second fails (and disarms), so the core's
     // rollback on a failed replace can be tested; attaching the blocking domain disarms.
@@ -324,6 +421,12 @@ unsafe extern "C" fn mock_set_dev_pasid(
             mdev.pasid_1024_fake_error.store(true, Ordering::Relaxed);
         }
     }
+    // SAFETY: the caller's guarantee.
+    if let Err(e) = unsafe { enable_iopf(dev, domain) } {
+        return e.to_errno();
+    }
+    // SAFETY: as above.
+    unsafe { disable_iopf(dev, old) };
     0
 }
 
@@ -331,6 +434,8 @@ unsafe extern "C" fn mock_set_dev_pasid(
 #[repr(C)]
 struct MockDomain {
     pt: kbind::pt_iommu_amdv1,
+    /// `set_dirty_tracking()` state.
+    dirty_tracking: AtomicBool,
 }
 
 /// `iommu_domain_ops::free` of paging domains.
@@ -401,10 +506,6 @@ unsafe fn alloc_paging(
     if flags & !PAGING_FLAGS != 0 || (dirty && mdev_flags & t::MOCK_FLAGS_DEVICE_NO_DIRTY != 0) {
         return Err(crate::errno::eopnotsupp());
     }
-    // Dirty tracking on mock domains comes with the dirty-tracking ioctls.
-    if dirty {
-        return Err(crate::errno::eopnotsupp());
-    }
     let mut cfg_user = t::iommu_hwpt_selftest::default();
     if let Some(data) = user_data {
         if data.type_ != t::IOMMU_HWPT_DATA_SELFTEST
@@ -426,6 +527,7 @@ unsafe fn alloc_paging(
     let mut mock = KBox::new(
         MockDomain {
             pt: kbind::pt_iommu_amdv1::default(),
+            dirty_tracking: AtomicBool::new(false),
         },
         GFP_KERNEL,
     )?;
@@ -444,6 +546,10 @@ unsafe fn alloc_paging(
         return Err(Error::from_errno(rc));
     }
     let domain = &mut mock.pt.iommu.domain;
+    if dirty {
+        // SAFETY: the statics are initialized before registration.
+        domain.dirty_ops = unsafe { &raw const (*statics()).dirty_ops };
+    }
     if huge {
         // Userspace provides only huge pages; PAGE_SIZE must be there for iommufd to accept it.
         domain.pgsize_bitmap = t::MOCK_HUGE_PAGE_SIZE as usize | PAGE_SIZE;
@@ -628,6 +734,9 @@ impl MockIommu {
             (*s).domain_ops.set_dev_pasid = Some(mock_set_dev_pasid);
             (*s).domain_ops.iotlb_sync = Some(mock_iotlb_sync);
 
+            (*s).dirty_ops.read_and_clear_dirty = Some(kbind::pt_iommu_amdv1_mock_read_and_clear_dirty);
+            (*s).dirty_ops.set_dirty_tracking = Some(mock_set_dirty_tracking);
+
             (*s).nested_ops.free = Some(mock_nested_free);
             (*s).nested_ops.attach_dev = Some(mock_attach_dev);
             (*s).nested_ops.set_dev_pasid = Some(mock_set_dev_pasid);
@@ -644,10 +753,14 @@ impl MockIommu {
             ops.capable = Some(mock_capable);
             ops.device_group = Some(bindings::generic_device_group);
             ops.probe_device = Some(mock_probe_device);
+            ops.page_response = Some(mock_page_response);
             ops.set_user_pasid_table(1);
 
             // Devices get min(this, their own "pasid-num-bits").
             (*s).iommu.max_pasids = 1 << PASID_WIDTH;
+
+            // Without a queue, fault-capable domains refuse to attach (ENODEV).
+            (*s).iopf_queue = bindings::iopf_queue_alloc(c"mock-iopfq".as_char_ptr());
         }
         // SAFETY: the bus struct is static and filled in.
         let rc = unsafe { bindings::bus_register(&raw mut (*s).bus) };
@@ -666,7 +779,10 @@ impl MockIommu {
         };
         if rc != 0 {
             // SAFETY: registered above.
-            unsafe { bindings::bus_unregister(&raw mut (*s).bus) };
+            unsafe {
+                bindings::bus_unregister(&raw mut (*s).bus);
+                free_iopf_queue(s);
+            }
             return Err(Error::from_errno(rc));
         }
         // SAFETY: all statics are set up; the notifier block is static too.
@@ -683,6 +799,7 @@ impl MockIommu {
             unsafe {
                 bindings::iommu_device_sysfs_remove(&raw mut (*s).iommu);
                 bindings::bus_unregister(&raw mut (*s).bus);
+                free_iopf_queue(s);
             }
             return Err(Error::from_errno(rc));
         }
@@ -703,8 +820,45 @@ impl Drop for MockIommu {
             );
             bindings::iommu_device_sysfs_remove(&raw mut (*s).iommu);
             bindings::bus_unregister(&raw mut (*s).bus);
+            free_iopf_queue(s);
         }
     }
+}
+
+/// Frees the IOPF queue, if there is one.
+///
+/// # Safety
+///
+/// No mock device is on the queue any more.
+unsafe fn free_iopf_queue(s: *mut Statics) {
+    // SAFETY: the caller's guarantee; the pointer is cleared so it is freed once.
+    unsafe {
+        if !(*s).iopf_queue.is_null() {
+            bindings::iopf_queue_free((*s).iopf_queue);
+            (*s).iopf_queue = ptr::null_mut();
+        }
+    }
+}
+
+/// `IOMMU_TEST_OP_TRIGGER_IOPF`: the mock device raises a page request, as hardware would.
+pub(crate) fn trigger_iopf(dev: *mut bindings::device, pasid: u32, grpid: u32, perm: u32, addr: u64) -> Result {
+    if !is_mock(dev) {
+        return Err(EINVAL);
+    }
+    let mut event = bindings::iopf_fault::default();
+    event.fault.type_ = bindings::iommu_fault_type_IOMMU_FAULT_PAGE_REQ;
+    event.fault.prm.flags = bindings::IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+    if pasid != bindings::IOMMU_NO_PASID {
+        event.fault.prm.flags |= bindings::IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
+    }
+    event.fault.prm.addr = addr;
+    event.fault.prm.pasid = pasid;
+    event.fault.prm.grpid = grpid;
+    event.fault.prm.perm = perm;
+    // SAFETY: a live mock device (bound, so registered); the event is copied by the core. A
+    // fault nobody handles is answered by the core itself; as upstream, not an error here.
+    let _ = unsafe { bindings::iommu_report_device_fault(dev, &mut event) };
+    Ok(())
 }
 
 /// The physical address a mock domain maps `iova` to, 0 if none (`IOMMU_TEST_OP_MD_CHECK_MAP`).

@@ -108,6 +108,7 @@ pub(crate) enum Object {
     HwptNested(Arc<crate::hwpt::HwptNested>),
     Device(Arc<Device>),
     Access(Arc<crate::access::Access>),
+    Fault(Arc<crate::eventq::Fault>),
     /// A mock device of the selftest (`IOMMU_TEST_OP_MOCK_DOMAIN`); destroying it unbinds it.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     Selftest(Arc<crate::selftest::MockIdev>),
@@ -121,6 +122,7 @@ impl Object {
             Object::HwptNested(hwpt) => hwpt.users(),
             Object::Device(dev) => dev.users(),
             Object::Access(a) => a.users(),
+            Object::Fault(f) => f.users(),
             #[cfg(CONFIG_IOMMUFD_TEST)]
             Object::Selftest(st) => st.users(),
         }
@@ -282,6 +284,14 @@ impl Objects {
     pub(crate) fn get_hwpt_nested(&self, id: u32) -> Result<InUse<crate::hwpt::HwptNested>> {
         match self.slots.get(&id) {
             Some(Some(Object::HwptNested(h))) => Ok(InUse::new(h.clone())),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The fault queue named `id`, in use.
+    pub(crate) fn get_fault(&self, id: u32) -> Result<InUse<crate::eventq::Fault>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Fault(f))) => Ok(InUse::new(f.clone())),
             _ => Err(ENOENT),
         }
     }

@@ -156,6 +156,12 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 _ => Err(EINVAL),
             }
         }
+        t::IOMMU_TEST_OP_TRIGGER_IOPF => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.trigger_iopf };
+            let idev = ucmd.ictx.get_device(c.dev_id)?;
+            mock::trigger_iopf(idev.as_raw(), c.pasid, c.grpid, c.perm, c.addr)
+        }
         t::IOMMU_TEST_OP_DEV_CHECK_CACHE => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.check_dev_cache };

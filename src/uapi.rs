@@ -72,6 +72,11 @@ pub(crate) use generated::{
     iommu_vfio_ioas,
     iommu_ioas_change_process,
     iommu_hwpt_invalidate,
+    iommu_fault_alloc,
+    iommu_hwpt_pgfault,
+    iommu_hwpt_page_response,
+    IOMMUFD_PAGE_RESP_INVALID,
+    IOMMUFD_PAGE_RESP_SUCCESS,
     IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
     IOMMU_HWPT_ALLOC_NEST_PARENT,
     IOMMU_HWPT_ALLOC_PASID,
@@ -97,6 +102,12 @@ pub(crate) use generated::{
 };
 
 use kernel::ioctl::_IO;
+
+// `include/uapi/linux/eventpoll.h` poll bits (function-like macros over `__poll_t` that bindgen
+// does not see): the fault fd's poll answers.
+pub(crate) const EPOLLIN: kernel::bindings::__poll_t = 0x0001;
+pub(crate) const EPOLLOUT: kernel::bindings::__poll_t = 0x0004;
+pub(crate) const EPOLLRDNORM: kernel::bindings::__poll_t = 0x0040;
 
 /// `IOMMUFD_TYPE`: the ioctl type byte, `';'`.
 const IOMMUFD_TYPE: u32 = b';' as u32;
@@ -128,6 +139,8 @@ pub(crate) const IOMMU_GET_HW_INFO: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_C
 pub(crate) const IOMMU_VFIO_IOAS: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VFIO_IOAS);
 pub(crate) const IOMMU_HWPT_INVALIDATE: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_INVALIDATE);
+pub(crate) const IOMMU_FAULT_QUEUE_ALLOC: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 pub(crate) const IOMMU_IOAS_CHANGE_PROCESS: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
 
@@ -168,6 +181,9 @@ plain_uapi! {
     iommu_vfio_ioas { size, ioas_id, op, __reserved }
     iommu_ioas_change_process { size, __reserved }
     iommu_hwpt_invalidate { size, hwpt_id, data_uptr, data_type, entry_len, entry_num, __reserved }
+    iommu_fault_alloc { size, flags, out_fault_id, out_fault_fd }
+    iommu_hwpt_pgfault { flags, dev_id, pasid, grpid, perm, __reserved, addr, length, cookie }
+    iommu_hwpt_page_response { cookie, code }
 }
 
 /// The VFIO type1 container uAPI (`include/uapi/linux/vfio.h`), for the compat ioctls.

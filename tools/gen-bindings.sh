@@ -58,6 +58,7 @@ gen_kernel_extra() {
 		--allowlist-var '__IOMMUFD_ACCESS_RW_SLOW_PATH'
 		--allowlist-function 'pt_iommu_amdv1_mock_init'
 		--allowlist-function 'pt_iommu_amdv1_mock_iova_to_phys'
+		--allowlist-function 'pt_iommu_amdv1_mock_read_and_clear_dirty'
 		--allowlist-function 'iommu_device_register_bus'
 		--allowlist-function 'iommu_device_unregister_bus'
 		--allowlist-function 'iommu_mock_device_add'

@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Fault queues (upstream's eventq.c, fault part): I/O page faults on a HWPT allocated with a
+//! fault ID reach userspace through the fault object's fd. `read()` hands out whole fault groups
+//! as `struct iommu_hwpt_pgfault` records, each group under a cookie; `write()` takes
+//! `struct iommu_hwpt_page_response` records and answers the device.
+//!
+//! A group waits in `deliver` until read, then in `response` until answered. Groups still
+//! waiting when their device detaches, or when the queue goes away, are answered "invalid" so
+//! the device is never left hanging.
+//!
+//! Lock order: `Fault::response` before `Fault::deliver` (a spinlock: the fault handler may run
+//! from a threaded interrupt; nothing under it sleeps or touches user memory).
+
+use core::{
+    ffi::c_void,
+    mem::{
+        size_of,
+        MaybeUninit, //
+    },
+    ptr::NonNull,
+};
+use kernel::{
+    bindings,
+    ffi::c_int,
+    fs::{
+        file::FileDescriptorReservation,
+        File, //
+    },
+    new_mutex,
+    new_poll_condvar,
+    new_spinlock,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    sync::{
+        aref::ARef,
+        poll::{
+            PollCondVar,
+            PollTable, //
+        },
+        Arc,
+        Mutex,
+        SpinLock, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+use crate::{
+    errno,
+    ioctl::Ucmd,
+    kbind,
+    object::{
+        Object,
+        Used,
+        Users, //
+    },
+    uapi,
+};
+
+/// A fault group the IOMMU core handed us; answered and freed exactly once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct GroupPtr(NonNull<bindings::iopf_group>);
+
+// SAFETY: a fault group is owned by whoever holds this pointer; the core does not touch it
+// between the handler and the response.
+unsafe impl Send for GroupPtr {}
+
+impl GroupPtr {
+    /// Answers the device and frees the group.
+    fn respond(self, code: bindings::iommu_page_response_code) {
+        // SAFETY: the group is ours (type docs) and is answered once, here.
+        unsafe {
+            bindings::iopf_group_response(self.0.as_ptr(), code);
+            bindings::iopf_free_group(self.0.as_ptr());
+        }
+    }
+
+    fn handle(self) -> *mut bindings::iommu_attach_handle {
+        // SAFETY: the group is ours and its handle field was set by the core.
+        unsafe { (*self.0.as_ptr()).attach_handle }
+    }
+
+    fn fault_count(self) -> usize {
+        // SAFETY: as above.
+        unsafe { (*self.0.as_ptr()).fault_count }
+    }
+}
+
+/// Groups read and waiting for an answer, by cookie.
+struct Responses {
+    map: RBTree<u32, GroupPtr>,
+    next: u32,
+}
+
+/// `IOMMUFD_OBJ_FAULT`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Fault {
+    #[pin]
+    deliver: SpinLock<KVec<GroupPtr>>,
+    #[pin]
+    response: Mutex<Responses>,
+    #[pin]
+    wait: PollCondVar,
+    users: Users,
+}
+
+impl Used for Fault {
+    fn users(&self) -> &Users {
+        &self.users
+    }
+}
+
+/// What the fault fd holds: the queue, and the context's file (the context stays while the fd
+/// is open).
+struct FaultFd {
+    fault: Arc<Fault>,
+    _ictx: ARef<File>,
+}
+
+impl Fault {
+    /// Queues a group for userspace (the domain's `iopf_handler`); a group that cannot be queued
+    /// is answered "invalid" at once.
+    fn deliver(&self, group: GroupPtr) {
+        let pushed = self.deliver.lock().push(group, GFP_ATOMIC);
+        if pushed.is_err() {
+            group.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+            return;
+        }
+        self.wait.notify_all();
+    }
+
+    /// Answers "invalid" every group that came through `handle` (its device is detaching).
+    pub(crate) fn auto_respond(&self, handle: *mut bindings::iommu_attach_handle) {
+        let mut responses = self.response.lock();
+        let mut gone = KVec::new();
+        {
+            let mut deliver = self.deliver.lock();
+            let mut i = 0;
+            while i < deliver.len() {
+                if deliver[i].handle() == handle {
+                    if let Ok(g) = deliver.remove(i) {
+                        // Never fails: the vector only shrinks; a group we cannot keep track of
+                        // is answered right here instead.
+                        if gone.push(g, GFP_ATOMIC).is_err() {
+                            g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+                        }
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for g in gone {
+            g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+        }
+        loop {
+            let found = responses
+                .map
+                .iter()
+                .find(|(_, g)| g.handle() == handle)
+                .map(|(&c, _)| c);
+            let Some(cookie) = found else {
+                break;
+            };
+            if let Some(g) = responses.map.remove(&cookie) {
+                g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+            }
+        }
+    }
+
+    fn read(&self, buf: usize, count: usize) -> Result<usize> {
+        let rec = size_of::<uapi::iommu_hwpt_pgfault>();
+        if count % rec != 0 {
+            return Err(ESPIPE);
+        }
+        let mut responses = self.response.lock();
+        let mut done = 0usize;
+        loop {
+            let group = {
+                let mut deliver = self.deliver.lock();
+                if deliver.is_empty() {
+                    break;
+                }
+                deliver.remove(0).map_err(|_| EINVAL)?
+            };
+            let need = group.fault_count().checked_mul(rec).ok_or(EINVAL)?;
+            if done >= count || need > count - done {
+                self.restore(group);
+                if done == 0 {
+                    return Err(EINVAL);
+                }
+                break;
+            }
+            let node = match RBTreeNodeReservation::new(GFP_KERNEL) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.restore(group);
+                    return if done == 0 { Err(e.into()) } else { Ok(done) };
+                }
+            };
+            let cookie = next_cookie(&mut responses);
+            // SAFETY: the group is ours until answered.
+            unsafe { (*group.0.as_ptr()).cookie = cookie };
+            responses.map.insert(node.into_node(cookie, group));
+            match write_group(group, cookie, buf, done) {
+                Ok(n) => done += n,
+                Err(e) => {
+                    responses.map.remove(&cookie);
+                    self.restore(group);
+                    return if done == 0 { Err(e) } else { Ok(done) };
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Puts a group back at the head of the delivery queue.
+    fn restore(&self, group: GroupPtr) {
+        if self.deliver.lock().insert_within_capacity(0, group).is_err() {
+            // The vector just lost this element, so it has room; should it not, answer.
+            group.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+        }
+    }
+
+    fn write(&self, buf: usize, count: usize) -> Result<usize> {
+        let rec = size_of::<uapi::iommu_hwpt_page_response>();
+        if count % rec != 0 {
+            return Err(ESPIPE);
+        }
+        let mut responses = self.response.lock();
+        let mut done = 0usize;
+        let mut rc = Ok(());
+        while count > done {
+            let addr = buf.checked_add(done).ok_or(EFAULT)?;
+            let resp: uapi::iommu_hwpt_page_response =
+                match UserSlice::new(UserPtr::from_addr(addr), rec).reader().read() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        rc = Err(e);
+                        break;
+                    }
+                };
+            if resp.code != uapi::IOMMUFD_PAGE_RESP_SUCCESS
+                && resp.code != uapi::IOMMUFD_PAGE_RESP_INVALID
+            {
+                rc = Err(EINVAL);
+                break;
+            }
+            let Some(group) = responses.map.remove(&resp.cookie) else {
+                rc = Err(EINVAL);
+                break;
+            };
+            group.respond(resp.code);
+            done += rec;
+        }
+        if done == 0 {
+            rc?;
+        }
+        Ok(done)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Fault {
+    fn drop(self: Pin<&mut Self>) {
+        // Nobody else holds the queue any more: answer everything still in it.
+        let pending: KVec<GroupPtr> = core::mem::take(&mut *self.deliver.lock());
+        for g in pending {
+            g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+        }
+        let mut responses = self.response.lock();
+        while let Some(cookie) = responses.map.iter().next().map(|(&c, _)| c) {
+            if let Some(g) = responses.map.remove(&cookie) {
+                g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+            }
+        }
+    }
+}
+
+/// A free cookie, from 1 (upstream allocates them in an xarray from 1).
+fn next_cookie(r: &mut Responses) -> u32 {
+    loop {
+        r.next = r.next.wrapping_add(1).max(1);
+        if r.map.get(&r.next).is_none() {
+            return r.next;
+        }
+    }
+}
+
+/// Writes a group's faults as records at `buf + at`; returns the bytes written.
+fn write_group(group: GroupPtr, cookie: u32, buf: usize, at: usize) -> Result<usize> {
+    let rec = size_of::<uapi::iommu_hwpt_pgfault>();
+    let dev_id = crate::device::handle_dev_id(group.handle());
+    let head: *mut bindings::list_head =
+        // SAFETY: the group is ours; `faults` is its list of `iopf_fault`s.
+        unsafe { &raw mut (*group.0.as_ptr()).faults };
+    let mut written = 0usize;
+    // SAFETY: walking the core's list of a group we own; `list` is a field of `iopf_fault`.
+    let mut pos = unsafe { (*head).next };
+    while pos != head {
+        // SAFETY: see above.
+        let iopf = unsafe {
+            pos.cast::<u8>()
+                .sub(core::mem::offset_of!(bindings::iopf_fault, list))
+                .cast::<bindings::iopf_fault>()
+        };
+        // SAFETY: a page request fault: `prm` is the union member the core filled.
+        let prm = unsafe { (*iopf).fault.prm };
+        let msg = uapi::iommu_hwpt_pgfault {
+            flags: prm.flags,
+            dev_id,
+            pasid: prm.pasid,
+            grpid: prm.grpid,
+            perm: prm.perm,
+            __reserved: 0,
+            addr: prm.addr,
+            length: 0,
+            cookie,
+        };
+        let addr = buf
+            .checked_add(at)
+            .and_then(|a| a.checked_add(written))
+            .ok_or(EFAULT)?;
+        UserSlice::new(UserPtr::from_addr(addr), rec)
+            .writer()
+            .write(&msg)?;
+        written += rec;
+        // SAFETY: see above.
+        pos = unsafe { (*pos).next };
+    }
+    Ok(written)
+}
+
+/// `iommu_domain::iopf_handler` of HWPTs with a fault queue.
+///
+/// # Safety
+///
+/// Called by the IOMMU core with a fault group whose attach handle is one of ours.
+pub(crate) unsafe extern "C" fn iopf_handler(group: *mut bindings::iopf_group) -> c_int {
+    let Some(group) = NonNull::new(group).map(GroupPtr) else {
+        return EINVAL.to_errno();
+    };
+    let Some(fault) = crate::device::handle_fault(group.handle()) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: the group is ours from here; the core stops tracking it as pending.
+    unsafe { bindings::iopf_group_dequeue(group.0.as_ptr()) };
+    fault.deliver(group);
+    0
+}
+
+/// The fault fd's file operations, filled in at module init.
+struct Fops(core::cell::UnsafeCell<MaybeUninit<bindings::file_operations>>);
+
+// SAFETY: written once by `init_statics()` at module init, read-only after.
+unsafe impl Sync for Fops {}
+
+static FOPS: Fops = Fops(core::cell::UnsafeCell::new(MaybeUninit::zeroed()));
+
+fn fops() -> *mut bindings::file_operations {
+    FOPS.0.get().cast()
+}
+
+/// Fills in the fault fd's file operations (the owner pins the module while a fd is open).
+pub(crate) fn init_statics(module: &'static ThisModule) {
+    let f = fops();
+    // SAFETY: module init, before any fault fd exists.
+    unsafe {
+        (*f).owner = module.as_ptr();
+        (*f).read = Some(fault_fops_read);
+        (*f).write = Some(fault_fops_write);
+        (*f).poll = Some(fault_fops_poll);
+        (*f).release = Some(fault_fops_release);
+    }
+}
+
+/// # Safety
+///
+/// `file` must be a fault fd: its private data is a `KBox<FaultFd>`.
+unsafe fn fault_of<'a>(file: *mut bindings::file) -> &'a Fault {
+    // SAFETY: the caller's guarantee; the box lives until release.
+    unsafe { &(*(*file).private_data.cast::<FaultFd>()).fault }
+}
+
+/// `read` of the fault fd.
+///
+/// # Safety
+///
+/// Called by the VFS on a fault fd.
+unsafe extern "C" fn fault_fops_read(
+    file: *mut bindings::file,
+    buf: *mut kernel::ffi::c_char,
+    count: usize,
+    ppos: *mut bindings::loff_t,
+) -> isize {
+    // SAFETY: the VFS passes a valid position.
+    if unsafe { *ppos } != 0 {
+        return ESPIPE.to_errno() as isize;
+    }
+    // SAFETY: the caller's guarantee.
+    match unsafe { fault_of(file) }.read(buf as usize, count) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `write` of the fault fd.
+///
+/// # Safety
+///
+/// Called by the VFS on a fault fd.
+unsafe extern "C" fn fault_fops_write(
+    file: *mut bindings::file,
+    buf: *const kernel::ffi::c_char,
+    count: usize,
+    ppos: *mut bindings::loff_t,
+) -> isize {
+    // SAFETY: the VFS passes a valid position.
+    if unsafe { *ppos } != 0 {
+        return ESPIPE.to_errno() as isize;
+    }
+    // SAFETY: the caller's guarantee.
+    match unsafe { fault_of(file) }.write(buf as usize, count) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `poll` of the fault fd: always writable, readable while faults wait.
+///
+/// # Safety
+///
+/// Called by the VFS on a fault fd with a valid or NULL poll table.
+unsafe extern "C" fn fault_fops_poll(
+    file: *mut bindings::file,
+    wait: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: the caller's guarantee.
+    let fault = unsafe { fault_of(file) };
+    // SAFETY: `wait` is valid or NULL for this call.
+    let table = unsafe { PollTable::from_raw(wait) };
+    // SAFETY: `file` is live for this call.
+    table.register_wait(unsafe { File::from_raw_file(file) }, &fault.wait);
+    let mut mask = uapi::EPOLLOUT;
+    if !fault.deliver.lock().is_empty() {
+        mask |= uapi::EPOLLIN | uapi::EPOLLRDNORM;
+    }
+    mask
+}
+
+/// `release` of the fault fd: drops the fd's hold on the queue and on the context.
+///
+/// # Safety
+///
+/// Called by the VFS once per fault fd.
+unsafe extern "C" fn fault_fops_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: the box `alloc_ioctl` gave the file, taken back once.
+    let fd = unsafe { KBox::from_raw((*file).private_data.cast::<FaultFd>()) };
+    fd.fault.users.release(1);
+    drop(fd);
+    0
+}
+
+/// `IOMMU_FAULT_QUEUE_ALLOC`: a fault queue object and the fd it is read through.
+pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_fault_alloc = ucmd.cmd()?;
+    if cmd.flags != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    let fault = Arc::pin_init(
+        try_pin_init!(Fault {
+            deliver <- new_spinlock!(KVec::new()),
+            response <- new_mutex!(Responses {
+                map: RBTree::new(),
+                next: 0,
+            }),
+            wait <- new_poll_condvar!("iommufd fault"),
+            users: Users::default(),
+        }),
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+    let reserved = ucmd.ictx.objects.lock().reserve(node)?;
+    let id = reserved.id;
+    let built = (|| -> Result<(ARef<File>, FileDescriptorReservation)> {
+        let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+        let data = KBox::new(
+            FaultFd {
+                fault: fault.clone(),
+                _ictx: ARef::from(ucmd.file),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        // The fd holds the queue from here (given back in release).
+        fault.users.hold(1);
+        let raw_data = KBox::into_raw(data);
+        // SAFETY: static fops; the file takes over the box and gives it back in release.
+        let raw = unsafe {
+            kbind::anon_inode_getfile(
+                c"[iommufd-pgfault]".as_char_ptr(),
+                fops(),
+                raw_data.cast::<c_void>(),
+                bindings::O_RDWR as c_int,
+            )
+        };
+        let raw = match kernel::error::from_err_ptr(raw) {
+            Ok(f) => f,
+            Err(e) => {
+                // SAFETY: not handed over.
+                let back = unsafe { KBox::from_raw(raw_data) };
+                back.fault.users.release(1);
+                return Err(e);
+            }
+        };
+        // SAFETY: a new file with one reference, now ours; dropping it runs release.
+        let file: ARef<File> = unsafe { ARef::from_raw(NonNull::new_unchecked(raw.cast())) };
+        Ok((file, fd))
+    })();
+    let (file, fd) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            ucmd.ictx.objects.lock().abort(reserved);
+            return Err(e);
+        }
+    };
+    cmd.out_fault_id = id;
+    cmd.out_fault_fd = fd.reserved_fd();
+    if let Err(e) = ucmd.respond(&cmd) {
+        ucmd.ictx.objects.lock().abort(reserved);
+        // Dropping the file runs release, which lets go of the queue.
+        drop(file);
+        return Err(e);
+    }
+    ucmd.ictx
+        .objects
+        .lock()
+        .finalize(reserved, Object::Fault(fault));
+    fd.fd_install(file);
+    Ok(())
+}
