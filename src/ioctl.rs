@@ -26,6 +26,7 @@ use kernel::{
 
 use crate::{
     device,
+    dirty,
     eventq,
     hwpt,
     ictx::{
@@ -153,6 +154,10 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_GET_HW_INFO, device::get_hw_info_ioctl, uapi::iommu_hw_info, __reserved),
     (uapi::IOMMU_HWPT_INVALIDATE, hwpt::invalidate_ioctl, uapi::iommu_hwpt_invalidate, __reserved),
     (uapi::IOMMU_FAULT_QUEUE_ALLOC, eventq::alloc_ioctl, uapi::iommu_fault_alloc, out_fault_fd),
+    (uapi::IOMMU_HWPT_SET_DIRTY_TRACKING, dirty::set_dirty_tracking_ioctl,
+     uapi::iommu_hwpt_set_dirty_tracking, __reserved),
+    (uapi::IOMMU_HWPT_GET_DIRTY_BITMAP, dirty::get_dirty_bitmap_ioctl,
+     uapi::iommu_hwpt_get_dirty_bitmap, data),
     (uapi::IOMMU_VFIO_IOAS, vfio_compat::vfio_ioas_ioctl, uapi::iommu_vfio_ioas, __reserved),
     (uapi::IOMMU_IOAS_CHANGE_PROCESS, ioas::change_process_ioctl, uapi::iommu_ioas_change_process,
      __reserved),

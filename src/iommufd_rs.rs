@@ -16,6 +16,7 @@ use kernel::{
 
 mod access;
 mod device;
+mod dirty;
 mod errno;
 mod eventq;
 mod fault;

@@ -752,6 +752,29 @@ impl Iopt {
         }
     }
 
+    /// Read-only [`Self::for_each_contig`]: `f(first, last)` per piece.
+    pub(crate) fn for_each_contig_ref(
+        &self,
+        start: u64,
+        last: u64,
+        mut f: impl FnMut(u64, u64) -> Result,
+    ) -> Result {
+        let mut cur = start;
+        loop {
+            let point = Span {
+                start: cur,
+                last: cur,
+            };
+            let found = self.areas.first_intersecting(point).ok_or(ENOENT)?;
+            let end = found.last.min(last);
+            f(cur, end)?;
+            if end >= last {
+                return Ok(());
+            }
+            cur = end + 1;
+        }
+    }
+
     /// Pins `[iova, last]` for an access and stores its pages in `out` (upstream's
     /// `iommufd_access_pin_pages()` walk). The range must start on a page and join areas at page
     /// boundaries; all or nothing.

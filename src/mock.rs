@@ -867,6 +867,53 @@ pub(crate) fn iova_to_phys(domain: *mut bindings::iommu_domain, iova: u64) -> u6
     unsafe { bindings::iommu_iova_to_phys(domain, iova) }
 }
 
+/// `IOMMU_TEST_OP_DIRTY`: marks dirty, in a dirty-tracking mock domain, every `page_size` page
+/// of `[iova, iova + length)` whose bit is set in the user bitmap at `uptr`, as a device writing
+/// there would. Returns how many it marked.
+pub(crate) fn mark_dirty(
+    domain: *mut bindings::iommu_domain,
+    iova: u64,
+    length: u64,
+    page_size: u64,
+    uptr: u64,
+) -> Result<u64> {
+    if page_size == 0 || length == 0 || iova % page_size != 0 || length % page_size != 0 || uptr == 0
+    {
+        return Err(EINVAL);
+    }
+    let max = length / page_size;
+    if max > (16 << 20) * 8 {
+        return Err(EOVERFLOW);
+    }
+    if !is_mock_domain(domain) {
+        return Err(EINVAL);
+    }
+    // SAFETY: one of our paging domains (checked above), held by the caller's HWPT.
+    let mock = unsafe { &mut *domain.cast::<MockDomain>() };
+    // SAFETY: `ops` is set by the table's init and static.
+    let set_dirty = unsafe { mock.pt.iommu.ops.as_ref() }.and_then(|o| o.set_dirty);
+    let Some(set_dirty) = set_dirty.filter(|_| mock.dirty_tracking.load(Ordering::Relaxed)) else {
+        return Err(EINVAL);
+    };
+    let nbytes = usize::try_from(max.div_ceil(8)).map_err(|_| EOVERFLOW)?;
+    let mut bits = KVVec::from_elem(0u8, nbytes, GFP_KERNEL_ACCOUNT)?;
+    let user = usize::try_from(uptr).map_err(|_| EFAULT)?;
+    kernel::uaccess::UserSlice::new(kernel::uaccess::UserPtr::from_addr(user), nbytes)
+        .reader()
+        .read_slice(&mut bits)?;
+    let mut count = 0u64;
+    for i in 0..max {
+        let byte = bits[(i / 8) as usize];
+        if byte & (1 << (i % 8)) == 0 {
+            continue;
+        }
+        // SAFETY: the table is live (the domain is); marking a mapped IOVA dirty.
+        unsafe { set_dirty(&raw mut mock.pt.iommu, iova + i * page_size) };
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// Whether `domain` is one of ours (a paging domain of the mock driver).
 pub(crate) fn is_mock_domain(domain: *mut bindings::iommu_domain) -> bool {
     // SAFETY: the caller holds the HWPT that owns `domain`.

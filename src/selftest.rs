@@ -156,6 +156,16 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 _ => Err(EINVAL),
             }
         }
+        t::IOMMU_TEST_OP_DIRTY => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.dirty };
+            let hwpt = ucmd.ictx.objects.lock().get_hwpt_paging(cmd.id)?;
+            let n = mock::mark_dirty(hwpt.domain(), c.iova, c.length, c.page_size, c.uptr)?;
+            ucmd.respond_field(
+                ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_13, out_nr_dirty),
+                &n,
+            )
+        }
         t::IOMMU_TEST_OP_TRIGGER_IOPF => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.trigger_iopf };

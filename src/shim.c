@@ -10,6 +10,7 @@
 #include <linux/sched/signal.h>
 #include <linux/cred.h>
 #include <linux/highmem.h>
+#include <linux/iommu.h>
 
 #include "shim.h"
 
@@ -17,8 +18,10 @@
 MODULE_IMPORT_NS("DMA_BUF");
 /* The IOMMU core's entry points reserved for iommufd: group attach with handles (src/device.rs). */
 MODULE_IMPORT_NS("IOMMUFD_INTERNAL");
-/* The generic page table the mock domain is built on (src/mock_domain.rs). */
+/* The generic page table the mock domain is built on (src/mock.rs). */
 MODULE_IMPORT_NS("GENERIC_PT_IOMMU");
+/* iova_bitmap, built into the kernel for VFIO and us (src/dirty.rs). */
+MODULE_IMPORT_NS("IOMMUFD");
 
 int iommufd_rs_page_ref_count(const struct page *page)
 {
@@ -73,6 +76,17 @@ void iommufd_rs_memcpy_from_page(char *to, struct page *page, size_t offset, siz
 void iommufd_rs_memcpy_to_page(struct page *page, size_t offset, const char *from, size_t len)
 {
 	memcpy_to_page(page, offset, from, len);
+}
+
+void iommufd_rs_dirty_bitmap_init(struct iommu_dirty_bitmap *dirty, struct iova_bitmap *bitmap,
+				  struct iommu_iotlb_gather *gather)
+{
+	iommu_dirty_bitmap_init(dirty, bitmap, gather);
+}
+
+void iommufd_rs_iotlb_sync(struct iommu_domain *domain, struct iommu_iotlb_gather *gather)
+{
+	iommu_iotlb_sync(domain, gather);
 }
 
 #ifdef CONFIG_IOMMUFD_TEST

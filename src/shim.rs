@@ -24,6 +24,15 @@ extern "C" {
         offset: usize,
         len: usize,
     );
+    pub(crate) fn iommufd_rs_dirty_bitmap_init(
+        dirty: *mut bindings::iommu_dirty_bitmap,
+        bitmap: *mut bindings::iova_bitmap,
+        gather: *mut bindings::iommu_iotlb_gather,
+    );
+    pub(crate) fn iommufd_rs_iotlb_sync(
+        domain: *mut bindings::iommu_domain,
+        gather: *mut bindings::iommu_iotlb_gather,
+    );
     pub(crate) fn iommufd_rs_memcpy_to_page(
         page: *mut bindings::page,
         offset: usize,

@@ -73,6 +73,10 @@ pub(crate) use generated::{
     iommu_ioas_change_process,
     iommu_hwpt_invalidate,
     iommu_fault_alloc,
+    iommu_hwpt_get_dirty_bitmap,
+    iommu_hwpt_set_dirty_tracking,
+    IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
+    IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
     iommu_hwpt_pgfault,
     iommu_hwpt_page_response,
     IOMMUFD_PAGE_RESP_INVALID,
@@ -139,6 +143,10 @@ pub(crate) const IOMMU_GET_HW_INFO: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_C
 pub(crate) const IOMMU_VFIO_IOAS: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VFIO_IOAS);
 pub(crate) const IOMMU_HWPT_INVALIDATE: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_INVALIDATE);
+pub(crate) const IOMMU_HWPT_SET_DIRTY_TRACKING: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING);
+pub(crate) const IOMMU_HWPT_GET_DIRTY_BITMAP: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP);
 pub(crate) const IOMMU_FAULT_QUEUE_ALLOC: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 pub(crate) const IOMMU_IOAS_CHANGE_PROCESS: u32 =
@@ -182,6 +190,8 @@ plain_uapi! {
     iommu_ioas_change_process { size, __reserved }
     iommu_hwpt_invalidate { size, hwpt_id, data_uptr, data_type, entry_len, entry_num, __reserved }
     iommu_fault_alloc { size, flags, out_fault_id, out_fault_fd }
+    iommu_hwpt_set_dirty_tracking { size, flags, hwpt_id, __reserved }
+    iommu_hwpt_get_dirty_bitmap { size, hwpt_id, flags, __reserved, iova, length, page_size, data }
     iommu_hwpt_pgfault { flags, dev_id, pasid, grpid, perm, __reserved, addr, length, cookie }
     iommu_hwpt_page_response { cookie, code }
 }
