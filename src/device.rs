@@ -106,13 +106,46 @@ pub(crate) fn handle_fault(
     unsafe { (*handle.cast::<AttachHandle>()).fault.clone() }
 }
 
-/// What a group is attached to, and which of its bound devices asked.
-struct GroupAttach {
-    hwpt: Option<Hwpt>,
+/// One attachment of a group: at a PASID (`IOMMU_NO_PASID` for the whole RID), to a HWPT, asked
+/// by some of the group's bound devices (upstream's `struct iommufd_attach`).
+struct Attach {
+    pasid: u32,
+    hwpt: Hwpt,
     /// Attached devices: object ID and device.
     devices: KVec<(u32, NonNull<bindings::device>)>,
     /// The handle the core holds while `hwpt` is attached.
-    handle: Option<Handle>,
+    handle: Handle,
+}
+
+/// Every attachment of a group, one per PASID in use.
+struct GroupAttach {
+    list: KVec<Attach>,
+}
+
+impl GroupAttach {
+    fn find(&self, pasid: u32) -> Option<usize> {
+        self.list.iter().position(|a| a.pasid == pasid)
+    }
+
+    /// Upstream's `iommufd_hwpt_pasid_compat()`: a RID attachment next to PASID ones, and any
+    /// PASID attachment, need HWPTs allocated for PASID use.
+    fn pasid_compat(&self, hwpt: &Hwpt, pasid: u32) -> Result {
+        if pasid == bindings::IOMMU_NO_PASID {
+            if !hwpt.pasid_compat() && self.list.iter().any(|a| a.pasid != pasid) {
+                return Err(EINVAL);
+            }
+        } else {
+            if !hwpt.pasid_compat() {
+                return Err(EINVAL);
+            }
+            if let Some(i) = self.find(bindings::IOMMU_NO_PASID) {
+                if !self.list[i].hwpt.pasid_compat() {
+                    return Err(EINVAL);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 // SAFETY: the device pointers are of bound devices, which hold references to them.
@@ -228,11 +261,7 @@ impl Device {
             None => Arc::pin_init(
                 try_pin_init!(IGroup {
                     group,
-                    attach <- new_mutex!(GroupAttach {
-                        hwpt: None,
-                        devices: KVec::new(),
-                        handle: None,
-                    }),
+                    attach <- new_mutex!(GroupAttach { list: KVec::new() }),
                 }),
                 GFP_KERNEL_ACCOUNT,
             )
@@ -317,33 +346,40 @@ impl Device {
         unsafe { bindings::device_iommu_capable(self.as_raw(), cap) }
     }
 
-    /// Attaches to `pt_id`, an IOAS (a compatible automatic HWPT is found or made) or a HWPT;
-    /// returns the HWPT ID (upstream's `iommufd_device_attach()`).
-    pub(crate) fn attach(&self, ictx: &Ictx, pt_id: u32) -> Result<u32> {
+    /// Attaches `pasid` (`IOMMU_NO_PASID`: the whole device) to `pt_id`, an IOAS (a
+    /// compatible automatic HWPT is found or made) or a HWPT; returns the HWPT ID (upstream's
+    /// `iommufd_device_attach()`).
+    pub(crate) fn attach(&self, ictx: &Ictx, pasid: u32, pt_id: u32) -> Result<u32> {
         let pt = ictx.objects.lock().get_pt(pt_id)?;
         match pt {
             Pt::Hwpt(hwpt) => {
-                self.do_attach(&Hwpt::Paging(hwpt.arc().clone()))?;
+                self.do_attach(pasid, &Hwpt::Paging(hwpt.arc().clone()))?;
                 Ok(pt_id)
             }
             Pt::Nested(hwpt) => {
-                self.do_attach(&Hwpt::Nested(hwpt.arc().clone()))?;
+                self.do_attach(pasid, &Hwpt::Nested(hwpt.arc().clone()))?;
                 Ok(pt_id)
             }
-            Pt::Ioas(ioas) => self.auto_attach(ictx, ioas.arc()),
+            Pt::Ioas(ioas) => self.auto_attach(ictx, pasid, ioas.arc()),
         }
     }
 
-    /// Moves to `pt_id` without passing through blocked DMA (upstream's
+    /// Moves `pasid` to `pt_id` without passing through blocked DMA (upstream's
     /// `iommufd_device_replace()`); returns the HWPT ID.
-    pub(crate) fn replace(&self, ictx: &Ictx, pt_id: u32) -> Result<u32> {
+    pub(crate) fn replace(&self, ictx: &Ictx, pasid: u32, pt_id: u32) -> Result<u32> {
         let pt = ictx.objects.lock().get_pt(pt_id)?;
         let (old, id) = match pt {
-            Pt::Hwpt(hwpt) => (self.do_replace(&Hwpt::Paging(hwpt.arc().clone()))?, pt_id),
-            Pt::Nested(hwpt) => (self.do_replace(&Hwpt::Nested(hwpt.arc().clone()))?, pt_id),
+            Pt::Hwpt(hwpt) => (
+                self.do_replace(pasid, &Hwpt::Paging(hwpt.arc().clone()))?,
+                pt_id,
+            ),
+            Pt::Nested(hwpt) => (
+                self.do_replace(pasid, &Hwpt::Nested(hwpt.arc().clone()))?,
+                pt_id,
+            ),
             Pt::Ioas(ioas) => {
                 let ioas = ioas.arc().clone();
-                self.auto_replace(ictx, &ioas)?
+                self.auto_replace(ictx, pasid, &ioas)?
             }
         };
         if let Some(old) = old {
@@ -352,10 +388,10 @@ impl Device {
         Ok(id)
     }
 
-    /// Detaches (upstream's `iommufd_device_detach()`); an automatic HWPT left without devices
-    /// goes away.
-    pub(crate) fn detach(&self, ictx: Option<&Ictx>) {
-        let Some(hwpt) = self.do_detach() else {
+    /// Detaches `pasid` (upstream's `iommufd_device_detach()`); an automatic HWPT left without
+    /// devices goes away. Detaching what is not attached does nothing.
+    pub(crate) fn detach(&self, ictx: Option<&Ictx>, pasid: u32) {
+        let Some(hwpt) = self.do_detach(pasid) else {
             return;
         };
         match ictx {
@@ -364,21 +400,48 @@ impl Device {
         }
     }
 
+    /// Detaches every PASID and then the RID (before unbind).
+    pub(crate) fn detach_all(&self, ictx: Option<&Ictx>) {
+        loop {
+            let pasid = {
+                let a = self.igroup.attach.lock();
+                a.list
+                    .iter()
+                    .find(|at| {
+                        at.pasid != bindings::IOMMU_NO_PASID
+                            && at.devices.iter().any(|(id, _)| *id == self.id())
+                    })
+                    .map(|at| at.pasid)
+            };
+            match pasid {
+                Some(p) => self.detach(ictx, p),
+                None => break,
+            }
+        }
+        self.detach(ictx, bindings::IOMMU_NO_PASID);
+    }
+
+    /// The domain attached at `pasid`, if any (selftest `PASID_CHECK_HWPT`).
+    pub(crate) fn attached_domain(&self, pasid: u32) -> Option<*mut bindings::iommu_domain> {
+        let a = self.igroup.attach.lock();
+        a.find(pasid).map(|i| a.list[i].hwpt.domain())
+    }
+
     /// The automatic path: any automatic HWPT of `ioas` the device can join, else a new one.
-    fn auto_attach(&self, ictx: &Ictx, ioas: &Arc<Ioas>) -> Result<u32> {
+    fn auto_attach(&self, ictx: &Ictx, pasid: u32, ioas: &Arc<Ioas>) -> Result<u32> {
         let mut hwpts = ioas.hwpts.lock();
-        if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| self.do_attach(h))? {
+        if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| self.do_attach(pasid, h))? {
             return Ok(id);
         }
         let paging = HwptPaging::new(ioas, self, 0, None, true, None)?;
         let hwpt = Hwpt::Paging(paging.clone());
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
         // Attach before the HWPT is visible: nobody can look it up half made.
-        self.do_attach(&hwpt)?;
+        self.do_attach(pasid, &hwpt)?;
         let id = match publish_hwpt(ictx, &paging) {
             Ok(id) => id,
             Err(e) => {
-                let back = self.do_detach();
+                let back = self.do_detach(pasid);
                 drop(hwpts);
                 drop(back);
                 return Err(e);
@@ -394,12 +457,13 @@ impl Device {
     fn auto_replace(
         &self,
         ictx: &Ictx,
+        pasid: u32,
         ioas: &Arc<Ioas>,
     ) -> Result<(Option<Hwpt>, u32)> {
         let mut hwpts = ioas.hwpts.lock();
         let mut old = None;
         if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| {
-            old = self.do_replace(h)?;
+            old = self.do_replace(pasid, h)?;
             Ok(())
         })? {
             return Ok((old, id));
@@ -407,13 +471,13 @@ impl Device {
         let paging = HwptPaging::new(ioas, self, 0, None, true, None)?;
         let hwpt = Hwpt::Paging(paging.clone());
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let old = self.do_replace(&hwpt)?;
+        let old = self.do_replace(pasid, &hwpt)?;
         let id = match publish_hwpt(ictx, &paging) {
             Ok(id) => id,
             Err(e) => {
                 // Put the device back where it was.
                 if let Some(prev) = &old {
-                    let _ = self.do_replace(prev);
+                    let _ = self.do_replace(pasid, prev);
                 }
                 drop(hwpts);
                 return Err(e);
@@ -451,95 +515,150 @@ impl Device {
         Ok(None)
     }
 
-    /// Joins the group to `hwpt` (upstream's `iommufd_hw_pagetable_attach()`).
-    fn do_attach(&self, hwpt: &Hwpt) -> Result {
-        let igroup = &self.igroup;
-        let mut a = igroup.attach.lock();
-        if a.devices.iter().any(|(id, _)| *id == self.id()) {
-            return Err(EBUSY);
-        }
-        if let Some(cur) = &a.hwpt {
-            if !cur.ptr_eq(hwpt) {
-                return Err(EINVAL);
+    /// Attaches `hwpt`'s domain at `pasid` through `handle` (the core's attach calls).
+    fn core_attach(&self, pasid: u32, hwpt: &Hwpt, handle: &mut AttachHandle) -> Result {
+        // SAFETY: the domain is live (held by `hwpt`); the group and device are referenced; the
+        // handle stays allocated until the matching detach or replace gives it back.
+        let rc = unsafe {
+            if pasid == bindings::IOMMU_NO_PASID {
+                kbind::iommu_attach_group_handle(hwpt.domain(), self.igroup.group(), &mut handle.handle)
+            } else {
+                bindings::iommu_attach_device_pasid(hwpt.domain(), self.as_raw(), pasid, &mut handle.handle)
             }
+        };
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
         }
-        a.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        enforce_resv_regions(&hwpt.paging().ioas, self.as_raw())?;
-        if a.hwpt.is_none() {
-            let mut handle = AttachHandle::new(self.id(), hwpt)
-                .inspect_err(|_| remove_resv(&hwpt.paging().ioas, self.as_raw()))?;
-            // SAFETY: the domain is live (held by `hwpt`); the group is referenced; the handle
-            // stays allocated until the matching detach or replace gives it back.
-            let rc = unsafe {
-                kbind::iommu_attach_group_handle(hwpt.domain(), igroup.group(), &mut handle.handle)
-            };
-            if rc != 0 {
-                remove_resv(&hwpt.paging().ioas, self.as_raw());
-                return Err(Error::from_errno(rc));
-            }
-            a.hwpt = Some(hwpt.clone());
-            a.handle = Some(handle);
-        }
-        hwpt.users().hold(1);
-        // Capacity reserved above.
-        let _ = a.devices.push(
-            (self.id(), NonNull::new(self.as_raw()).ok_or(EINVAL)?),
-            GFP_KERNEL_ACCOUNT,
-        );
         Ok(())
     }
 
-    /// Leaves the group's HWPT; returns it for the caller to drop outside the locks.
-    fn do_detach(&self) -> Option<Hwpt> {
-        let igroup = &self.igroup;
-        let mut a = igroup.attach.lock();
-        let i = a.devices.iter().position(|(id, _)| *id == self.id())?;
-        let _ = a.devices.remove(i);
-        let hwpt = a.hwpt.clone()?;
-        let mut last = None;
-        if a.devices.is_empty() {
-            // SAFETY: the domain is attached to the group through the handle we keep.
-            unsafe { kbind::iommu_detach_group_handle(hwpt.domain(), igroup.group()) };
-            // The core no longer delivers through the handle; answer what it left pending.
-            let handle = a.handle.take();
-            if let Some(mut h) = handle {
-                h.auto_respond();
+    /// Joins the group's attachment at `pasid` to `hwpt` (upstream's
+    /// `iommufd_hw_pagetable_attach()`).
+    fn do_attach(&self, pasid: u32, hwpt: &Hwpt) -> Result {
+        let rid = pasid == bindings::IOMMU_NO_PASID;
+        let mut a = self.igroup.attach.lock();
+        a.pasid_compat(hwpt, pasid)?;
+        let found = a.find(pasid);
+        if let Some(i) = found {
+            let at = &a.list[i];
+            if at.devices.iter().any(|(id, _)| *id == self.id()) {
+                return Err(EBUSY);
             }
-            last = a.hwpt.take();
+            if !at.hwpt.ptr_eq(hwpt) {
+                return Err(EINVAL);
+            }
         }
-        remove_resv(&hwpt.paging().ioas, self.as_raw());
+        let dev = NonNull::new(self.as_raw()).ok_or(EINVAL)?;
+        if rid {
+            enforce_resv_regions(&hwpt.paging().ioas, self.as_raw())?;
+        }
+        let undo_resv = || {
+            if rid {
+                remove_resv(&hwpt.paging().ioas, self.as_raw());
+            }
+        };
+        match found {
+            Some(i) => {
+                // Later devices of the group follow the first one's attachment.
+                if let Err(e) = a.list[i].devices.push((self.id(), dev), GFP_KERNEL_ACCOUNT) {
+                    undo_resv();
+                    return Err(e.into());
+                }
+            }
+            None => {
+                let prepared = (|| -> Result<(Handle, KVec<(u32, NonNull<bindings::device>)>)> {
+                    a.list.reserve(1, GFP_KERNEL_ACCOUNT)?;
+                    let mut devices = KVec::new();
+                    devices.push((self.id(), dev), GFP_KERNEL_ACCOUNT)?;
+                    Ok((AttachHandle::new(self.id(), hwpt)?, devices))
+                })();
+                let (mut handle, devices) = match prepared {
+                    Ok(p) => p,
+                    Err(e) => {
+                        undo_resv();
+                        return Err(e);
+                    }
+                };
+                if let Err(e) = self.core_attach(pasid, hwpt, &mut handle) {
+                    undo_resv();
+                    return Err(e);
+                }
+                // Capacity reserved above.
+                let _ = a.list.push(
+                    Attach {
+                        pasid,
+                        hwpt: hwpt.clone(),
+                        devices,
+                        handle,
+                    },
+                    GFP_KERNEL_ACCOUNT,
+                );
+            }
+        }
+        hwpt.users().hold(1);
+        Ok(())
+    }
+
+    /// Leaves the attachment at `pasid`; returns its HWPT for the caller to drop outside the
+    /// locks.
+    fn do_detach(&self, pasid: u32) -> Option<Hwpt> {
+        let mut a = self.igroup.attach.lock();
+        let i = a.find(pasid)?;
+        let d = a.list[i].devices.iter().position(|(id, _)| *id == self.id())?;
+        let _ = a.list[i].devices.remove(d);
+        let hwpt = a.list[i].hwpt.clone();
+        let mut gone = None;
+        if a.list[i].devices.is_empty() {
+            // SAFETY: the domain is attached at `pasid` through the handle we keep.
+            unsafe {
+                if pasid == bindings::IOMMU_NO_PASID {
+                    kbind::iommu_detach_group_handle(hwpt.domain(), self.igroup.group());
+                } else {
+                    bindings::iommu_detach_device_pasid(hwpt.domain(), self.as_raw(), pasid);
+                }
+            }
+            gone = a.list.remove(i).ok();
+        }
+        if pasid == bindings::IOMMU_NO_PASID {
+            remove_resv(&hwpt.paging().ioas, self.as_raw());
+        }
         hwpt.users().release(1);
         drop(a);
-        drop(last);
+        if let Some(mut at) = gone {
+            // The core no longer delivers through the handle; answer what it left pending.
+            at.handle.auto_respond();
+        }
         Some(hwpt)
     }
 
-    /// Switches the whole group to `hwpt` (upstream's `iommufd_device_do_replace()`); returns
-    /// the previous HWPT, or `None` if it was already there.
-    fn do_replace(&self, hwpt: &Hwpt) -> Result<Option<Hwpt>> {
-        let igroup = &self.igroup;
-        let mut a = igroup.attach.lock();
-        if !a.devices.iter().any(|(id, _)| *id == self.id()) {
+    /// Switches the attachment at `pasid` to `hwpt` (upstream's `iommufd_device_do_replace()`);
+    /// returns the previous HWPT, or `None` if it was already there.
+    fn do_replace(&self, pasid: u32, hwpt: &Hwpt) -> Result<Option<Hwpt>> {
+        let rid = pasid == bindings::IOMMU_NO_PASID;
+        let mut a = self.igroup.attach.lock();
+        let i = a.find(pasid).ok_or(EINVAL)?;
+        if !a.list[i].devices.iter().any(|(id, _)| *id == self.id()) {
             return Err(EINVAL);
         }
-        let old = a.hwpt.clone().ok_or(EINVAL)?;
+        let old = a.list[i].hwpt.clone();
         if old.ptr_eq(hwpt) {
             return Ok(None);
         }
-        let same_ioas = Arc::ptr_eq(&old.paging().ioas, &hwpt.paging().ioas);
-        if !same_ioas {
-            for (n, (_, dev)) in a.devices.iter().enumerate() {
+        a.pasid_compat(hwpt, pasid)?;
+        let move_resv = rid && !Arc::ptr_eq(&old.paging().ioas, &hwpt.paging().ioas);
+        if move_resv {
+            for (n, (_, dev)) in a.list[i].devices.iter().enumerate() {
                 if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev.as_ptr()) {
-                    for (_, done) in a.devices.iter().take(n) {
+                    for (_, done) in a.list[i].devices.iter().take(n) {
                         remove_resv(&hwpt.paging().ioas, done.as_ptr());
                     }
                     return Err(e);
                 }
             }
         }
-        let undo = |a: &GroupAttach| {
-            if !same_ioas {
-                for (_, dev) in a.devices.iter() {
+        let undo = |at: &Attach| {
+            if move_resv {
+                for (_, dev) in at.devices.iter() {
                     remove_resv(&hwpt.paging().ioas, dev.as_ptr());
                 }
             }
@@ -547,32 +666,35 @@ impl Device {
         let mut handle = match AttachHandle::new(self.id(), hwpt) {
             Ok(h) => h,
             Err(e) => {
-                undo(&a);
+                undo(&a.list[i]);
                 return Err(e);
             }
         };
-        // SAFETY: as in `do_attach`; on success the core drops its use of the old handle.
+        // SAFETY: as in `core_attach`; on success the core drops its use of the old handle.
         let rc = unsafe {
-            kbind::iommu_replace_group_handle(igroup.group(), hwpt.domain(), &mut handle.handle)
+            if rid {
+                kbind::iommu_replace_group_handle(self.igroup.group(), hwpt.domain(), &mut handle.handle)
+            } else {
+                kbind::iommu_replace_device_pasid(hwpt.domain(), self.as_raw(), pasid, &mut handle.handle)
+            }
         };
         if rc != 0 {
-            undo(&a);
+            undo(&a.list[i]);
             return Err(Error::from_errno(rc));
         }
-        if !same_ioas {
-            for (_, dev) in a.devices.iter() {
+        let at = &mut a.list[i];
+        if move_resv {
+            for (_, dev) in at.devices.iter() {
                 remove_resv(&old.paging().ioas, dev.as_ptr());
             }
         }
-        let n = u32::try_from(a.devices.len()).unwrap_or(u32::MAX);
+        let n = u32::try_from(at.devices.len()).unwrap_or(u32::MAX);
         hwpt.users().hold(n);
         old.users().release(n);
-        a.hwpt = Some(hwpt.clone());
-        let old_handle = a.handle.replace(handle);
+        at.hwpt = hwpt.clone();
+        let mut old_handle = core::mem::replace(&mut at.handle, handle);
         drop(a);
-        if let Some(mut h) = old_handle {
-            h.auto_respond();
-        }
+        old_handle.auto_respond();
         Ok(Some(old))
     }
 }

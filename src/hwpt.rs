@@ -141,6 +141,8 @@ pub(crate) struct HwptPaging {
     pub(crate) auto_domain: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`: nested domains may sit on it.
     pub(crate) nest_parent: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: may be attached at PASIDs.
+    pasid_compat: bool,
     /// Where I/O page faults on this domain go (`IOMMU_HWPT_FAULT_ID_VALID`).
     fault: Option<Arc<Fault>>,
     users: Users,
@@ -198,6 +200,7 @@ impl HwptPaging {
                 ioas: ioas.clone(),
                 auto_domain,
                 nest_parent: flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
+                pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
                 fault,
                 users: Users::default(),
                 id: AtomicU32::new(0),
@@ -240,6 +243,7 @@ pub(crate) struct HwptNested {
     domain: DomainBox,
     pub(crate) parent: Arc<HwptPaging>,
     fault: Option<Arc<Fault>>,
+    pasid_compat: bool,
     users: Users,
 }
 
@@ -283,6 +287,7 @@ impl HwptNested {
                 domain,
                 parent: parent.clone(),
                 fault,
+                pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
                 users: Users::default(),
             },
             GFP_KERNEL_ACCOUNT,
@@ -331,6 +336,14 @@ impl Hwpt {
         match self {
             Hwpt::Paging(h) => h,
             Hwpt::Nested(h) => &h.parent,
+        }
+    }
+
+    /// Allocated for PASID use.
+    pub(crate) fn pasid_compat(&self) -> bool {
+        match self {
+            Hwpt::Paging(h) => h.pasid_compat,
+            Hwpt::Nested(h) => h.pasid_compat,
         }
     }
 

@@ -64,6 +64,7 @@ use crate::{
     },
     object::{
         Object,
+        Pt,
         Used,
         Users, //
     },
@@ -93,7 +94,7 @@ impl MockIdev {
         if self.torn_down.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.idev.detach(Some(ictx));
+        self.idev.detach_all(Some(ictx));
         self.idev.unbind(Some(ictx));
     }
 }
@@ -103,7 +104,7 @@ impl Drop for MockIdev {
         // Normally torn down already (DESTROY, or the context closing); never leave a device
         // attached or owned when its mock device goes.
         if !self.torn_down.swap(true, Ordering::AcqRel) {
-            self.idev.detach(None);
+            self.idev.detach_all(None);
             self.idev.unbind(None);
         }
         let _ = &self.mdev;
@@ -166,6 +167,47 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 &n,
             )
         }
+        t::IOMMU_TEST_OP_PASID_ATTACH => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.pasid_attach };
+            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            let id = st.idev.attach(ucmd.ictx, c.pasid, c.pt_id)?;
+            let off = ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_18, pt_id);
+            ucmd.respond_field(off, &id).inspect_err(|_| st.idev.detach(Some(ucmd.ictx), c.pasid))
+        }
+        t::IOMMU_TEST_OP_PASID_REPLACE => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.pasid_replace };
+            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            let id = st.idev.replace(ucmd.ictx, c.pasid, c.pt_id)?;
+            let off = ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_19, pt_id);
+            ucmd.respond_field(off, &id)
+        }
+        t::IOMMU_TEST_OP_PASID_DETACH => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.pasid_detach };
+            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            st.idev.detach(Some(ucmd.ictx), c.pasid);
+            Ok(())
+        }
+        t::IOMMU_TEST_OP_PASID_CHECK_HWPT => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.pasid_check };
+            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            let attached = st.idev.attached_domain(c.pasid);
+            if c.hwpt_id == 0 {
+                return if attached.is_some() { Err(EINVAL) } else { Ok(()) };
+            }
+            let want = match ucmd.ictx.objects.lock().get_pt(c.hwpt_id)? {
+                Pt::Hwpt(h) => h.domain(),
+                Pt::Nested(h) => h.domain(),
+                Pt::Ioas(_) => return Err(EINVAL),
+            };
+            if attached != Some(want) {
+                return Err(EINVAL);
+            }
+            Ok(())
+        }
         t::IOMMU_TEST_OP_TRIGGER_IOPF => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.trigger_iopf };
@@ -220,7 +262,7 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
         let mdev = MockDevice::new(dev_flags)?;
         // SAFETY: `mdev` is registered and outlives the binding (the object drops it last).
         let idev = unsafe { Device::bind(ictx, mdev.as_raw()) }?;
-        let hwpt_id = match idev.attach(ictx, pt_id) {
+        let hwpt_id = match idev.attach(ictx, bindings::IOMMU_NO_PASID, pt_id) {
             Ok(id) => id,
             Err(e) => {
                 idev.unbind(Some(ictx));
@@ -263,7 +305,7 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
 /// `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE`: moves a mock device to another IOAS or HWPT.
 fn mock_domain_replace(ucmd: &Ucmd<'_>, stdev_id: u32, pt_id: u32) -> Result {
     let st = ucmd.ictx.objects.lock().get_selftest(stdev_id)?;
-    let id = st.idev.replace(ucmd.ictx, pt_id)?;
+    let id = st.idev.replace(ucmd.ictx, bindings::IOMMU_NO_PASID, pt_id)?;
     ucmd.respond_field(ANSWER, &id)
 }
 

@@ -65,6 +65,7 @@ gen_kernel_extra() {
 		--allowlist-function 'iommu_attach_group_handle'
 		--allowlist-function 'iommu_detach_group_handle'
 		--allowlist-function 'iommu_replace_group_handle'
+		--allowlist-function 'iommu_replace_device_pasid'
 		--allowlist-function 'iommu_attach_handle_get'
 		--allowlist-function 'iommu_put_pages_list'
 		--allowlist-function 'anon_inode_getfile'
