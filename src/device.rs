@@ -111,11 +111,14 @@ pub(crate) fn handle_fault(
 struct Attach {
     pasid: u32,
     hwpt: Hwpt,
-    /// Attached devices: object ID and device.
-    devices: KVec<(u32, NonNull<bindings::device>)>,
+    /// Attached devices.
+    devices: Devices,
     /// The handle the core holds while `hwpt` is attached.
     handle: Handle,
 }
+
+/// Devices of an attachment: object ID and device.
+type Devices = KVec<(u32, NonNull<bindings::device>)>;
 
 /// Every attachment of a group, one per PASID in use.
 struct GroupAttach {
@@ -521,9 +524,18 @@ impl Device {
         // handle stays allocated until the matching detach or replace gives it back.
         let rc = unsafe {
             if pasid == bindings::IOMMU_NO_PASID {
-                kbind::iommu_attach_group_handle(hwpt.domain(), self.igroup.group(), &mut handle.handle)
+                kbind::iommu_attach_group_handle(
+                    hwpt.domain(),
+                    self.igroup.group(),
+                    &mut handle.handle,
+                )
             } else {
-                bindings::iommu_attach_device_pasid(hwpt.domain(), self.as_raw(), pasid, &mut handle.handle)
+                bindings::iommu_attach_device_pasid(
+                    hwpt.domain(),
+                    self.as_raw(),
+                    pasid,
+                    &mut handle.handle,
+                )
             }
         };
         if rc != 0 {
@@ -566,7 +578,7 @@ impl Device {
                 }
             }
             None => {
-                let prepared = (|| -> Result<(Handle, KVec<(u32, NonNull<bindings::device>)>)> {
+                let prepared = (|| -> Result<(Handle, Devices)> {
                     a.list.reserve(1, GFP_KERNEL_ACCOUNT)?;
                     let mut devices = KVec::new();
                     devices.push((self.id(), dev), GFP_KERNEL_ACCOUNT)?;
@@ -604,7 +616,10 @@ impl Device {
     fn do_detach(&self, pasid: u32) -> Option<Hwpt> {
         let mut a = self.igroup.attach.lock();
         let i = a.find(pasid)?;
-        let d = a.list[i].devices.iter().position(|(id, _)| *id == self.id())?;
+        let d = a.list[i]
+            .devices
+            .iter()
+            .position(|(id, _)| *id == self.id())?;
         let _ = a.list[i].devices.remove(d);
         let hwpt = a.list[i].hwpt.clone();
         let mut gone = None;
@@ -673,9 +688,18 @@ impl Device {
         // SAFETY: as in `core_attach`; on success the core drops its use of the old handle.
         let rc = unsafe {
             if rid {
-                kbind::iommu_replace_group_handle(self.igroup.group(), hwpt.domain(), &mut handle.handle)
+                kbind::iommu_replace_group_handle(
+                    self.igroup.group(),
+                    hwpt.domain(),
+                    &mut handle.handle,
+                )
             } else {
-                kbind::iommu_replace_device_pasid(hwpt.domain(), self.as_raw(), pasid, &mut handle.handle)
+                kbind::iommu_replace_device_pasid(
+                    hwpt.domain(),
+                    self.as_raw(),
+                    pasid,
+                    &mut handle.handle,
+                )
             }
         };
         if rc != 0 {

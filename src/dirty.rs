@@ -21,15 +21,7 @@ use kernel::{
     prelude::*,
 };
 
-use crate::{
-    errno,
-    hwpt::HwptPaging,
-    ioctl::Ucmd,
-    iopt::Iopt,
-    pure::span::Span,
-    shim,
-    uapi,
-};
+use crate::{errno, hwpt::HwptPaging, ioctl::Ucmd, iopt::Iopt, pure::span::Span, shim, uapi};
 
 /// `IOMMU_DIRTY_NO_CLEAR`: the driver reads without clearing (same bit as the uAPI flag).
 const DIRTY_NO_CLEAR: c_ulong = 1;
@@ -47,11 +39,7 @@ impl DirtyState {
         let p = st.as_mut_ptr();
         // SAFETY: `p` points at our allocation; the helper initializes both fields in place.
         unsafe {
-            shim::iommufd_rs_dirty_bitmap_init(
-                &raw mut (*p).dirty,
-                bitmap,
-                &raw mut (*p).gather,
-            )
+            shim::iommufd_rs_dirty_bitmap_init(&raw mut (*p).dirty, bitmap, &raw mut (*p).gather)
         };
         Ok(st)
     }
@@ -73,7 +61,15 @@ fn read_and_clear_areas(
     iopt.for_each_contig_ref(start, last, |first, end| {
         // SAFETY: the driver contract: a live domain with dirty tracking, a range it maps, and
         // a bitmap cursor (or NULL bitmap) the caller initialized.
-        let rc = unsafe { read(domain, first as usize, (end - first + 1) as usize, flags, dirty) };
+        let rc = unsafe {
+            read(
+                domain,
+                first as usize,
+                (end - first + 1) as usize,
+                flags,
+                dirty,
+            )
+        };
         if rc != 0 {
             return Err(Error::from_errno(rc));
         }
@@ -106,7 +102,9 @@ unsafe extern "C" fn walk_window(
     let Some(span) = Span::from_len(iova as u64, length as u64) else {
         return EINVAL.to_errno();
     };
-    match read_and_clear_areas(arg.iopt, arg.domain, span.start, span.last, arg.flags, arg.dirty) {
+    match read_and_clear_areas(
+        arg.iopt, arg.domain, span.start, span.last, arg.flags, arg.dirty,
+    ) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -224,7 +222,11 @@ pub(crate) fn get_dirty_bitmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // SAFETY: `bitmap` is live; `arg` outlives the walk. As upstream, a window that fails
     // leaves its bits unset and is not an error of the ioctl.
     let _ = unsafe {
-        bindings::iova_bitmap_for_each(bitmap, (&raw const arg).cast_mut().cast(), Some(walk_window))
+        bindings::iova_bitmap_for_each(
+            bitmap,
+            (&raw const arg).cast_mut().cast(),
+            Some(walk_window),
+        )
     };
     if flags & DIRTY_NO_CLEAR == 0 {
         // SAFETY: the gather was initialized by `DirtyState::new` and filled by the driver.

@@ -26,9 +26,7 @@ use kernel::{
         file::FileDescriptorReservation,
         File, //
     },
-    new_mutex,
-    new_poll_condvar,
-    new_spinlock,
+    new_mutex, new_poll_condvar, new_spinlock,
     prelude::*,
     rbtree::{
         RBTree,
@@ -200,7 +198,7 @@ impl Fault {
                 Ok(n) => n,
                 Err(e) => {
                     self.restore(group);
-                    return if done == 0 { Err(e.into()) } else { Ok(done) };
+                    return if done == 0 { Err(e) } else { Ok(done) };
                 }
             };
             let cookie = next_cookie(&mut responses);
@@ -221,7 +219,12 @@ impl Fault {
 
     /// Puts a group back at the head of the delivery queue.
     fn restore(&self, group: GroupPtr) {
-        if self.deliver.lock().insert_within_capacity(0, group).is_err() {
+        if self
+            .deliver
+            .lock()
+            .insert_within_capacity(0, group)
+            .is_err()
+        {
             // The vector just lost this element, so it has room; should it not, answer.
             group.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
         }
@@ -238,7 +241,10 @@ impl Fault {
         while count > done {
             let addr = buf.checked_add(done).ok_or(EFAULT)?;
             let resp: uapi::iommu_hwpt_page_response =
-                match UserSlice::new(UserPtr::from_addr(addr), rec).reader().read() {
+                match UserSlice::new(UserPtr::from_addr(addr), rec)
+                    .reader()
+                    .read()
+                {
                     Ok(r) => r,
                     Err(e) => {
                         rc = Err(e);

@@ -24,8 +24,8 @@ use kernel::{
 
 use crate::{
     device::Device,
-    eventq::Fault,
     errno,
+    eventq::Fault,
     ioas::Ioas,
     ioctl::Ucmd,
     iopt::DomainRef,
@@ -450,7 +450,10 @@ pub(crate) fn invalidate_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     rc.map(|_| ()).map_err(|(e, _)| e)
 }
 
-fn invalidate(ucmd: &Ucmd<'_>, cmd: &uapi::iommu_hwpt_invalidate) -> core::result::Result<u32, (Error, u32)> {
+fn invalidate(
+    ucmd: &Ucmd<'_>,
+    cmd: &uapi::iommu_hwpt_invalidate,
+) -> core::result::Result<u32, (Error, u32)> {
     if cmd.__reserved != 0 {
         return Err((errno::eopnotsupp(), 0));
     }
@@ -462,7 +465,12 @@ fn invalidate(ucmd: &Ucmd<'_>, cmd: &uapi::iommu_hwpt_invalidate) -> core::resul
     {
         return Err((EINVAL, 0));
     }
-    let pt = ucmd.ictx.objects.lock().get_pt(cmd.hwpt_id).map_err(|e| (e, 0))?;
+    let pt = ucmd
+        .ictx
+        .objects
+        .lock()
+        .get_pt(cmd.hwpt_id)
+        .map_err(|e| (e, 0))?;
     let Pt::Nested(hwpt) = pt else {
         return Err((EINVAL, 0));
     };

@@ -656,7 +656,8 @@ unsafe extern "C" fn mock_cache_invalidate_user(
         if array.type_ != t::IOMMU_HWPT_INVALIDATE_DATA_SELFTEST {
             return Err(EINVAL);
         }
-        let min = offset_of!(t::iommu_hwpt_invalidate_selftest, iotlb_id) + core::mem::size_of::<u32>();
+        let min =
+            offset_of!(t::iommu_hwpt_invalidate_selftest, iotlb_id) + core::mem::size_of::<u32>();
         for i in 0..array.entry_num {
             let entry = bindings::iommu_user_data {
                 type_: array.type_,
@@ -734,7 +735,8 @@ impl MockIommu {
             (*s).domain_ops.set_dev_pasid = Some(mock_set_dev_pasid);
             (*s).domain_ops.iotlb_sync = Some(mock_iotlb_sync);
 
-            (*s).dirty_ops.read_and_clear_dirty = Some(kbind::pt_iommu_amdv1_mock_read_and_clear_dirty);
+            (*s).dirty_ops.read_and_clear_dirty =
+                Some(kbind::pt_iommu_amdv1_mock_read_and_clear_dirty);
             (*s).dirty_ops.set_dirty_tracking = Some(mock_set_dirty_tracking);
 
             (*s).nested_ops.free = Some(mock_nested_free);
@@ -841,7 +843,13 @@ unsafe fn free_iopf_queue(s: *mut Statics) {
 }
 
 /// `IOMMU_TEST_OP_TRIGGER_IOPF`: the mock device raises a page request, as hardware would.
-pub(crate) fn trigger_iopf(dev: *mut bindings::device, pasid: u32, grpid: u32, perm: u32, addr: u64) -> Result {
+pub(crate) fn trigger_iopf(
+    dev: *mut bindings::device,
+    pasid: u32,
+    grpid: u32,
+    perm: u32,
+    addr: u64,
+) -> Result {
     if !is_mock(dev) {
         return Err(EINVAL);
     }
@@ -877,7 +885,11 @@ pub(crate) fn mark_dirty(
     page_size: u64,
     uptr: u64,
 ) -> Result<u64> {
-    if page_size == 0 || length == 0 || iova % page_size != 0 || length % page_size != 0 || uptr == 0
+    if page_size == 0
+        || length == 0
+        || iova % page_size != 0
+        || length % page_size != 0
+        || uptr == 0
     {
         return Err(EINVAL);
     }

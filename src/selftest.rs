@@ -173,7 +173,8 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
             let id = st.idev.attach(ucmd.ictx, c.pasid, c.pt_id)?;
             let off = ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_18, pt_id);
-            ucmd.respond_field(off, &id).inspect_err(|_| st.idev.detach(Some(ucmd.ictx), c.pasid))
+            ucmd.respond_field(off, &id)
+                .inspect_err(|_| st.idev.detach(Some(ucmd.ictx), c.pasid))
         }
         t::IOMMU_TEST_OP_PASID_REPLACE => {
             // SAFETY: see above.
@@ -196,7 +197,11 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
             let attached = st.idev.attached_domain(c.pasid);
             if c.hwpt_id == 0 {
-                return if attached.is_some() { Err(EINVAL) } else { Ok(()) };
+                return if attached.is_some() {
+                    Err(EINVAL)
+                } else {
+                    Ok(())
+                };
             }
             let want = match ucmd.ictx.objects.lock().get_pt(c.hwpt_id)? {
                 Pt::Hwpt(h) => h.domain(),
@@ -305,7 +310,9 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
 /// `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE`: moves a mock device to another IOAS or HWPT.
 fn mock_domain_replace(ucmd: &Ucmd<'_>, stdev_id: u32, pt_id: u32) -> Result {
     let st = ucmd.ictx.objects.lock().get_selftest(stdev_id)?;
-    let id = st.idev.replace(ucmd.ictx, bindings::IOMMU_NO_PASID, pt_id)?;
+    let id = st
+        .idev
+        .replace(ucmd.ictx, bindings::IOMMU_NO_PASID, pt_id)?;
     ucmd.respond_field(ANSWER, &id)
 }
 
