@@ -69,6 +69,8 @@ struct State {
 pub(crate) struct Access {
     /// The `/dev/iommu` file: the context stays while the access does.
     _ictx_file: ARef<File>,
+    /// That context.
+    ctx: *const Ictx,
     ops: *const kbind::iommufd_access_ops,
     data: *mut c_void,
     /// `PAGE_SIZE` for accesses that pin pages, 1 otherwise.
@@ -110,6 +112,7 @@ impl Access {
         let access = Arc::pin_init(
             try_pin_init!(Access {
                 _ictx_file: ARef::from(file),
+                ctx: core::ptr::from_ref(ictx),
                 ops,
                 data,
                 iova_alignment: if pins { PAGE } else { 1 },
@@ -132,6 +135,26 @@ impl Access {
 
     pub(crate) fn set_id(&self, id: u32) {
         self.id.store(id, Ordering::Relaxed);
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    /// The context the access lives in.
+    pub(crate) fn ctx(&self) -> &Ictx {
+        // SAFETY: the access holds the context's file (`_ictx_file`).
+        unsafe { &*self.ctx }
+    }
+
+    /// Stops working on the IOAS (upstream's `iommufd_access_detach()`).
+    pub(crate) fn detach(self: &Arc<Self>) {
+        let st = self.state.lock();
+        if st.ioas.is_none() {
+            kernel::pr_warn_once!("iommufd: access detach while detached\n");
+            return;
+        }
+        let _ = self.change_ioas(st, None);
     }
 
     /// Detaches and removes the access from the table (upstream's `iommufd_access_destroy()`).

@@ -219,6 +219,10 @@ impl Drop for DevRef {
 
 /// `IOMMUFD_OBJ_DEVICE`: a device bound to this context, DMA owned by it.
 pub(crate) struct Device {
+    /// The context the device is bound to; for real devices the binding holds a reference on
+    /// its file (a mock device's belongs to the context's own objects and must not).
+    ctx: *const Ictx,
+    holds_ctx: bool,
     dev: DevRef,
     pub(crate) igroup: Arc<IGroup>,
     users: Users,
@@ -226,6 +230,11 @@ pub(crate) struct Device {
     /// DMA ownership is claimed for the context (until unbind).
     claimed: AtomicBool,
 }
+
+// SAFETY: `ctx` is only read (see `ctx()`); the other fields are thread-safe.
+unsafe impl Send for Device {}
+// SAFETY: as above.
+unsafe impl Sync for Device {}
 
 impl Used for Device {
     fn users(&self) -> &Users {
@@ -280,8 +289,33 @@ impl Device {
         if rc != 0 {
             return Err(Error::from_errno(rc));
         }
+        // For historical compatibility with VFIO, a platform that cannot isolate MSIs (a DMA
+        // write that could raise interrupts outside this context) needs the admin's consent.
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        let mock = crate::mock::is_mock(raw);
+        #[cfg(not(CONFIG_IOMMUFD_TEST))]
+        let mock = false;
+        // SAFETY: the group is referenced by `igroup`.
+        if !mock && !unsafe { bindings::iommu_group_has_isolated_msi(igroup.group()) } {
+            // SAFETY: reads a module parameter.
+            if !unsafe { crate::shim::iommufd_rs_allow_unsafe_interrupts() } {
+                // SAFETY: the claim above, not handed on.
+                unsafe { bindings::iommu_device_release_dma_owner(raw) };
+                return Err(EPERM);
+            }
+            kernel::pr_warn!(
+                "iommufd: MSI interrupts of a device bound to iommufd are not isolated by the platform (allow_unsafe_interrupts)\n"
+            );
+        }
+        if !mock {
+            // SAFETY: the context's file is live (the caller holds the context); released in
+            // `Drop`.
+            unsafe { bindings::get_file(ictx.file()) };
+        }
         let idev = Arc::new(
             Device {
+                ctx: ptr::from_ref(ictx),
+                holds_ctx: !mock,
                 dev,
                 igroup,
                 users: Users::default(),
@@ -321,6 +355,13 @@ impl Device {
 
     pub(crate) fn as_raw(&self) -> *mut bindings::device {
         self.dev.0.as_ptr()
+    }
+
+    /// The context the device is bound to.
+    pub(crate) fn ctx(&self) -> &Ictx {
+        // SAFETY: a bound device's context lives while it does: its file is held (real
+        // devices) or the device is one of its objects (mock devices).
+        unsafe { &*self.ctx }
     }
 
     pub(crate) fn set_id(&self, id: u32) {
@@ -726,6 +767,10 @@ impl Device {
 impl Drop for Device {
     fn drop(&mut self) {
         self.release_owner();
+        if self.holds_ctx {
+            // SAFETY: the reference `bind` took on the context's file.
+            unsafe { bindings::fput((*self.ctx).file()) };
+        }
     }
 }
 

@@ -36,7 +36,18 @@ use kernel::bindings;
 pub(crate) struct Ictx {
     #[pin]
     pub(crate) objects: Mutex<Objects>,
+    /// The `/dev/iommu` file this context belongs to: references on the context (VFIO's
+    /// `iommufd_ctx_get()`, bound devices, access and fault fds) are references on it.
+    file: FilePtr,
 }
+
+/// The file a context lives in. Not a reference: the file owns the context.
+struct FilePtr(*mut bindings::file);
+
+// SAFETY: only handed to `get_file()`/`fput()` and compared, from any thread.
+unsafe impl Send for FilePtr {}
+// SAFETY: as above.
+unsafe impl Sync for FilePtr {}
 
 #[pinned_drop]
 impl PinnedDrop for Ictx {
@@ -58,6 +69,41 @@ impl PinnedDrop for Ictx {
 }
 
 impl Ictx {
+    /// The context's file (see the field).
+    pub(crate) fn file(&self) -> *mut bindings::file {
+        self.file.0
+    }
+
+    /// The compat IOAS's ID, `ENODEV` without one (`iommufd_vfio_compat_ioas_get_id()`).
+    pub(crate) fn compat_ioas_id(&self) -> Result<u32> {
+        let objects = self.objects.lock();
+        let id = objects.vfio_ioas.ok_or(ENODEV)?;
+        objects.get_ioas(id).map_err(|_| ENODEV)?;
+        Ok(id)
+    }
+
+    /// Makes sure there is a compat IOAS (`iommufd_vfio_compat_ioas_create()`): VFIO's legacy
+    /// container path attaching a group. An IOAS made here is an ordinary object userspace can
+    /// learn with `IOMMU_VFIO_IOAS` and destroy.
+    pub(crate) fn compat_ioas_create(&self) -> Result {
+        let ioas = crate::ioas::Ioas::new()?;
+        let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let mut objects = self.objects.lock();
+        if objects.no_iommu_mode {
+            return Err(EINVAL);
+        }
+        if let Some(id) = objects.vfio_ioas {
+            if objects.get_ioas(id).is_ok() {
+                return Ok(());
+            }
+        }
+        let reserved = objects.reserve(node)?;
+        let id = reserved.id;
+        objects.finalize(reserved, crate::object::Object::Ioas(ioas));
+        objects.vfio_ioas = Some(id);
+        Ok(())
+    }
+
     /// The IOAS named `id`, in use until the returned guard drops; `ENOENT` if `id` names
     /// nothing or something else.
     pub(crate) fn get_ioas(&self, id: u32) -> Result<InUse<Ioas>> {
@@ -129,10 +175,15 @@ pub(crate) fn option_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
 impl MiscDevice for Ictx {
     type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        // Our file operations, for `iommufd_ctx_from_file()` to recognise our files by.
+        // SAFETY: the registration is live during open; its `fops` never changes.
+        let fops = unsafe { (*misc.as_raw()).fops };
+        crate::kapi::IOMMU_FOPS.store(fops.cast_mut(), core::sync::atomic::Ordering::Release);
         KBox::try_pin_init(
             try_pin_init!(Ictx {
                 objects <- new_mutex!(Objects::new()),
+                file: FilePtr(file.as_ptr()),
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -75,7 +75,7 @@ impl Used for Ioas {
 }
 
 impl Ioas {
-    fn new() -> Result<Arc<Self>> {
+    pub(crate) fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
             try_pin_init!(Ioas {
                 iopt <- new_mutex!(Iopt::new()),

@@ -27,6 +27,7 @@ mod ictx;
 mod ioas;
 mod ioctl;
 mod iopt;
+mod kapi;
 mod kbind;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock;

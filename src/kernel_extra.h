@@ -15,3 +15,4 @@
 #include <linux/generic_pt/iommu.h>
 #include "drivers/iommu/iommu-priv.h"
 #include "drivers/iommu/iommu-pages.h"
+#include "src/shim.h"

@@ -18,6 +18,7 @@ extern "C" {
     pub(crate) fn iommufd_rs_folio_nr_pages(folio: *const bindings::folio) -> usize;
     pub(crate) fn iommufd_rs_get_current_user() -> *mut bindings::user_struct;
     pub(crate) fn iommufd_rs_rlimit_memlock() -> usize;
+    pub(crate) fn iommufd_rs_allow_unsafe_interrupts() -> bool;
     pub(crate) fn iommufd_rs_memcpy_from_page(
         to: *mut u8,
         page: *mut bindings::page,

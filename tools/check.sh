@@ -33,6 +33,7 @@ mkdir -p results/raw
 make -s module KDIR="$kdir" CLIPPY=1 2>&1 | tee results/module-build.txt
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "check.sh: the module did not build" >&2; exit 1; }
 make -s -C tests/selftests KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/selftests/build"
+make -s -C tests/clients KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/clients/build"
 (cd tools/fuzz && cargo build --release --quiet)
 
 results=$repo/results

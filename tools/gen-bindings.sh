@@ -36,7 +36,11 @@ gen_uapi "$ksrc/drivers/iommu/iommufd/iommufd_test.h" "$out/iommufd_test.rs"
 gen_kernel_extra() {
 	local hdr=$repo/src/kernel_extra.h rs=$out/kernel_extra.rs
 	local cmdfile=$kdir/rust/bindings/.bindings_generated.rs.cmd
-	[ -f "$rs" ] && [ "$rs" -nt "$hdr" ] && [ "$rs" -nt "$0" ] && [ "$rs" -nt "$cmdfile" ] && return 0
+	# Layouts depend on the kernel's config (lockdep grows locks): regenerate for another tree.
+	local stamp=$rs.kdir
+	[ -f "$rs" ] && [ "$rs" -nt "$hdr" ] && [ "$rs" -nt "$0" ] && [ "$rs" -nt "$cmdfile" ] &&
+		[ "$rs" -nt "$repo/src/shim.h" ] &&
+		[ "$(cat "$stamp" 2>/dev/null)" = "$kdir" ] && return 0
 	local line flags=()
 	# The clang half of the kernel's own bindgen command, up to its sed post-processing; kbuild
 	# wrote it shell-quoted, so the shell splits it back into words.
@@ -70,12 +74,17 @@ gen_kernel_extra() {
 		--allowlist-function 'iommu_put_pages_list'
 		--allowlist-function 'anon_inode_getfile'
 		--allowlist-function 'pci_pasid_status'
+		--allowlist-function 'iommufd_rs_.*'
+		--allowlist-type 'iommufd_ctx'
+		--allowlist-type 'iommufd_device'
+		--allowlist-type 'iommufd_access'
 	)
 	(cd "$kdir" && bindgen "$hdr" -o "$rs.tmp" \
 		--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments --no-debug '.*' \
 		--with-derive-default --no-recursive-allowlist --rust-target 1.85 \
 		--raw-line 'use kernel::bindings::*;' "${items[@]}" \
-		-- "${flags[@]}" -I"$ksrc")
+		-- "${flags[@]}" -I"$ksrc" -I"$repo")
 	mv "$rs.tmp" "$rs"
+	echo "$kdir" >"$stamp"
 }
 gen_kernel_extra

@@ -94,7 +94,7 @@ def main():
         rows.append(("kernel", "dmesg_clean", impl, "fail" if splats or not dmesg else "ok", True,
                      splats[0].strip()[:200] if splats else ("" if dmesg else "no dmesg")))
 
-        for suite in ours + list(UPSTREAM_SUITES):
+        for suite in ours + ["clients"] + list(UPSTREAM_SUITES):
             tap = parse_tap(os.path.join(d, suite + ".tap"))
             rc = read(os.path.join(d, suite + ".rc")).strip()
             upstream = suite in UPSTREAM_SUITES

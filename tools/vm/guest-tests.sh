@@ -63,6 +63,47 @@ kmemleak_scan() {
 	echo clear >$k
 }
 
+# The edu device (1234:11e8) handed to vfio-pci, its VFIO cdev on stdout; nothing if absent.
+edu_to_vfio() {
+	local d bdf=
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] && bdf=$(basename "$d")
+	done
+	[ -n "$bdf" ] || return 1
+	modprobe vfio-pci || return 1
+	d=/sys/bus/pci/devices/$bdf
+	echo vfio-pci >"$d/driver_override"
+	[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
+	echo "$bdf" >/sys/bus/pci/drivers_probe
+	for _ in $(seq 50); do
+		[ -d "$d/vfio-dev" ] && break
+		sleep 0.1
+	done
+	echo "/dev/vfio/devices/$(ls "$d/vfio-dev" 2>/dev/null | head -1)"
+}
+
+edu_release() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
+		[ -e "$d/driver" ] && echo "$(basename "$d")" >"$d/driver/unbind"
+		echo >"$d/driver_override"
+	done
+}
+
+# The whole stack: edu through vfio-pci's cdev on the loaded iommufd, DMA through VT-d.
+run_clients() {
+	local dir=$1 cdev
+	if ! cdev=$(edu_to_vfio) || [ ! -c "$cdev" ]; then
+		say "clients: no edu device bound to vfio-pci (cdev '$cdev')"
+		printf 'TAP version 13\n1..2\nnot ok 1 edu_dma\nnot ok 2 edu_dma_after_unmap\n' >"$dir/clients.tap"
+		echo 1 >"$dir/clients.rc"
+		return
+	fi
+	run_suite "$dir" clients "$REPO/tests/clients/build/edu_dma" "$cdev"
+	edu_release
+}
+
 prepare
 [ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
 for impl in $IMPLS; do
@@ -86,6 +127,7 @@ for impl in $IMPLS; do
 	grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
 	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
 	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
+	run_clients "$dir"
 	unload >"$dir/unload.log" 2>&1 || { say "unloading $impl failed: $(cat "$dir/unload.log")"; echo failed >"$dir/unload.failed"; }
 	kmemleak_scan "$dir"
 	dmesg >"$dir/dmesg.txt"

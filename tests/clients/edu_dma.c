@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * End-to-end DMA through /dev/iommu: QEMU's edu device (1234:11e8), bound to vfio-pci, reached
+ * through its VFIO device cdev bound to an iommufd context, DMAs from one IOVA into its own
+ * buffer and back out to another IOVA, through the VT-d page tables the iommufd module built.
+ * Then the destination is unmapped and the same DMA must no longer reach memory: the
+ * destination stays untouched and the IOMMU reports a DMA remapping fault.
+ *
+ * Usage: edu_dma <vfio cdev path>   (e.g. /dev/vfio/devices/vfio0)
+ * Runs against whichever iommufd module is loaded; prints TAP.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "kselftest_harness.h"
+
+/* edu's registers (QEMU docs/specs/edu.rst) */
+#define EDU_IDENT	0x00
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_CNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_CMD_START	0x1
+#define EDU_CMD_TO_RAM	0x2
+/* edu's own 4 KiB DMA buffer, in its DMA address space */
+#define EDU_BUF		0x40000
+/* edu masks DMA addresses to 28 bits: IOVAs below 256 MiB */
+#define SRC_IOVA	0x100000UL
+#define DST_IOVA	0x200000UL
+#define LEN		4096UL
+
+static const char *cdev_path;
+
+/* One bound, attached device with two mapped buffers. */
+struct edu {
+	int iommufd;
+	int devfd;
+	uint32_t ioas;
+	volatile uint8_t *bar0;
+	size_t bar0_size;
+	uint8_t *src;
+	uint8_t *dst;
+};
+
+static uint64_t rd64(volatile uint8_t *bar, unsigned int off)
+{
+	return *(volatile uint64_t *)(bar + off);
+}
+
+static void wr64(volatile uint8_t *bar, unsigned int off, uint64_t v)
+{
+	*(volatile uint64_t *)(bar + off) = v;
+}
+
+static int map_fixed(int fd, uint32_t ioas, void *va, uint64_t iova)
+{
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas,
+		.user_va = (uintptr_t)va,
+		.length = LEN,
+		.iova = iova,
+	};
+
+	return ioctl(fd, IOMMU_IOAS_MAP, &map);
+}
+
+/* Runs one edu DMA and waits for the device to finish it (it always does, fault or not). */
+static int edu_run_dma(volatile uint8_t *bar, uint64_t src, uint64_t dst, uint64_t cmd)
+{
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	wr64(bar, EDU_DMA_SRC, src);
+	wr64(bar, EDU_DMA_DST, dst);
+	wr64(bar, EDU_DMA_CNT, LEN);
+	wr64(bar, EDU_DMA_CMD, cmd | EDU_CMD_START);
+	for (i = 0; i < 5000; i++) {
+		if (!(rd64(bar, EDU_DMA_CMD) & EDU_CMD_START))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+static void edu_setup(struct __test_metadata *_metadata, struct edu *self)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct vfio_region_info bar = { .argsz = sizeof(bar), .index = VFIO_PCI_BAR0_REGION_INDEX };
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	uint16_t command;
+
+	self->iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->iommufd);
+	self->devfd = open(cdev_path, O_RDWR);
+	ASSERT_LE(0, self->devfd) TH_LOG("open %s: %s", cdev_path, strerror(errno));
+
+	bind.iommufd = self->iommufd;
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		TH_LOG("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_ALLOC, &alloc));
+	self->ioas = alloc.out_ioas_id;
+
+	self->src = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	self->dst = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->src);
+	ASSERT_NE(MAP_FAILED, self->dst);
+	ASSERT_EQ(0, map_fixed(self->iommufd, self->ioas, self->src, SRC_IOVA));
+	ASSERT_EQ(0, map_fixed(self->iommufd, self->ioas, self->dst, DST_IOVA));
+
+	attach.pt_id = self->ioas;
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
+		TH_LOG("VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", strerror(errno));
+	/* Attaching to an IOAS answers the HWPT the kernel chose for it. */
+	ASSERT_NE(self->ioas, attach.pt_id);
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &bar));
+	ASSERT_LE(4096, bar.size);
+	self->bar0_size = bar.size;
+	self->bar0 = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, self->devfd,
+			  bar.offset);
+	ASSERT_NE(MAP_FAILED, self->bar0);
+
+	/* Bus mastering on, or the device's DMA never leaves it. */
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &cfg));
+	ASSERT_EQ(2, pread(self->devfd, &command, 2, cfg.offset + 4));
+	command |= 0x4;
+	ASSERT_EQ(2, pwrite(self->devfd, &command, 2, cfg.offset + 4));
+
+	ASSERT_EQ(0x010000edU, *(volatile uint32_t *)(self->bar0 + EDU_IDENT) & 0xff0000ffU);
+}
+
+static void edu_teardown(struct edu *self)
+{
+	struct vfio_device_detach_iommufd_pt detach = { .argsz = sizeof(detach) };
+
+	if (self->bar0 && self->bar0 != MAP_FAILED)
+		munmap((void *)self->bar0, self->bar0_size);
+	if (self->devfd >= 0) {
+		ioctl(self->devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach);
+		close(self->devfd);
+	}
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+}
+
+/* Memory -> edu -> memory through the IOMMU: the bytes arrive where the IOVAs say. */
+TEST(edu_dma)
+{
+	struct edu e = { .iommufd = -1, .devfd = -1 }, *self = &e;
+	size_t i;
+
+	edu_setup(_metadata, self);
+	for (i = 0; i < LEN; i++)
+		self->src[i] = (uint8_t)(i * 7 + 3);
+	memset(self->dst, 0, LEN);
+
+	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, 0));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	ASSERT_EQ(0, memcmp(self->src, self->dst, LEN));
+	edu_teardown(self);
+}
+
+/* After IOMMU_IOAS_UNMAP the device's writes to that IOVA no longer reach memory. */
+TEST(edu_dma_after_unmap)
+{
+	struct edu e = { .iommufd = -1, .devfd = -1 }, *self = &e;
+	struct iommu_ioas_unmap unmap = {
+		.size = sizeof(unmap),
+		.iova = DST_IOVA,
+		.length = LEN,
+	};
+	char line[1024];
+	int kmsg, faults = 0;
+	ssize_t n;
+	size_t i;
+
+	edu_setup(_metadata, self);
+	unmap.ioas_id = self->ioas;
+	for (i = 0; i < LEN; i++)
+		self->src[i] = (uint8_t)(i ^ 0x5a);
+	memset(self->dst, 0, LEN);
+	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, 0));
+
+	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_UNMAP, &unmap));
+	ASSERT_EQ(LEN, unmap.length);
+
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, kmsg);
+	lseek(kmsg, 0, SEEK_END);
+
+	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	for (i = 0; i < LEN; i++)
+		ASSERT_EQ(0, self->dst[i]) TH_LOG("byte %zu reached unmapped memory", i);
+
+	/* The fault report may trail the DMA a little. */
+	for (i = 0; i < 50 && !faults; i++) {
+		while ((n = read(kmsg, line, sizeof(line) - 1)) > 0) {
+			line[n] = 0;
+			if (strstr(line, "DMAR") && strstr(line, "fault"))
+				faults++;
+		}
+		usleep(20000);
+	}
+	close(kmsg);
+	ASSERT_LT(0, faults) TH_LOG("no DMA remapping fault was reported");
+	edu_teardown(self);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s /dev/vfio/devices/vfioN\n", argv[0]);
+		return 2;
+	}
+	cdev_path = argv[1];
+	return test_harness_run(1, argv);
+}
