@@ -34,6 +34,9 @@ make -s module KDIR="$kdir" CLIPPY=1 2>&1 | tee results/module-build.txt
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "check.sh: the module did not build" >&2; exit 1; }
 make -s -C tests/selftests KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/selftests/build"
 make -s -C tests/clients KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/clients/build"
+if [ -f tests/clients/rustvmm/Cargo.toml ]; then
+	(cd tests/clients/rustvmm && cargo build --release --locked --quiet)
+fi
 (cd tools/fuzz && cargo build --release --quiet)
 
 results=$repo/results

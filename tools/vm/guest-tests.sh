@@ -96,11 +96,11 @@ run_clients() {
 	local dir=$1 cdev
 	if ! cdev=$(edu_to_vfio) || [ ! -c "$cdev" ]; then
 		say "clients: no edu device bound to vfio-pci (cdev '$cdev')"
-		printf 'TAP version 13\n1..2\nnot ok 1 edu_dma\nnot ok 2 edu_dma_after_unmap\n' >"$dir/clients.tap"
+		printf 'TAP version 13\n1..4\nnot ok 1 edu_dma\nnot ok 2 edu_dma_after_unmap\nnot ok 3 qemu_vfio_pci\nnot ok 4 rust_vmm_vfio\n' >"$dir/clients.tap"
 		echo 1 >"$dir/clients.rc"
 		return
 	fi
-	run_suite "$dir" clients "$REPO/tests/clients/build/edu_dma" "$cdev"
+	run_suite "$dir" clients "$REPO/tests/clients/run.sh" "$cdev"
 	edu_release
 }
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The `clients` suite: every client of the whole stack on one VFIO cdev, as one TAP stream with
+# the tests edu_dma, edu_dma_after_unmap (tests/clients/edu_dma.c), qemu_vfio_pci
+# (qemu_vfio_pci.sh) and rust_vmm_vfio (rustvmm/, the rust-vmm crates). A client that is missing
+# counts as failed, with the reason.
+#
+# Usage: run.sh /dev/vfio/devices/vfioN
+set -uo pipefail
+cdev=$1
+here=$(cd "$(dirname "$0")" && pwd)
+n=0
+results=()
+
+# Collects the ok/not ok lines of one client's TAP (its diagnostics pass through as comments).
+collect() { # name-of-client, command...
+	local client=$1 line rest
+	shift
+	local out
+	out=$("$@" 2>&1)
+	local seen=0
+	while IFS= read -r line; do
+		case $line in
+		"ok "* | "not ok "*)
+			seen=1
+			rest=${line#*ok }
+			rest=${rest#* }          # drop the number
+			rest=${rest#global.}     # kselftest's prefix for TEST()
+			if [[ $line == "not ok "* ]]; then
+				results+=("not ok|$rest")
+			else
+				results+=("ok|$rest")
+			fi
+			;;
+		*) echo "# $client: $line" ;;
+		esac
+	done <<<"$out"
+	[ "$seen" = 1 ] || results+=("not ok|$client # produced no result")
+}
+
+collect edu_dma "$here/build/edu_dma" "$cdev"
+collect qemu_vfio_pci "$here/qemu_vfio_pci.sh" "$cdev"
+if [ -x "$here/rustvmm/target/release/rust-vmm-vfio" ]; then
+	collect rust_vmm_vfio "$here/rustvmm/target/release/rust-vmm-vfio" "$cdev"
+else
+	results+=("not ok|rust_vmm_vfio # not built")
+fi
+
+echo "TAP version 13"
+echo "1..${#results[@]}"
+fail=0
+for r in "${results[@]}"; do
+	n=$((n + 1))
+	echo "${r%%|*} $n ${r#*|}"
+	[[ $r == "not ok|"* ]] && fail=1
+done
+exit $fail
