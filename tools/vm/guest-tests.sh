@@ -35,9 +35,13 @@ load() { # impl
 }
 
 unload() {
-	# vfio may pin the module through its symbol imports; drop the users first.
-	modprobe -r vfio-pci vfio-pci-core vfio 2>/dev/null
-	rmmod iommufd
+	# vfio pins the module through its symbol imports: its users go first.
+	local m
+	for m in vfio_pci vfio_pci_core vfio_iommu_type1 vfio iommufd; do
+		if grep -q "^$m " /proc/modules; then
+			rmmod "$m" || return 1
+		fi
+	done
 }
 
 # suite name, binary [args]: TAP on stdout into $dir/<suite>.tap, exit status into <suite>.rc
