@@ -5,7 +5,10 @@
 # (qemu_vfio_pci.sh) and rust_vmm_vfio (rustvmm/, the rust-vmm crates). A client that is missing
 # counts as failed, with the reason.
 #
-# Usage: run.sh /dev/vfio/devices/vfioN
+# With two more cdevs of devices sharing an IOMMU group, also group_dma_ownership and
+# group_shares_attachment (group_owner.c).
+#
+# Usage: run.sh /dev/vfio/devices/vfioN [cdevA cdevB]
 set -uo pipefail
 cdev=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +43,11 @@ collect() { # name-of-client, command...
 
 collect edu_dma "$here/build/edu_dma" "$cdev"
 collect qemu_vfio_pci "$here/qemu_vfio_pci.sh" "$cdev"
+if [ $# -ge 3 ]; then
+	collect group_owner "$here/build/group_owner" "$2" "$3"
+else
+	results+=("not ok|group_dma_ownership # no two devices in one IOMMU group")
+fi
 if [ -x "$here/rustvmm/target/release/rust-vmm-vfio" ]; then
 	collect rust_vmm_vfio "$here/rustvmm/target/release/rust-vmm-vfio" "$cdev"
 else

@@ -67,15 +67,19 @@ kmemleak_scan() {
 	echo clear >$k
 }
 
-# The edu device (1234:11e8) handed to vfio-pci, its VFIO cdev on stdout; nothing if absent.
-edu_to_vfio() {
-	local d bdf=
+# The edu devices (1234:11e8), by PCI address: the one on the root bus, then the two behind the
+# bridge (one IOMMU group).
+edu_devices() {
+	local d
 	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] && bdf=$(basename "$d")
+		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] && basename "$d"
 	done
-	[ -n "$bdf" ] || return 1
+}
+
+# Hands edu device $1 to vfio-pci; its VFIO cdev on stdout.
+edu_to_vfio() {
+	local bdf=$1 d=/sys/bus/pci/devices/$1
 	modprobe vfio-pci || return 1
-	d=/sys/bus/pci/devices/$bdf
 	echo vfio-pci >"$d/driver_override"
 	[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
 	echo "$bdf" >/sys/bus/pci/drivers_probe
@@ -83,28 +87,36 @@ edu_to_vfio() {
 		[ -d "$d/vfio-dev" ] && break
 		sleep 0.1
 	done
-	echo "/dev/vfio/devices/$(ls "$d/vfio-dev" 2>/dev/null | head -1)"
+	local name
+	name=$(ls "$d/vfio-dev" 2>/dev/null | head -1)
+	[ -n "$name" ] || return 1
+	echo "/dev/vfio/devices/$name"
 }
 
 edu_release() {
-	local d
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
-		[ -e "$d/driver" ] && echo "$(basename "$d")" >"$d/driver/unbind"
+	local bdf d
+	for bdf in $(edu_devices); do
+		d=/sys/bus/pci/devices/$bdf
+		[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
 		echo >"$d/driver_override"
 	done
 }
 
-# The whole stack: edu through vfio-pci's cdev on the loaded iommufd, DMA through VT-d.
+# The whole stack: edu through vfio-pci's cdev on the loaded iommufd, DMA through VT-d; the
+# group pair for DMA ownership.
 run_clients() {
-	local dir=$1 cdev
-	if ! cdev=$(edu_to_vfio) || [ ! -c "$cdev" ]; then
-		say "clients: no edu device bound to vfio-pci (cdev '$cdev')"
+	local dir=$1 cdev bdfs group=()
+	mapfile -t bdfs < <(edu_devices)
+	if [ "${#bdfs[@]}" -lt 1 ] || ! cdev=$(edu_to_vfio "${bdfs[0]}"); then
+		say "clients: no edu device bound to vfio-pci"
 		printf 'TAP version 13\n1..4\nnot ok 1 edu_dma\nnot ok 2 edu_dma_after_unmap\nnot ok 3 qemu_vfio_pci\nnot ok 4 rust_vmm_vfio\n' >"$dir/clients.tap"
 		echo 1 >"$dir/clients.rc"
 		return
 	fi
-	run_suite "$dir" clients "$REPO/tests/clients/run.sh" "$cdev"
+	if [ "${#bdfs[@]}" -ge 3 ]; then
+		group=("$(edu_to_vfio "${bdfs[1]}")" "$(edu_to_vfio "${bdfs[2]}")")
+	fi
+	run_suite "$dir" clients "$REPO/tests/clients/run.sh" "$cdev" "${group[@]}"
 	edu_release
 }
 

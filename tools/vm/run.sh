@@ -34,6 +34,8 @@ done
 qemu_opts="-machine q35,kernel-irqchip=split"
 qemu_opts+=" -device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on"
 qemu_opts+=" -device edu"
+# Two more behind a conventional PCI bridge: one IOMMU group with two devices (DMA ownership tests).
+qemu_opts+=" -device pci-bridge,id=br0,chassis_nr=1 -device edu,bus=br0,addr=1 -device edu,bus=br0,addr=2"
 # Extra QEMU options, e.g. `-icount shift=0,sleep=off` for instruction-counted time (make bench).
 qemu_opts+=" ${VM_QEMU_EXTRA:-}"
 # A hung task or soft lockup becomes a panic, and a panic ends QEMU (virtme passes -no-reboot).
