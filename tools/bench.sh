@@ -13,7 +13,9 @@ tools/kernel/build.sh --profile "${KPROFILE:-default}"
 kdir=$(tools/kernel/build.sh --profile "${KPROFILE:-default}" --dir)
 make -s module KDIR="$kdir"
 mkdir -p tools/bench/build results/raw
-cc -Wall -O2 -isystem "$kdir/usr/include" -o tools/bench/build/iommufd_bench tools/bench/iommufd_bench.c
+ksrc=$(tools/kernel/build.sh --src)
+cc -Wall -O2 -isystem "$kdir/usr/include" -I"$ksrc/drivers/iommu/iommufd" \
+	-o tools/bench/build/iommufd_bench tools/bench/iommufd_bench.c
 # Instruction-counted TCG (-icount shift=0): guest time advances one ns per instruction, so a
 # run is repeatable to well under 1% and a 10% difference cannot hide in timer noise.
 VM_QEMU_EXTRA=${VM_QEMU_EXTRA:--icount shift=0,sleep=off} \

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+/* IOMMU_TEST_CMD of the kernel under test: the mock domain both modules provide. */
+#include "iommufd_test.h"
 
 #define PAGE 4096UL
 
@@ -94,19 +96,150 @@ static void copy(__u32 ioas, __u64 dst, __u64 src, __u64 len)
 		die("IOAS_COPY");
 }
 
-static long slab_kb(void)
+static long meminfo_kb(const char *key)
 {
-	char line[256];
+	char line[256], fmt[64];
 	long kb = -1;
 	FILE *f = fopen("/proc/meminfo", "r");
 
 	if (!f)
 		return -1;
+	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", key);
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Slab: %ld kB", &kb) == 1)
+		if (sscanf(line, fmt, &kb) == 1)
 			break;
 	fclose(f);
 	return kb;
+}
+
+static long slab_kb(void)
+{
+	return meminfo_kb("Slab");
+}
+
+/* Kernel memory an IOAS costs: slab objects plus IOMMU page tables (SecPageTables). */
+static long kmem_kb(void)
+{
+	long slab = meminfo_kb("Slab"), pt = meminfo_kb("SecPageTables");
+
+	return slab < 0 ? -1 : slab + (pt < 0 ? 0 : pt);
+}
+
+static int test_cmd(struct iommu_test_cmd *cmd)
+{
+	cmd->size = sizeof(*cmd);
+	return ioctl(fd, IOMMU_TEST_CMD, cmd);
+}
+
+/* A mock device attached to `ioas`: the selftest's mock IOMMU, which both modules provide. */
+static void mock_domain(__u32 ioas, __u32 *stdev, __u32 *hwpt, __u32 *idev)
+{
+	struct iommu_test_cmd cmd = { .op = IOMMU_TEST_OP_MOCK_DOMAIN, .id = ioas };
+
+	if (test_cmd(&cmd))
+		die("MOCK_DOMAIN");
+	*stdev = cmd.mock_domain.out_stdev_id;
+	*hwpt = cmd.mock_domain.out_hwpt_id;
+	*idev = cmd.mock_domain.out_idev_id;
+}
+
+/* The same operations with a mock domain attached: every map pins and programs page tables. */
+static void bench_mock(unsigned long small_mb)
+{
+	const __u64 base = MOCK_APERTURE_START, len = small_mb << 20;
+	unsigned long areas = len / PAGE, npages = len / PAGE;
+	__u32 ioas, stdev, hwpt, idev, access_fd, item;
+	unsigned int reps = 20;
+	double t0, t1;
+	long k0, k1;
+	char *mem;
+
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		   -1, 0);
+	if (mem == MAP_FAILED)
+		die("mmap");
+	ioas = ioas_alloc();
+	mock_domain(ioas, &stdev, &hwpt, &idev);
+
+	t0 = now_ns();
+	for (unsigned int i = 0; i < 200; i++) {
+		struct iommu_hwpt_alloc h = { .size = sizeof(h), .dev_id = idev, .pt_id = ioas };
+
+		if (ioctl(fd, IOMMU_HWPT_ALLOC, &h))
+			die("HWPT_ALLOC");
+		destroy(h.out_hwpt_id);
+	}
+	t1 = now_ns();
+	printf("hwpt_alloc_destroy mock %.0f ns\n", (t1 - t0) / 200);
+
+	k0 = kmem_kb();
+	t0 = now_ns();
+	for (unsigned long i = 0; i < areas; i++)
+		map_fixed(ioas, mem + i * PAGE, PAGE, base + i * PAGE);
+	t1 = now_ns();
+	k1 = kmem_kb();
+	printf("map_4k_areas mock %.0f ns\n", (t1 - t0) / areas);
+	if (k0 >= 0 && k1 >= 0)
+		printf("kmem_per_mib_4k_areas mock %.0f bytes\n", (k1 - k0) * 1024.0 / small_mb);
+	t0 = now_ns();
+	for (unsigned long i = 0; i < areas; i++)
+		unmap(ioas, base + i * PAGE, PAGE);
+	t1 = now_ns();
+	printf("unmap_4k_areas mock %.0f ns\n", (t1 - t0) / areas);
+
+	t0 = now_ns();
+	for (unsigned int i = 0; i < reps; i++) {
+		map_fixed(ioas, mem, len, base);
+		unmap(ioas, base, len);
+	}
+	t1 = now_ns();
+	printf("map_unmap_one_area mock %.0f ns\n", (t1 - t0) / reps);
+
+	map_fixed(ioas, mem, len, base);
+	t0 = now_ns();
+	for (unsigned int i = 0; i < reps; i++) {
+		copy(ioas, base + len, base, len);
+		unmap(ioas, base + len, len);
+	}
+	t1 = now_ns();
+	printf("copy_unmap_one_area mock %.0f ns\n", (t1 - t0) / reps);
+
+	/* Emulated access: pin and unpin the whole area through an access fd, per page. */
+	{
+		struct iommu_test_cmd create = {
+			.op = IOMMU_TEST_OP_CREATE_ACCESS, .id = ioas,
+			.create_access = { .flags = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES },
+		};
+
+		if (test_cmd(&create))
+			die("CREATE_ACCESS");
+		access_fd = create.create_access.out_access_fd;
+		t0 = now_ns();
+		for (unsigned int i = 0; i < reps; i++) {
+			struct iommu_test_cmd pin = {
+				.op = IOMMU_TEST_OP_ACCESS_PAGES, .id = access_fd,
+				.access_pages = { .iova = base, .length = len },
+			};
+			struct iommu_test_cmd unpin = {
+				.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, .id = access_fd,
+			};
+
+			if (test_cmd(&pin))
+				die("ACCESS_PAGES");
+			item = pin.access_pages.out_access_pages_id;
+			unpin.destroy_access_pages.access_pages_id = item;
+			if (test_cmd(&unpin))
+				die("DESTROY_ACCESS_PAGES");
+		}
+		t1 = now_ns();
+		printf("access_pin_unpin_per_page mock %.1f ns\n", (t1 - t0) / reps / npages);
+		close(access_fd);
+	}
+
+	unmap(ioas, 0, UINT64_MAX);
+	destroy(stdev);
+	destroy(ioas);
+	munmap(mem, len);
 }
 
 int main(int argc, char **argv)
@@ -177,6 +310,7 @@ int main(int argc, char **argv)
 	printf("copy_unmap_1g_area none %.0f ns\n", (t1 - t0) / reps);
 
 	destroy(ioas);
+	bench_mock(small_mb);
 	close(fd);
 	return 0;
 }
