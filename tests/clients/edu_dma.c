@@ -47,6 +47,7 @@ static const char *cdev_path;
 struct edu {
 	int iommufd;
 	int devfd;
+	uint32_t devid;
 	uint32_t ioas;
 	volatile uint8_t *bar0;
 	size_t bar0_size;
@@ -114,6 +115,7 @@ static void edu_setup(struct __test_metadata *_metadata, struct edu *self)
 	bind.iommufd = self->iommufd;
 	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
 		TH_LOG("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+	self->devid = bind.out_devid;
 	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_ALLOC, &alloc));
 	self->ioas = alloc.out_ioas_id;
 
@@ -221,6 +223,110 @@ TEST(edu_dma_after_unmap)
 	close(kmsg);
 	ASSERT_LT(0, faults) TH_LOG("no DMA remapping fault was reported");
 	edu_teardown(self);
+}
+
+/* VFIO_DEVICE_ATTACH_IOMMUFD_PT on an attached device replaces its HWPT (iommufd_device_replace):
+ * DMA keeps working through the new domain, filled from the same IOAS. */
+TEST(edu_dma_after_replace)
+{
+	struct edu e = { .iommufd = -1, .devfd = -1 }, *self = &e;
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_hwpt_alloc h = { .size = sizeof(h) };
+	size_t i;
+
+	edu_setup(_metadata, self);
+	h.pt_id = self->ioas;
+	h.dev_id = self->devid;
+	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_HWPT_ALLOC, &h));
+	attach.pt_id = h.out_hwpt_id;
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach));
+	ASSERT_EQ(h.out_hwpt_id, attach.pt_id);
+
+	for (i = 0; i < LEN; i++)
+		self->src[i] = (uint8_t)(i * 3 + 11);
+	memset(self->dst, 0, LEN);
+	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, 0));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	ASSERT_EQ(0, memcmp(self->src, self->dst, LEN));
+	edu_teardown(self);
+}
+
+/* The legacy group path: the VFIO group is given the iommufd fd as its container
+ * (VFIO_GROUP_SET_CONTAINER -> iommufd_ctx_from_file, iommufd_vfio_compat_ioas_create), the
+ * device is attached to the compat IOAS, and the VMM maps with the type1 ioctls on /dev/iommu. */
+TEST(edu_dma_group_compat)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.size = LEN,
+	};
+	struct vfio_region_info bar = { .argsz = sizeof(bar), .index = VFIO_PCI_BAR0_REGION_INDEX };
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	char link[512], path[600], group_path[64], *bdf;
+	volatile uint8_t *bar0;
+	uint8_t *src, *dst;
+	int iommufd, group, dev;
+	uint16_t command;
+	ssize_t n;
+	size_t i;
+
+	/* /sys/class/vfio-dev/vfioN/device -> the PCI device; its iommu_group -> the group. */
+	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/device", strrchr(cdev_path, '/') + 1);
+	n = readlink(path, link, sizeof(link) - 1);
+	ASSERT_LT(0, n);
+	link[n] = 0;
+	bdf = strrchr(link, '/') + 1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	ASSERT_LT(0, n);
+	link[n] = 0;
+	snprintf(group_path, sizeof(group_path), "/dev/vfio/%s", strrchr(link, '/') + 1);
+
+	iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, iommufd);
+	group = open(group_path, O_RDWR);
+	ASSERT_LE(0, group) TH_LOG("%s: %s", group_path, strerror(errno));
+	ASSERT_EQ(0, ioctl(group, VFIO_GROUP_GET_STATUS, &status));
+	ASSERT_TRUE(status.flags & VFIO_GROUP_FLAGS_VIABLE);
+	ASSERT_EQ(0, ioctl(group, VFIO_GROUP_SET_CONTAINER, &iommufd))
+		TH_LOG("VFIO_GROUP_SET_CONTAINER with /dev/iommu: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(iommufd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	dev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+	ASSERT_LE(0, dev) TH_LOG("VFIO_GROUP_GET_DEVICE_FD %s: %s", bdf, strerror(errno));
+
+	src = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	dst = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, src);
+	ASSERT_NE(MAP_FAILED, dst);
+	map.vaddr = (uintptr_t)src;
+	map.iova = SRC_IOVA;
+	ASSERT_EQ(0, ioctl(iommufd, VFIO_IOMMU_MAP_DMA, &map));
+	map.vaddr = (uintptr_t)dst;
+	map.iova = DST_IOVA;
+	ASSERT_EQ(0, ioctl(iommufd, VFIO_IOMMU_MAP_DMA, &map));
+
+	ASSERT_EQ(0, ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &bar));
+	ASSERT_EQ(0, ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &cfg));
+	bar0 = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, dev, bar.offset);
+	ASSERT_NE(MAP_FAILED, bar0);
+	ASSERT_EQ(2, pread(dev, &command, 2, cfg.offset + 4));
+	command |= 0x4;
+	ASSERT_EQ(2, pwrite(dev, &command, 2, cfg.offset + 4));
+
+	for (i = 0; i < LEN; i++)
+		src[i] = (uint8_t)(i * 5 + 7);
+	memset(dst, 0, LEN);
+	ASSERT_EQ(0, edu_run_dma(bar0, SRC_IOVA, EDU_BUF, 0));
+	ASSERT_EQ(0, edu_run_dma(bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	ASSERT_EQ(0, memcmp(src, dst, LEN));
+
+	munmap((void *)bar0, bar.size);
+	close(dev);
+	ASSERT_EQ(0, ioctl(group, VFIO_GROUP_UNSET_CONTAINER));
+	close(group);
+	close(iommufd);
 }
 
 int main(int argc, char **argv)
