@@ -264,7 +264,7 @@ TEST(edu_dma_group_compat)
 	};
 	struct vfio_region_info bar = { .argsz = sizeof(bar), .index = VFIO_PCI_BAR0_REGION_INDEX };
 	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
-	char link[512], path[600], group_path[64], *bdf;
+	char link[512], path[600], group_path[64], bdf[64];
 	volatile uint8_t *bar0;
 	uint8_t *src, *dst;
 	int iommufd, group, dev;
@@ -277,7 +277,7 @@ TEST(edu_dma_group_compat)
 	n = readlink(path, link, sizeof(link) - 1);
 	ASSERT_LT(0, n);
 	link[n] = 0;
-	bdf = strrchr(link, '/') + 1;
+	snprintf(bdf, sizeof(bdf), "%s", strrchr(link, '/') + 1);
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
 	n = readlink(path, link, sizeof(link) - 1);
 	ASSERT_LT(0, n);
