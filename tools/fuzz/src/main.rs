@@ -72,6 +72,8 @@ struct Stats {
 struct Shared {
     fd: i32,
     ids: Vec<AtomicU32>,
+    /// Access fds from `IOMMU_TEST_OP_CREATE_ACCESS`, for the access ops.
+    fds: Vec<AtomicU32>,
     mem: u64,
     calls: AtomicU64,
     stop: AtomicBool,
@@ -108,7 +110,15 @@ fn build_arg(r: &mut Rng, s: &Shared, nr: u32, buf: &mut [u8; 256]) -> usize {
         0x85 => 40,
         0x86 => 24,
         0x87 => 24,
-        0xa0 => 48,
+        0x88 => 12,
+        0x89 => 48,
+        0x8a => 40,
+        0x8b => 16,
+        0x8c => 48,
+        0x8d => 32,
+        0x8e => 16,
+        0x92 => 8,
+        0xa0 => 72,
         _ => 32,
     };
     match nr {
@@ -149,23 +159,96 @@ fn build_arg(r: &mut Rng, s: &Shared, nr: u32, buf: &mut [u8; 256]) -> usize {
             put32(buf, 12, pick_id(r, s));
             put64(buf, 16, r.below(3));
         }
-        0xa0 => {
-            // Only the test ops both modules implement; the others build mock devices.
-            let op = [1u32, 4, 9][r.below(3) as usize];
-            put32(buf, 4, op);
+        0x88 => {
+            put32(buf, 4, pick_id(r, s));
+            buf[8..10].copy_from_slice(&(r.below(4) as u16).to_ne_bytes());
+        }
+        0x89 => {
+            // HWPT_ALLOC: flags NEST_PARENT, DIRTY, FAULT_ID_VALID, PASID; data NONE or SELFTEST.
+            put32(buf, 4, if r.chance(80) { r.below(16) as u32 } else { flags });
             put32(buf, 8, pick_id(r, s));
+            put32(buf, 12, pick_id(r, s));
+            let selftest = r.chance(40);
+            put32(buf, 24, if selftest { 0xdead } else if r.chance(90) { 0 } else { flags });
+            put32(buf, 28, if selftest { [4u32, 8, 16][r.below(3) as usize] } else { r.below(2) as u32 * 8 });
+            put64(buf, 32, if r.chance(80) { s.mem + 64 * PAGE } else { interesting_u64(r, s.mem) });
+            put32(buf, 40, pick_id(r, s));
+        }
+        0x8a => {
+            put32(buf, 4, if r.chance(80) { r.below(2) as u32 } else { flags });
+            put32(buf, 8, pick_id(r, s));
+            put32(buf, 12, r.below(64) as u32);
+            put64(buf, 16, if r.chance(80) { s.mem + 65 * PAGE } else { interesting_u64(r, s.mem) });
+        }
+        0x8b => {
+            put32(buf, 4, r.below(3) as u32);
+            put32(buf, 8, pick_id(r, s));
+        }
+        0x8c => {
+            put32(buf, 4, pick_id(r, s));
+            put32(buf, 8, r.below(3) as u32);
+            put64(buf, 16, interesting_u64(r, s.mem));
+            put64(buf, 24, interesting_u64(r, s.mem));
+            put64(buf, 32, [0u64, 2048, 4096, 1 << 21, 3][r.below(5) as usize]);
+            put64(buf, 40, if r.chance(80) { s.mem + 66 * PAGE } else { interesting_u64(r, s.mem) });
+        }
+        0x8d => {
+            put32(buf, 4, pick_id(r, s));
+            put64(buf, 8, if r.chance(80) { s.mem + 64 * PAGE } else { interesting_u64(r, s.mem) });
+            put32(buf, 16, if r.chance(70) { 0xdeadbeef } else { flags });
+            put32(buf, 20, [0u32, 8, 9, 4096, 4097][r.below(5) as usize]);
+            put32(buf, 24, r.below(4) as u32);
+        }
+        0x8e => put32(buf, 4, if r.chance(90) { 0 } else { flags }),
+        0xa0 => {
+            // The test ops both modules implement: reserved ranges, mock devices on IOAS/HWPT
+            // IDs, replace, checks, accesses, PASIDs, faults, dirty marks, memory limit.
+            let op = [1u32, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21]
+                [r.below(21) as usize];
+            put32(buf, 4, op);
+            let id = match op {
+                6 | 7 | 8 | 11 => s.fds[r.below(s.fds.len() as u64) as usize].load(Ordering::Relaxed),
+                _ => pick_id(r, s),
+            };
+            put32(buf, 8, id);
             put32(buf, 12, 0);
             match op {
-                1 => {
+                1 | 3 | 8 | 13 => {
                     put64(buf, 16, interesting_u64(r, s.mem));
                     put64(buf, 24, interesting_u64(r, s.mem));
+                    put64(buf, 32, if r.chance(70) { s.mem } else { interesting_u64(r, s.mem) });
+                    put64(buf, 40, r.below(4) * 2048);
+                    put32(buf, 40, r.below(8) as u32);
                 }
                 4 => {
                     put64(buf, 16, r.below(8) * PAGE);
                     put64(buf, 24, if r.chance(80) { s.mem } else { interesting_u64(r, s.mem) });
                     put32(buf, 32, r.below(2) as u32);
                 }
-                _ => put32(buf, 16, if r.chance(50) { 65536 } else { r.below(1 << 20) as u32 }),
+                5 => put32(buf, 20, r.below(2) as u32),
+                6 => put32(buf, 16, r.below(8) as u32),
+                7 => {
+                    put32(buf, 16, r.below(2) as u32);
+                    put64(buf, 24, interesting_u64(r, s.mem));
+                    put64(buf, 32, [PAGE, 2 * PAGE, 100, 1 << 20][r.below(4) as usize]);
+                    put64(buf, 40, if r.chance(50) { 0 } else { s.mem });
+                }
+                10 | 11 | 18 | 19 => {
+                    put32(buf, 16, [0u32, 1, 100, 1024, 1 << 20][r.below(5) as usize]);
+                    put32(buf, 20, pick_id(r, s));
+                    if op == 10 || op == 11 {
+                        put32(buf, 16, pick_id(r, s));
+                    }
+                }
+                12 => put32(buf, 28, r.below(8) as u32),
+                14 => {
+                    put32(buf, 16, pick_id(r, s));
+                    put32(buf, 20, r.below(3) as u32);
+                }
+                _ => {
+                    put32(buf, 16, if r.chance(50) { 65536 } else { r.below(1 << 20) as u32 });
+                    put32(buf, 20, pick_id(r, s));
+                }
             }
         }
         _ => {}
@@ -190,7 +273,10 @@ fn worker(s: Arc<Shared>, seed: u64, calls: u64, stats: Arc<Mutex<Stats>>) {
         }
         let nr = if r.chance(97) {
             // Weighted to the commands with state to break.
-            [0x80, 0x81, 0x81, 0x82, 0x83, 0x84, 0x85, 0x85, 0x85, 0x86, 0x86, 0x87, 0xa0][r.below(13) as usize]
+            [
+                0x80, 0x81, 0x81, 0x82, 0x83, 0x84, 0x85, 0x85, 0x85, 0x86, 0x86, 0x87, 0x88, 0x89,
+                0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x92, 0xa0, 0xa0, 0xa0,
+            ][r.below(24) as usize]
         } else {
             CMD_BASE + r.below(u64::from(CMD_LAST - CMD_BASE + 16)) as u32
         };
@@ -201,9 +287,38 @@ fn worker(s: Arc<Shared>, seed: u64, calls: u64, stats: Arc<Mutex<Stats>>) {
         let ret = unsafe { libc::ioctl(s.fd, io(nr) as _, arg) };
         let outcome = if ret == 0 { 0 } else { std::io::Error::last_os_error().raw_os_error().unwrap_or(-1) };
         *local.entry(nr).or_default().entry(outcome).or_default() += 1;
-        if ret == 0 && nr == 0x81 {
-            let id = u32::from_ne_bytes(buf[8..12].try_into().unwrap());
-            s.ids[r.below(s.ids.len() as u64) as usize].store(id, Ordering::Relaxed);
+        let word = |buf: &[u8; 256], off: usize| u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap());
+        let remember = |id: u32, r: &mut Rng| s.ids[r.below(s.ids.len() as u64) as usize].store(id, Ordering::Relaxed);
+        if ret == 0 && arg == buf.as_mut_ptr() {
+            match nr {
+                0x81 => remember(word(&buf, 8), &mut r),
+                0x89 => remember(word(&buf, 16), &mut r),
+                0x8e => {
+                    // A fault queue: keep its ID, close its fd (the object stays).
+                    remember(word(&buf, 8), &mut r);
+                    // SAFETY: an fd the kernel just gave us.
+                    unsafe { libc::close(word(&buf, 12) as i32) };
+                }
+                0xa0 => match word(&buf, 4) {
+                    // MOCK_DOMAIN: the selftest object, the HWPT and the device.
+                    2 => {
+                        for off in [16, 20, 24] {
+                            remember(word(&buf, off), &mut r);
+                        }
+                    }
+                    // CREATE_ACCESS: an access fd; an old one is closed to make room.
+                    5 => {
+                        let slot = &s.fds[r.below(s.fds.len() as u64) as usize];
+                        let old = slot.swap(word(&buf, 16), Ordering::Relaxed);
+                        if old > 2 {
+                            // SAFETY: an access fd we own; a racing thread at worst gets EBADF.
+                            unsafe { libc::close(old as i32) };
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
         }
         s.calls.fetch_add(1, Ordering::Relaxed);
     }
@@ -240,6 +355,7 @@ fn main() {
     let shared = Arc::new(Shared {
         fd: file.as_raw_fd(),
         ids: (0..16).map(|i| AtomicU32::new(i)).collect(),
+        fds: (0..4).map(|_| AtomicU32::new(u32::MAX)).collect(),
         mem: mem as u64,
         calls: AtomicU64::new(0),
         stop: AtomicBool::new(false),
