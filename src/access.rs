@@ -173,19 +173,21 @@ impl Access {
 
     /// Starts working on IOAS `ioas_id` (upstream's `iommufd_access_attach()`).
     pub(crate) fn attach(self: &Arc<Self>, ictx: &Ictx, ioas_id: u32) -> Result {
-        let st = self.state.lock();
-        if st.ioas.is_some() {
-            return Err(EINVAL);
-        }
-        let ioas = ictx.get_ioas(ioas_id)?;
-        self.change_ioas(st, Some(ioas.arc().clone()))
+        self.switch_to(ictx, ioas_id, false)
     }
 
     /// Moves to IOAS `ioas_id` (upstream's `iommufd_access_replace()`): `ENOENT` if detached.
     pub(crate) fn replace(self: &Arc<Self>, ictx: &Ictx, ioas_id: u32) -> Result {
+        self.switch_to(ictx, ioas_id, true)
+    }
+
+    /// Attach (`attached` false: `EINVAL` if attached) or replace (`ENOENT` if not attached).
+    fn switch_to(self: &Arc<Self>, ictx: &Ictx, ioas_id: u32, attached: bool) -> Result {
         let st = self.state.lock();
-        if st.ioas.is_none() {
-            return Err(ENOENT);
+        match (st.ioas.is_some(), attached) {
+            (true, false) => return Err(EINVAL),
+            (false, true) => return Err(ENOENT),
+            _ => {}
         }
         let ioas = ictx.get_ioas(ioas_id)?;
         self.change_ioas(st, Some(ioas.arc().clone()))

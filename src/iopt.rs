@@ -737,11 +737,7 @@ impl Iopt {
     ) -> Result {
         let mut cur = start;
         loop {
-            let point = Span {
-                start: cur,
-                last: cur,
-            };
-            let found = self.areas.first_intersecting(point).ok_or(ENOENT)?;
+            let found = self.area_at(cur)?;
             let area = self.areas.0.get_mut(&found.start).ok_or(ENOENT)?;
             let end = found.last.min(last);
             f(found.start, area, cur, end)?;
@@ -750,6 +746,15 @@ impl Iopt {
             }
             cur = end + 1;
         }
+    }
+
+    /// The span of the area holding `iova`; `ENOENT` if none does.
+    fn area_at(&self, iova: u64) -> Result<Span> {
+        let point = Span {
+            start: iova,
+            last: iova,
+        };
+        self.areas.first_intersecting(point).ok_or(ENOENT)
     }
 
     /// Read-only [`Self::for_each_contig`]: `f(first, last)` per piece.
@@ -761,12 +766,7 @@ impl Iopt {
     ) -> Result {
         let mut cur = start;
         loop {
-            let point = Span {
-                start: cur,
-                last: cur,
-            };
-            let found = self.areas.first_intersecting(point).ok_or(ENOENT)?;
-            let end = found.last.min(last);
+            let end = self.area_at(cur)?.last.min(last);
             f(cur, end)?;
             if end >= last {
                 return Ok(());

@@ -358,27 +358,25 @@ impl Objects {
             .iter()
             .find(|(_, slot)| matches!(slot, Some(Object::Selftest(_))))
             .map(|(&id, _)| id)?;
-        let obj = self.slots.remove(&id).flatten();
-        self.release_id(id);
-        obj
+        self.remove_if(id, |_| true)
     }
 
     /// Removes the access object `id` for its creator (destroy).
     pub(crate) fn remove_access(&mut self, id: u32) -> Option<Object> {
-        match self.slots.get(&id) {
-            Some(Some(Object::Access(_))) => {}
-            _ => return None,
-        }
-        let obj = self.slots.remove(&id).flatten();
-        self.release_id(id);
-        obj
+        self.remove_if(id, |o| matches!(o, Object::Access(_)))
     }
 
     /// Removes the device object `id` for its binder (unbind), whatever holds it long-term: the
     /// binder was the last to.
     pub(crate) fn remove_device(&mut self, id: u32) -> Option<Object> {
+        self.remove_if(id, |o| matches!(o, Object::Device(_)))
+    }
+
+    /// Removes `id` if it names an object `pred` accepts, whatever its users: for the owner of
+    /// an object that ends its life itself.
+    fn remove_if(&mut self, id: u32, pred: impl Fn(&Object) -> bool) -> Option<Object> {
         match self.slots.get(&id) {
-            Some(Some(Object::Device(_))) => {}
+            Some(Some(obj)) if pred(obj) => {}
             _ => return None,
         }
         let obj = self.slots.remove(&id).flatten();

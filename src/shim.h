@@ -30,50 +30,6 @@ void iommufd_rs_iotlb_sync(struct iommu_domain *domain, struct iommu_iotlb_gathe
 bool iommufd_rs_should_fail(void);
 void iommufd_rs_fault_init(void);
 void iommufd_rs_fault_exit(void);
-/*
- * The in-kernel API of include/linux/iommufd.h, implemented in Rust (src/kapi.rs) and exported by
- * shim.c under the kernel's own names. bindgen reads these declarations and src/kapi.rs checks
- * its definitions against them.
- */
-struct file;
-struct device;
-struct iommu_group;
-struct iommufd_ctx;
-struct iommufd_device;
-struct iommufd_access;
-struct iommufd_access_ops;
-
-struct iommufd_ctx *iommufd_rs_ctx_from_file(struct file *file);
-struct iommufd_ctx *iommufd_rs_ctx_from_fd(int fd);
-void iommufd_rs_ctx_get(struct iommufd_ctx *ictx);
-void iommufd_rs_ctx_put(struct iommufd_ctx *ictx);
-bool iommufd_rs_ctx_has_group(struct iommufd_ctx *ictx, struct iommu_group *group);
-struct iommufd_device *iommufd_rs_device_bind(struct iommufd_ctx *ictx, struct device *dev,
-					      u32 *id);
-void iommufd_rs_device_unbind(struct iommufd_device *idev);
-int iommufd_rs_device_attach(struct iommufd_device *idev, u32 pasid, u32 *pt_id);
-int iommufd_rs_device_replace(struct iommufd_device *idev, u32 pasid, u32 *pt_id);
-void iommufd_rs_device_detach(struct iommufd_device *idev, u32 pasid);
-struct iommufd_ctx *iommufd_rs_device_to_ictx(struct iommufd_device *idev);
-u32 iommufd_rs_device_to_id(struct iommufd_device *idev);
-struct iommufd_access *iommufd_rs_access_create(struct iommufd_ctx *ictx,
-						const struct iommufd_access_ops *ops,
-						void *data, u32 *id);
-void iommufd_rs_access_destroy(struct iommufd_access *access);
-int iommufd_rs_access_attach(struct iommufd_access *access, u32 ioas_id);
-int iommufd_rs_access_replace(struct iommufd_access *access, u32 ioas_id);
-void iommufd_rs_access_detach(struct iommufd_access *access);
-int iommufd_rs_access_pin_pages(struct iommufd_access *access, unsigned long iova,
-				unsigned long length, struct page **out_pages, unsigned int flags);
-void iommufd_rs_access_unpin_pages(struct iommufd_access *access, unsigned long iova,
-				   unsigned long length);
-int iommufd_rs_access_rw(struct iommufd_access *access, unsigned long iova, void *data,
-			 size_t length, unsigned int flags);
-int iommufd_rs_vfio_compat_ioas_get_id(struct iommufd_ctx *ictx, u32 *out_ioas_id);
-int iommufd_rs_vfio_compat_ioas_create(struct iommufd_ctx *ictx);
-int iommufd_rs_vfio_compat_set_no_iommu(struct iommufd_ctx *ictx);
-
-bool iommufd_rs_allow_unsafe_interrupts(void);
 
 #endif
 
