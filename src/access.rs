@@ -367,6 +367,9 @@ fn rw_iopt(iopt: &mut Iopt, span: Span, buf: &mut [u8], flags: u32) -> Result {
 /// page by page through a temporary pin.
 fn pages_rw(area: &crate::iopt::Area, a_iova: u64, at: u64, buf: &mut [u8], flags: u32) -> Result {
     let pages = &area.pages;
+    if pages.dmabuf().is_some() {
+        return Err(crate::errno::eopnotsupp());
+    }
     let write = flags & RW_WRITE != 0;
     if write && !pages.writable {
         return Err(EPERM);

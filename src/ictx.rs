@@ -178,8 +178,9 @@ impl MiscDevice for Ictx {
     fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         // Our file operations, for `iommufd_ctx_from_file()` to recognise our files by.
         // SAFETY: the registration is live during open; its `fops` never changes.
-        let fops = unsafe { (*misc.as_raw()).fops };
+        let (fops, dev) = unsafe { ((*misc.as_raw()).fops, (*misc.as_raw()).this_device) };
         crate::kapi::IOMMU_FOPS.store(fops.cast_mut(), core::sync::atomic::Ordering::Release);
+        crate::kapi::IOMMU_DEV.store(dev, core::sync::atomic::Ordering::Release);
         KBox::try_pin_init(
             try_pin_init!(Ictx {
                 objects <- new_mutex!(Objects::new()),

@@ -301,14 +301,24 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         return Err(EINVAL);
     }
     cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
-    // A dma-buf is mapped through its exporter upstream; not supported here yet.
-    // SAFETY: `dma_buf_get()` takes any fd number and returns an error pointer or a reference,
-    // which is dropped at once.
+    // A dma-buf maps its exporter's physical range; any other file its pages.
+    // SAFETY: `dma_buf_get()` takes any fd number and returns an error pointer or a reference.
     let dmabuf = unsafe { bindings::dma_buf_get(cmd.fd) };
     if let Ok(dmabuf) = kernel::error::from_err_ptr(dmabuf) {
-        // SAFETY: `dmabuf` is the reference `dma_buf_get()` returned.
-        unsafe { bindings::dma_buf_put(dmabuf) };
-        return Err(errno::eopnotsupp());
+        // SAFETY: the reference just taken goes to the attachment (or is put on failure).
+        let src = unsafe { crate::dmabuf::DmaBufSrc::attach(dmabuf, cmd.start, cmd.length) }?;
+        let iova = map_pages(
+            &ioas,
+            Source::DmaBuf(src),
+            false,
+            cmd.start,
+            cmd.length,
+            cmd.flags,
+            cmd.iova,
+            prot | bindings::IOMMU_MMIO,
+        )?;
+        cmd.iova = iova;
+        return ucmd.respond(&cmd);
     }
     let fd = u32::try_from(cmd.fd).map_err(|_| EBADF)?;
     let file = LocalFile::fget(fd).map_err(|_| EBADF)?;

@@ -56,6 +56,8 @@ pub(crate) struct Ucmd<'a> {
     arg: &'a [u8],
     /// How many bytes of an answer the caller has room for (see [`ucmd::CopyPlan::respond`]).
     respond_len: usize,
+    /// The ioctl's return value on success (0 but for commands that return an fd).
+    pub(crate) ret: isize,
 }
 
 impl Ucmd<'_> {
@@ -225,6 +227,8 @@ pub(crate) fn dispatch(ictx: &Ictx, file: &File, cmd: u32, arg: usize) -> Result
         user,
         arg: &buf.0[..op.size],
         respond_len: plan.respond,
+        ret: 0,
     };
-    (op.execute)(&mut ucmd).map(|()| 0)
+    (op.execute)(&mut ucmd)?;
+    Ok(ucmd.ret)
 }

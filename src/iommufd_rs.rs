@@ -17,6 +17,7 @@ use kernel::{
 mod access;
 mod device;
 mod dirty;
+mod dmabuf;
 mod errno;
 mod eventq;
 mod fault;

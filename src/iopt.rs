@@ -287,8 +287,35 @@ impl DomainRef {
         (g.aperture_start, g.aperture_end)
     }
 
-    /// Maps `area` at `iova` from the PFNs pinned for it; all or nothing.
+    /// Maps `area` at `iova` from the PFNs pinned for it; all or nothing. A revoked dma-buf
+    /// maps nothing (its range is gone); a live one is tracked for a revoke.
     fn map_area(self, iova: u64, area: &Area, small_pages: bool) -> Result {
+        if let Some(d) = area.pages.dmabuf() {
+            let len = area.last - iova + 1;
+            if !d.track(self, iova, len)? {
+                return Ok(());
+            }
+            return self
+                .map_area_pfns(iova, area, small_pages)
+                .inspect_err(|_| {
+                    d.untrack(self, iova);
+                });
+        }
+        self.map_area_pfns(iova, area, small_pages)
+    }
+
+    /// Undoes [`Self::map_area`].
+    fn unmap_area(self, iova: u64, area: &Area) {
+        if let Some(d) = area.pages.dmabuf() {
+            if !d.untrack(self, iova) {
+                // Revoked: the mapping went with the revoke.
+                return;
+            }
+        }
+        self.unmap(iova, area.last - iova + 1);
+    }
+
+    fn map_area_pfns(self, iova: u64, area: &Area, small_pages: bool) -> Result {
         let span = area.page_span(iova);
         area.pages.with_pins(|pins| {
             let pfns = pins.pfns(span).ok_or(EINVAL)?;
@@ -319,7 +346,7 @@ impl DomainRef {
         })
     }
 
-    fn unmap(self, iova: u64, length: u64) {
+    pub(crate) fn unmap(self, iova: u64, length: u64) {
         // SAFETY: the domain is live; unmapping a range we mapped.
         let done = unsafe { bindings::iommu_unmap(self.as_ptr(), iova as usize, length as usize) };
         if done as u64 != length {
@@ -370,7 +397,7 @@ pub(crate) fn fill_area(domains: &[DomainRef], iova: u64, area: &Area, small: bo
     for (i, d) in domains.iter().enumerate() {
         if let Err(e) = d.map_area(iova, area, small) {
             for done in &domains[..i] {
-                done.unmap(iova, area.last - iova + 1);
+                done.unmap_area(iova, area);
             }
             area.pages.unpin(span);
             return Err(e);
@@ -385,7 +412,7 @@ pub(crate) fn unfill_area(domains: &[DomainRef], iova: u64, area: &Area) {
         return;
     }
     for d in domains {
-        d.unmap(iova, area.last - iova + 1);
+        d.unmap_area(iova, area);
     }
     area.pages.unpin(area.page_span(iova));
 }
@@ -503,6 +530,10 @@ impl Iopt {
         if area.prevent_access {
             return Err(EBUSY);
         }
+        // Tracking a split dma-buf mapping is not worth its complexity (as upstream).
+        if area.pages.dmabuf().is_some() {
+            return Err(crate::errno::eopnotsupp());
+        }
         let rhs_start_byte = area.start_byte_of(found.start, new_start);
         if new_start & mask != 0 || rhs_start_byte & mask != 0 {
             return Err(EINVAL);
@@ -600,7 +631,7 @@ impl Iopt {
                 if first {
                     unfill_area(&[domain], iova, area);
                 } else {
-                    domain.unmap(iova, area.last - iova + 1);
+                    domain.unmap_area(iova, area);
                 }
             }
             self.reserved.remove_owner(domain.owner());
@@ -624,7 +655,7 @@ impl Iopt {
             if last {
                 unfill_area(&[domain], iova, area);
             } else {
-                domain.unmap(iova, area.last - iova + 1);
+                domain.unmap_area(iova, area);
             }
         }
         self.reserved.remove_owner(domain.owner());
@@ -803,6 +834,10 @@ impl Iopt {
             };
             if area.prot & need == 0 {
                 return Err(EPERM);
+            }
+            // A dma-buf's range has no struct pages to hand out.
+            if area.pages.dmabuf().is_some() {
+                return Err(crate::errno::eopnotsupp());
             }
             let span = area.sub_page_span(a_iova, first, end);
             area.pages.pin(span)?;

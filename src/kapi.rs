@@ -28,6 +28,10 @@ use crate::{access::Access, device::Device, ictx::Ictx, kbind};
 pub(crate) static IOMMU_FOPS: AtomicPtr<bindings::file_operations> =
     AtomicPtr::new(ptr::null_mut());
 
+/// The `/dev/iommu` device itself, learned at the first open: the importing device of dma-buf
+/// attachments (upstream's `iommufd_global_device()`).
+pub(crate) static IOMMU_DEV: AtomicPtr<bindings::device> = AtomicPtr::new(ptr::null_mut());
+
 fn err_ptr<T>(e: Error) -> *mut T {
     (e.to_errno() as isize) as *mut T
 }

@@ -57,6 +57,9 @@ pub(crate) enum Source {
     /// A file's pages, a memfd typically (`IOMMU_IOAS_MAP_FILE`, `IOPT_ADDRESS_FILE`); held open
     /// for as long as anything maps it.
     File(ARef<File>),
+    /// A dma-buf's physical range (`IOMMU_IOAS_MAP_FILE` on a dma-buf fd): device memory (MMIO)
+    /// or an exporter's buffer, not pinned or charged; the exporter may revoke it.
+    DmaBuf(crate::dmabuf::DmaBufSrc),
 }
 
 /// How pins are charged (upstream's `IOPT_PAGES_ACCOUNT_*`).
@@ -284,8 +287,16 @@ fn batch_pages() -> usize {
 }
 
 impl Pages {
+    /// The dma-buf behind these pages, if that is what they are.
+    pub(crate) fn dmabuf(&self) -> Option<&crate::dmabuf::DmaBufSrc> {
+        match &self.source {
+            Source::DmaBuf(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// A pages object for `length` bytes of `source` from `start` (any alignment), charged to
-    /// the caller.
+    /// the caller (a dma-buf's range is never charged: it is not the caller's memory).
     pub(crate) fn new(
         source: Source,
         start: u64,
@@ -294,7 +305,10 @@ impl Pages {
         account_mm: bool,
     ) -> Result<Arc<Self>> {
         let start_byte = start % PAGE;
-        let account = Account::current(account_mm)?;
+        let account = match source {
+            Source::DmaBuf(_) => Account::current_in_mode(Mode::None)?,
+            _ => Account::current(account_mm)?,
+        };
         Arc::pin_init(
             try_pin_init!(Pages {
                 source,
@@ -443,6 +457,7 @@ impl Pages {
                 let got = match &self.source {
                     Source::User => self.pin_user(account, idx, want, &mut pages)?,
                     Source::File(file) => self.pin_file(file, idx, want, pfns)?,
+                    Source::DmaBuf(d) => d.pfns(self.base, idx, want, pfns)?,
                 };
                 if let Source::User = self.source {
                     let first = usize::try_from(idx).map_err(|_| EINVAL)?;
@@ -595,6 +610,10 @@ impl Pages {
 
     /// Unpins pages `part` (all pinned), a contiguous run of PFNs per call.
     fn unpin_part(&self, pfns: &[u64], part: Span) {
+        // A dma-buf's range is held by its attachment, not by page pins.
+        if let Source::DmaBuf(_) = self.source {
+            return;
+        }
         let (Ok(first), Ok(last)) = (usize::try_from(part.start), usize::try_from(part.last))
         else {
             return;

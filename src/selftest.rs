@@ -114,6 +114,17 @@ impl Drop for MockIdev {
 /// `IOMMU_TEST_CMD` entry point.
 pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let cmd: t::iommu_test_cmd = ucmd.cmd()?;
+    if cmd.op == t::IOMMU_TEST_OP_DMABUF_GET {
+        // SAFETY: see below.
+        let c = unsafe { cmd.__bindgen_anon_1.dmabuf_get };
+        ucmd.ret = dmabuf_get(c.length, c.open_flags)?;
+        return Ok(());
+    }
+    test_ioctl_op(ucmd)
+}
+
+fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
+    let cmd: t::iommu_test_cmd = ucmd.cmd()?;
     // SAFETY (union reads below): the union is plain integers throughout and was copied from a
     // zero-filled buffer, so every variant is fully initialized.
     match cmd.op {
@@ -212,6 +223,11 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 return Err(EINVAL);
             }
             Ok(())
+        }
+        t::IOMMU_TEST_OP_DMABUF_REVOKE => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.dmabuf_revoke };
+            dmabuf_revoke(c.dmabuf_fd, c.revoked != 0)
         }
         t::IOMMU_TEST_OP_TRIGGER_IOPF => {
             // SAFETY: see above.
@@ -525,6 +541,7 @@ fn access_statics() -> *mut AccessStatics {
 /// Fills in the statics; called once from module init (the fops pin the module while an access
 /// fd is open).
 pub(crate) fn init_statics(module: &'static ThisModule) {
+    init_dmabuf_ops(module);
     let s = access_statics();
     // SAFETY: module init, before anything can reach the statics.
     unsafe {
@@ -747,4 +764,179 @@ fn access_rw(fd: u32, c: t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_10) -> Resu
 fn access_replace_ioas(ucmd: &Ucmd<'_>, fd: u32, ioas_id: u32) -> Result {
     let (_file, access, _st) = staccess_get(fd)?;
     access.replace(ucmd.ictx, ioas_id)
+}
+
+/// The selftest's dma-buf: a physically contiguous kernel buffer whose exporter hands iommufd its
+/// physical range, and which userspace can revoke and restore.
+struct TestDmaBuf {
+    memory: KVec<u8>,
+    revoked: AtomicBool,
+}
+
+/// Exporter ops: attachments are fine, scatterlists are not offered (iommufd uses the range).
+struct DmaBufOps(UnsafeCell<MaybeUninit<bindings::dma_buf_ops>>);
+
+// SAFETY: written once by `init_statics()` at module init; read-only after.
+unsafe impl Sync for DmaBufOps {}
+
+static DMABUF_OPS: DmaBufOps = DmaBufOps(UnsafeCell::new(MaybeUninit::zeroed()));
+
+fn dmabuf_ops() -> *mut bindings::dma_buf_ops {
+    DMABUF_OPS.0.get().cast()
+}
+
+/// `dma_buf_ops::attach`/`detach`: nothing to do.
+///
+/// # Safety
+///
+/// Called by the dma-buf core.
+unsafe extern "C" fn tdb_attach(
+    _b: *mut bindings::dma_buf,
+    _a: *mut bindings::dma_buf_attachment,
+) -> c_int {
+    0
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core.
+unsafe extern "C" fn tdb_detach(_b: *mut bindings::dma_buf, _a: *mut bindings::dma_buf_attachment) {
+}
+
+/// `dma_buf_ops::map_dma_buf`: no scatterlist importers.
+///
+/// # Safety
+///
+/// Called by the dma-buf core.
+unsafe extern "C" fn tdb_map(
+    _a: *mut bindings::dma_buf_attachment,
+    _dir: bindings::dma_data_direction,
+) -> *mut bindings::sg_table {
+    (errno::eopnotsupp().to_errno() as isize) as *mut bindings::sg_table
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core.
+unsafe extern "C" fn tdb_unmap(
+    _a: *mut bindings::dma_buf_attachment,
+    _sgt: *mut bindings::sg_table,
+    _dir: bindings::dma_data_direction,
+) {
+}
+
+/// `dma_buf_ops::release`: the buffer goes.
+///
+/// # Safety
+///
+/// Called by the dma-buf core once, for a dma-buf `dmabuf_get()` exported.
+unsafe extern "C" fn tdb_release(b: *mut bindings::dma_buf) {
+    // SAFETY: `priv` is the box `dmabuf_get()` gave the dma-buf.
+    drop(unsafe { KBox::from_raw((*b).priv_.cast::<TestDmaBuf>()) });
+}
+
+fn init_dmabuf_ops(module: &'static ThisModule) {
+    let o = dmabuf_ops();
+    // SAFETY: module init, before any test dma-buf exists.
+    unsafe {
+        let _ = module;
+        (*o).attach = Some(tdb_attach);
+        (*o).detach = Some(tdb_detach);
+        (*o).map_dma_buf = Some(tdb_map);
+        (*o).unmap_dma_buf = Some(tdb_unmap);
+        (*o).release = Some(tdb_release);
+    }
+}
+
+/// The physical range of a selftest dma-buf for iommufd (upstream's
+/// `iommufd_test_dma_buf_iommufd_map()`): `None` for other exporters, `ENODEV` while revoked.
+pub(crate) fn test_dmabuf_range(
+    attach: *mut bindings::dma_buf_attachment,
+) -> Option<Result<(u64, u64)>> {
+    // SAFETY: a live attachment of a live dma-buf, under its reservation lock (the caller's).
+    let (ops, priv_) = unsafe { ((*(*attach).dmabuf).ops, (*(*attach).dmabuf).priv_) };
+    if !ptr::eq(ops, dmabuf_ops()) {
+        return None;
+    }
+    // SAFETY: ours: `priv` is a `TestDmaBuf`, alive with the dma-buf.
+    let buf = unsafe { &*priv_.cast::<TestDmaBuf>() };
+    if buf.revoked.load(Ordering::Acquire) {
+        return Some(Err(ENODEV));
+    }
+    // SAFETY: a kmalloc buffer of ours, directly mapped.
+    let paddr =
+        unsafe { crate::shim::iommufd_rs_virt_to_phys(buf.memory.as_ptr().cast_mut().cast()) };
+    Some(Ok((paddr, buf.memory.len() as u64)))
+}
+
+/// `IOMMU_TEST_OP_DMABUF_GET`: a new selftest dma-buf of `length` bytes (rounded up to pages, at
+/// most 512 pages); returns its fd.
+fn dmabuf_get(length: u32, open_flags: u32) -> Result<isize> {
+    let page = PAGE_SIZE;
+    let len = usize::try_from(length)
+        .map_err(|_| EINVAL)?
+        .next_multiple_of(page);
+    if len == 0 || len > page * 512 {
+        return Err(EINVAL);
+    }
+    let buf = KBox::new(
+        TestDmaBuf {
+            memory: KVec::from_elem(0u8, len, GFP_KERNEL)?,
+            revoked: AtomicBool::new(false),
+        },
+        GFP_KERNEL,
+    )?;
+    let raw = KBox::into_raw(buf);
+    let info = bindings::dma_buf_export_info {
+        exp_name: c"iommufd".as_char_ptr(),
+        ops: dmabuf_ops(),
+        size: len,
+        flags: open_flags as c_int,
+        priv_: raw.cast(),
+        ..Default::default()
+    };
+    // SAFETY: valid export info with static ops; on success the dma-buf owns `raw` (freed in
+    // `tdb_release`).
+    let dmabuf = unsafe { bindings::dma_buf_export(&info) };
+    let dmabuf = match kernel::error::from_err_ptr(dmabuf) {
+        Ok(d) => d,
+        Err(e) => {
+            // SAFETY: not handed over.
+            drop(unsafe { KBox::from_raw(raw) });
+            return Err(e);
+        }
+    };
+    // SAFETY: a new dma-buf whose reference the fd takes over (or which is put on failure).
+    let fd = unsafe { bindings::dma_buf_fd(dmabuf, open_flags as c_int) };
+    if fd < 0 {
+        // SAFETY: our reference; releasing it frees the buffer.
+        unsafe { bindings::dma_buf_put(dmabuf) };
+        return Err(Error::from_errno(fd));
+    }
+    Ok(fd as isize)
+}
+
+/// `IOMMU_TEST_OP_DMABUF_REVOKE`: revokes (or restores) a selftest dma-buf; importers are told.
+fn dmabuf_revoke(fd: i32, revoked: bool) -> Result {
+    // SAFETY: any fd number; an error pointer or a reference.
+    let dmabuf = kernel::error::from_err_ptr(unsafe { bindings::dma_buf_get(fd) })?;
+    // SAFETY: referenced.
+    let (ops, priv_, resv) = unsafe { ((*dmabuf).ops, (*dmabuf).priv_, (*dmabuf).resv) };
+    let rc = if ptr::eq(ops, dmabuf_ops()) {
+        // SAFETY: ours: `priv` is a `TestDmaBuf`.
+        let buf = unsafe { &*priv_.cast::<TestDmaBuf>() };
+        // SAFETY: the dma-buf's reservation lock, as `dma_buf_invalidate_mappings()` requires.
+        unsafe {
+            crate::shim::iommufd_rs_dma_resv_lock(resv);
+            buf.revoked.store(revoked, Ordering::Release);
+            bindings::dma_buf_invalidate_mappings(dmabuf);
+            crate::shim::iommufd_rs_dma_resv_unlock(resv);
+        }
+        Ok(())
+    } else {
+        Err(errno::eopnotsupp())
+    };
+    // SAFETY: the reference taken above.
+    unsafe { bindings::dma_buf_put(dmabuf) };
+    rc
 }

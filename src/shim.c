@@ -12,6 +12,8 @@
 #include <linux/highmem.h>
 #include <linux/iommu.h>
 #include <linux/moduleparam.h>
+#include <linux/dma-resv.h>
+#include <linux/io.h>
 
 #include "shim.h"
 
@@ -88,6 +90,21 @@ void iommufd_rs_dirty_bitmap_init(struct iommu_dirty_bitmap *dirty, struct iova_
 void iommufd_rs_iotlb_sync(struct iommu_domain *domain, struct iommu_iotlb_gather *gather)
 {
 	iommu_iotlb_sync(domain, gather);
+}
+
+int iommufd_rs_dma_resv_lock(struct dma_resv *obj)
+{
+	return dma_resv_lock(obj, NULL);
+}
+
+void iommufd_rs_dma_resv_unlock(struct dma_resv *obj)
+{
+	dma_resv_unlock(obj);
+}
+
+phys_addr_t iommufd_rs_virt_to_phys(void *addr)
+{
+	return virt_to_phys(addr);
 }
 
 #ifdef CONFIG_IOMMUFD_TEST

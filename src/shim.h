@@ -25,6 +25,10 @@ void iommufd_rs_memcpy_to_page(struct page *page, size_t offset, const char *fro
 void iommufd_rs_dirty_bitmap_init(struct iommu_dirty_bitmap *dirty, struct iova_bitmap *bitmap,
 				  struct iommu_iotlb_gather *gather);
 void iommufd_rs_iotlb_sync(struct iommu_domain *domain, struct iommu_iotlb_gather *gather);
+struct dma_resv;
+int iommufd_rs_dma_resv_lock(struct dma_resv *obj);
+void iommufd_rs_dma_resv_unlock(struct dma_resv *obj);
+phys_addr_t iommufd_rs_virt_to_phys(void *addr);
 
 #ifdef CONFIG_IOMMUFD_TEST
 bool iommufd_rs_should_fail(void);

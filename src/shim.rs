@@ -34,6 +34,9 @@ extern "C" {
         domain: *mut bindings::iommu_domain,
         gather: *mut bindings::iommu_iotlb_gather,
     );
+    pub(crate) fn iommufd_rs_dma_resv_lock(obj: *mut bindings::dma_resv) -> c_int;
+    pub(crate) fn iommufd_rs_dma_resv_unlock(obj: *mut bindings::dma_resv);
+    pub(crate) fn iommufd_rs_virt_to_phys(addr: *mut kernel::ffi::c_void) -> bindings::phys_addr_t;
     pub(crate) fn iommufd_rs_memcpy_to_page(
         page: *mut bindings::page,
         offset: usize,
