@@ -217,6 +217,9 @@ impl Drop for DevRef {
     }
 }
 
+/// `Device::vdev` once the device is unbinding.
+const VDEV_GONE: u32 = u32::MAX;
+
 /// `IOMMUFD_OBJ_DEVICE`: a device bound to this context, DMA owned by it.
 pub(crate) struct Device {
     /// The context the device is bound to; for real devices the binding holds a reference on
@@ -229,6 +232,9 @@ pub(crate) struct Device {
     id: AtomicU32,
     /// DMA ownership is claimed for the context (until unbind).
     claimed: AtomicBool,
+    /// Object ID of the device's vDEVICE, 0 without one; `u32::MAX` once unbinding (no new
+    /// vDEVICE then).
+    vdev: AtomicU32,
 }
 
 // SAFETY: `ctx` is only read (see `ctx()`); the other fields are thread-safe.
@@ -321,6 +327,7 @@ impl Device {
                 users: Users::default(),
                 id: AtomicU32::new(0),
                 claimed: AtomicBool::new(true),
+                vdev: AtomicU32::new(0),
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -338,6 +345,15 @@ impl Device {
     /// the device surely still exists, and the device object leaves the table (`ictx`; without
     /// one, the table is being dropped anyway).
     pub(crate) fn unbind(&self, ictx: Option<&Ictx>) {
+        // The vDEVICE goes first; its ID stays taken (a tombstone) so that a VMM's later
+        // `DESTROY` of it answers ENOENT rather than hitting a new object.
+        let vdev = self.vdev.swap(VDEV_GONE, Ordering::AcqRel);
+        if let Some(ictx) = ictx {
+            if vdev != 0 && vdev != VDEV_GONE {
+                let obj = ictx.objects.lock().tombstone_vdevice(vdev);
+                drop(obj);
+            }
+        }
         self.release_owner();
         self.users.release(1);
         if let Some(ictx) = ictx {
@@ -355,6 +371,50 @@ impl Device {
 
     pub(crate) fn as_raw(&self) -> *mut bindings::device {
         self.dev.0.as_ptr()
+    }
+
+    /// Takes the device's one vDEVICE slot for object `id`: `EEXIST` if taken, `ENOENT` while
+    /// unbinding.
+    pub(crate) fn claim_vdev(&self, id: u32) -> Result {
+        match self
+            .vdev
+            .compare_exchange(0, id, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok(()),
+            Err(VDEV_GONE) => Err(ENOENT),
+            Err(_) => Err(EEXIST),
+        }
+    }
+
+    /// Frees the vDEVICE slot if vDEVICE `id` holds it.
+    pub(crate) fn clear_vdev(&self, id: u32) {
+        let _ = self
+            .vdev
+            .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The physical IOMMU instance the device sits behind (`__iommu_get_iommu_dev()`), as a
+    /// number for comparisons; 0 for none.
+    pub(crate) fn iommu_dev(&self) -> usize {
+        // SAFETY: the device is live and probed; `dev->iommu` stays while it is bound.
+        unsafe {
+            let iommu = (*self.as_raw()).iommu;
+            if iommu.is_null() {
+                0
+            } else {
+                (*iommu).iommu_dev as usize
+            }
+        }
+    }
+
+    /// The vIOMMU of the nested HWPT the whole device is attached to, if it is.
+    pub(crate) fn attached_viommu(&self) -> Option<Arc<crate::viommu::Viommu>> {
+        let a = self.igroup.attach.lock();
+        let i = a.find(bindings::IOMMU_NO_PASID)?;
+        match &a.list[i].hwpt {
+            Hwpt::Nested(n) => n.viommu.clone(),
+            Hwpt::Paging(_) => None,
+        }
     }
 
     /// The context the device is bound to.

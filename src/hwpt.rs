@@ -242,6 +242,8 @@ impl Drop for HwptPaging {
 pub(crate) struct HwptNested {
     domain: DomainBox,
     pub(crate) parent: Arc<HwptPaging>,
+    /// The vIOMMU it was made on, held (its `DESTROY` answers `EBUSY`).
+    pub(crate) viommu: Option<Arc<crate::viommu::Viommu>>,
     fault: Option<Arc<Fault>>,
     pasid_compat: bool,
     users: Users,
@@ -286,6 +288,7 @@ impl HwptNested {
             HwptNested {
                 domain,
                 parent: parent.clone(),
+                viommu: None,
                 fault,
                 pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
                 users: Users::default(),
@@ -297,11 +300,60 @@ impl HwptNested {
     pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
         self.domain.as_ptr()
     }
+
+    /// A nested HWPT on a vIOMMU, whose driver makes the domain (upstream's
+    /// `iommufd_viommu_alloc_hwpt_nested()`); its parent is the vIOMMU's.
+    fn new_on_viommu(
+        viommu: &Arc<crate::viommu::Viommu>,
+        dev: &Device,
+        flags: u32,
+        user_data: &bindings::iommu_user_data,
+        fault: Option<Arc<Fault>>,
+    ) -> Result<Arc<Self>> {
+        if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
+            || user_data.len == 0
+        {
+            return Err(errno::eopnotsupp());
+        }
+        let ops = dev.iommu_ops()?;
+        let raw = viommu.ops().alloc_domain_nested(
+            viommu,
+            flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID,
+            user_data,
+        )?;
+        // INVARIANT: a new domain, ours alone.
+        let domain = NonNull::new(raw).map(DomainBox).ok_or(ENOMEM)?;
+        // SAFETY: our new domain.
+        unsafe { (*raw).owner = ops };
+        // SAFETY: as above.
+        if unsafe { (*raw).type_ } != bindings::IOMMU_DOMAIN_NESTED {
+            return Err(errno::eopnotsupp());
+        }
+        domain.set_fault_handler(fault.as_ref());
+        let parent = &viommu.parent;
+        parent.users().hold(1);
+        viommu.users().hold(1);
+        // On failure the value is dropped, and its Drop gives the holds back.
+        Ok(Arc::new(
+            HwptNested {
+                domain,
+                parent: parent.clone(),
+                viommu: Some(viommu.clone()),
+                fault,
+                pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
+                users: Users::default(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?)
+    }
 }
 
 impl Drop for HwptNested {
     fn drop(&mut self) {
         self.parent.users().release(1);
+        if let Some(v) = &self.viommu {
+            v.users().release(1);
+        }
         if let Some(f) = &self.fault {
             f.users().release(1);
         }
@@ -377,12 +429,18 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     }
     let idev = ucmd.ictx.get_device(cmd.dev_id)?;
     // An unknown ID is EINVAL here, as upstream.
-    let pt = ucmd
-        .ictx
-        .objects
-        .lock()
-        .get_pt(cmd.pt_id)
-        .map_err(|_| EINVAL)?;
+    let (pt, viommu) = {
+        let objects = ucmd.ictx.objects.lock();
+        match objects.get_viommu(cmd.pt_id) {
+            Ok(v) => (None, Some(v)),
+            Err(_) => (Some(objects.get_pt(cmd.pt_id).map_err(|_| EINVAL)?), None),
+        }
+    };
+    if let Some(v) = &viommu {
+        if !v.same_iommu(&idev) {
+            return Err(EINVAL);
+        }
+    }
     let data = bindings::iommu_user_data {
         type_: cmd.data_type,
         uptr: usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)? as *mut core::ffi::c_void,
@@ -397,8 +455,16 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     } else {
         (None, None)
     };
-    let obj = match pt {
-        Pt::Ioas(ioas) => {
+    let obj = match (pt, viommu) {
+        (_, Some(viommu)) => Object::HwptNested(HwptNested::new_on_viommu(
+            viommu.arc(),
+            &idev,
+            cmd.flags,
+            &data,
+            fault,
+        )?),
+        (None, None) => return Err(EINVAL),
+        (Some(Pt::Ioas(ioas)), None) => {
             let user_data = (data.len != 0).then_some(&data);
             // Serialized with automatic domain choice on the same IOAS, as upstream's
             // ioas->mutex.
@@ -412,14 +478,14 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 fault,
             )?)
         }
-        Pt::Hwpt(parent) => Object::HwptNested(HwptNested::new(
+        (Some(Pt::Hwpt(parent)), None) => Object::HwptNested(HwptNested::new(
             parent.arc(),
             &idev,
             cmd.flags,
             &data,
             fault,
         )?),
-        Pt::Nested(_) => return Err(EINVAL),
+        (Some(Pt::Nested(_)), None) => return Err(EINVAL),
     };
     if let Some(e) = fault_err {
         // The HWPT just made goes with `obj`.
@@ -465,6 +531,20 @@ fn invalidate(
     {
         return Err((EINVAL, 0));
     }
+    let mut array = bindings::iommu_user_data_array {
+        type_: cmd.data_type,
+        uptr: usize::try_from(cmd.data_uptr).map_err(|_| (EFAULT, 0))? as *mut core::ffi::c_void,
+        entry_len: cmd.entry_len as usize,
+        entry_num: cmd.entry_num,
+    };
+    let viommu = ucmd.ictx.objects.lock().get_viommu(cmd.hwpt_id);
+    if let Ok(viommu) = viommu {
+        let rc = viommu.ops().cache_invalidate(&viommu, &mut array);
+        return match rc {
+            Ok(()) => Ok(array.entry_num),
+            Err(e) => Err((e, array.entry_num)),
+        };
+    }
     let pt = ucmd
         .ictx
         .objects
@@ -480,12 +560,6 @@ fn invalidate(
     // SAFETY: a domain's ops are static.
     let Some(inval) = (unsafe { ops.as_ref() }).and_then(|o| o.cache_invalidate_user) else {
         return Err((errno::eopnotsupp(), 0));
-    };
-    let mut array = bindings::iommu_user_data_array {
-        type_: cmd.data_type,
-        uptr: usize::try_from(cmd.data_uptr).map_err(|_| (EFAULT, 0))? as *mut core::ffi::c_void,
-        entry_len: cmd.entry_len as usize,
-        entry_num: cmd.entry_num,
     };
     // SAFETY: the driver contract: a live nested domain and an array it reads from user space
     // itself, writing back how many entries it handled.

@@ -190,6 +190,10 @@ impl MiscDevice for Ictx {
         )
     }
 
+    fn mmap(me: Pin<&Self>, _file: &File, vma: &kernel::mm::virt::VmaNew) -> Result {
+        crate::viommu::mmap(&me, vma)
+    }
+
     fn ioctl(me: Pin<&Self>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         ioctl::dispatch(&me, file, cmd, arg)
     }

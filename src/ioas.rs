@@ -405,6 +405,7 @@ fn insert_areas(
         prot,
         num_accesses: 0,
         prevent_access: false,
+        num_locks: 0,
     };
     // Pin and map into the domains first: a failure leaves no area behind.
     let small = iopt.disable_large_pages;

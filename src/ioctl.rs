@@ -163,6 +163,14 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
     (uapi::IOMMU_VFIO_IOAS, vfio_compat::vfio_ioas_ioctl, uapi::iommu_vfio_ioas, __reserved),
     (uapi::IOMMU_IOAS_CHANGE_PROCESS, ioas::change_process_ioctl, uapi::iommu_ioas_change_process,
      __reserved),
+    (uapi::IOMMU_VIOMMU_ALLOC, crate::viommu::alloc_ioctl, uapi::iommu_viommu_alloc,
+     out_viommu_id),
+    (uapi::IOMMU_VDEVICE_ALLOC, crate::viommu::vdevice_alloc_ioctl, uapi::iommu_vdevice_alloc,
+     virt_id),
+    (uapi::IOMMU_VEVENTQ_ALLOC, crate::veventq::alloc_ioctl, uapi::iommu_veventq_alloc,
+     out_veventq_fd),
+    (uapi::IOMMU_HW_QUEUE_ALLOC, crate::viommu::hw_queue_alloc_ioctl,
+     uapi::iommu_hw_queue_alloc, length),
     #[cfg(CONFIG_IOMMUFD_TEST)]
     (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
 ];
@@ -178,6 +186,20 @@ fn check_zero_tail(user: UserPtr, tail: core::ops::Range<usize>) -> Result {
         0 => Err(E2BIG),
         e => Err(Error::from_errno(e)),
     }
+}
+
+/// Reads a `T` of `len` user bytes at `uptr` (the kernel's `copy_struct_from_user()`): a shorter
+/// struct reads its missing tail as zero, a longer one must have a zero tail (`E2BIG`).
+pub(crate) fn copy_struct_raw<T: FromBytes>(uptr: usize, len: usize) -> Result<T> {
+    let ksize = size_of::<T>();
+    let user = UserPtr::from_addr(uptr);
+    if len > ksize {
+        check_zero_tail(user, ksize..len)?;
+    }
+    let n = len.min(ksize);
+    let mut buf = KVec::from_elem(0u8, ksize, GFP_KERNEL)?;
+    UserSlice::new(user, n).reader().read_slice(&mut buf[..n])?;
+    T::from_bytes_copy(&buf).ok_or(EINVAL)
 }
 
 /// Reads a driver-specific struct `T` from user data (`iommu_copy_struct_from_user()`):

@@ -32,6 +32,8 @@ mod kapi;
 mod kbind;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod mock_viommu;
 mod object;
 mod pages;
 mod pure;
@@ -39,7 +41,9 @@ mod pure;
 mod selftest;
 mod shim;
 mod uapi;
+mod veventq;
 mod vfio_compat;
+mod viommu;
 
 module! {
     type: IommufdModule,
@@ -63,6 +67,7 @@ impl kernel::InPlaceModule for IommufdModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let opts = MiscDeviceOptions { name: c"iommu" };
         eventq::init_statics(module);
+        veventq::init_statics(module);
         #[cfg(CONFIG_IOMMUFD_TEST)]
         selftest::init_statics(module);
         try_pin_init!(Self {

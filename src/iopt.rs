@@ -215,6 +215,8 @@ pub(crate) struct Area {
     pub(crate) num_accesses: u32,
     /// An unmap waits for the accesses to let go: no new access pins meanwhile.
     pub(crate) prevent_access: bool,
+    /// Pins that also lock the area (a HW queue's): unmapping it answers `EBUSY` meanwhile.
+    pub(crate) num_locks: u32,
 }
 
 impl Area {
@@ -549,6 +551,7 @@ impl Iopt {
             prot: area.prot,
             num_accesses: 0,
             prevent_access: false,
+            num_locks: 0,
         };
         if has_domains {
             // The area's pin user becomes two; the pages stay pinned throughout.
@@ -732,6 +735,9 @@ impl Iopt {
             if span.start < range.start || span.last > range.last {
                 return Err(ENOENT);
             }
+            if area.num_locks != 0 {
+                return Err(EBUSY);
+            }
             if area.num_accesses != 0 {
                 let mut c = c;
                 c.current_mut().1.prevent_access = true;
@@ -862,6 +868,34 @@ impl Iopt {
             }
         }
         rc
+    }
+
+    /// [`Self::access_pin`] (for reading) that also locks the areas against unmap (upstream's
+    /// internal access with `lock_area`).
+    pub(crate) fn lock_pin(
+        &mut self,
+        iova: u64,
+        last: u64,
+        out: &mut [*mut bindings::page],
+    ) -> Result {
+        self.access_pin(iova, last, false, out)?;
+        let locked = self.for_each_contig(iova, last, |_, area, _, _| {
+            area.num_locks += 1;
+            Ok(())
+        });
+        if locked.is_err() {
+            self.access_unpin(iova, last);
+        }
+        locked
+    }
+
+    /// Undoes [`Self::lock_pin`] of the same range.
+    pub(crate) fn lock_unpin(&mut self, iova: u64, last: u64) {
+        let _ = self.for_each_contig(iova, last, |_, area, _, _| {
+            area.num_locks = area.num_locks.saturating_sub(1);
+            Ok(())
+        });
+        self.access_unpin(iova, last);
     }
 
     /// Undoes [`Self::access_pin`] of the same range.

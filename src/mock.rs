@@ -352,6 +352,14 @@ unsafe extern "C" fn mock_attach_dev(
     if dirty && flags & t::MOCK_FLAGS_DEVICE_NO_DIRTY != 0 {
         return EINVAL.to_errno();
     }
+    // A nested domain of a vIOMMU translates for the guest's devices only: the device needs a
+    // vDEVICE there first.
+    // SAFETY: the caller's guarantee: a live domain.
+    if let Some(viommu) = unsafe { nested_viommu(domain) } {
+        if viommu.vdev_id_of(dev).is_none() {
+            return ENOENT.to_errno();
+        }
+    }
     // SAFETY: the caller's guarantee.
     if let Err(e) = unsafe { enable_iopf(dev, domain) } {
         return e.to_errno();
@@ -567,6 +575,9 @@ unsafe fn alloc_paging(
 struct MockNested {
     domain: bindings::iommu_domain,
     iotlb: [AtomicU32; t::MOCK_NESTED_DOMAIN_IOTLB_NUM as usize],
+    /// The vIOMMU the domain was made on (null for one made on a bare parent HWPT); it outlives
+    /// the domain (the nested HWPT holds both).
+    viommu: *const crate::viommu::Viommu,
 }
 
 /// `iommu_ops::domain_alloc_nested`.
@@ -582,10 +593,24 @@ unsafe extern "C" fn mock_domain_alloc_nested(
     user_data: *const bindings::iommu_user_data,
 ) -> *mut bindings::iommu_domain {
     // SAFETY: the caller's guarantee.
-    match unsafe { alloc_nested(parent, flags, user_data.as_ref()) } {
+    match unsafe { alloc_nested(parent, flags, user_data.as_ref(), ptr::null()) } {
         Ok(d) => d,
         Err(e) => err_ptr(e),
     }
+}
+
+/// A nested domain on a mock vIOMMU (its `alloc_domain_nested`).
+pub(crate) fn alloc_nested_on_viommu(
+    viommu: &crate::viommu::Viommu,
+    flags: u32,
+    data: &bindings::iommu_user_data,
+) -> Result<*mut bindings::iommu_domain> {
+    if flags & !crate::uapi::IOMMU_HWPT_ALLOC_PASID != 0 {
+        return Err(crate::errno::eopnotsupp());
+    }
+    let parent = viommu.parent.domain();
+    // SAFETY: the parent HWPT (held by the vIOMMU) owns a live domain.
+    unsafe { alloc_nested(parent, flags, Some(data), viommu) }
 }
 
 /// # Safety
@@ -595,6 +620,7 @@ unsafe fn alloc_nested(
     parent: *mut bindings::iommu_domain,
     flags: u32,
     user_data: Option<&bindings::iommu_user_data>,
+    viommu: *const crate::viommu::Viommu,
 ) -> Result<*mut bindings::iommu_domain> {
     if flags & !crate::uapi::IOMMU_HWPT_ALLOC_PASID != 0 {
         return Err(crate::errno::eopnotsupp());
@@ -616,6 +642,7 @@ unsafe fn alloc_nested(
         MockNested {
             domain: bindings::iommu_domain::default(),
             iotlb: [const { AtomicU32::new(0) }; t::MOCK_NESTED_DOMAIN_IOTLB_NUM as usize],
+            viommu,
         },
         GFP_KERNEL,
     )?;
@@ -690,6 +717,26 @@ unsafe extern "C" fn mock_cache_invalidate_user(
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
+}
+
+/// The vIOMMU a nested mock domain was made on.
+///
+/// # Safety
+///
+/// `domain` must be live; the answer is valid while it is.
+unsafe fn nested_viommu<'a>(
+    domain: *mut bindings::iommu_domain,
+) -> Option<&'a crate::viommu::Viommu> {
+    // SAFETY: the caller's guarantee.
+    let ours = unsafe {
+        (*domain).type_ == bindings::IOMMU_DOMAIN_NESTED
+            && ptr::eq((*domain).ops, &raw const (*statics()).nested_ops)
+    };
+    if !ours {
+        return None;
+    }
+    // SAFETY: one of our `MockNested`s; its vIOMMU outlives it.
+    unsafe { (*domain.cast::<MockNested>()).viommu.as_ref() }
 }
 
 /// Entry `id` of a nested mock domain's IOTLB (`IOMMU_TEST_OP_MD_CHECK_IOTLB`); `None` if the
@@ -867,6 +914,27 @@ pub(crate) fn trigger_iopf(
     // fault nobody handles is answered by the core itself; as upstream, not an error here.
     let _ = unsafe { bindings::iommu_report_device_fault(dev, &mut event) };
     Ok(())
+}
+
+/// Clears entry `cache_id` of a mock device's cache, or all of them (`None`): what a vIOMMU
+/// invalidation does to the device's ATC.
+pub(crate) fn invalidate_dev_cache(dev: *mut bindings::device, cache_id: Option<u32>) {
+    if !is_mock(dev) {
+        return;
+    }
+    // SAFETY: a live mock device (the caller holds the vIOMMU's device lock).
+    let mdev = unsafe { &*to_mock(dev) };
+    match cache_id {
+        None => mdev
+            .cache
+            .iter()
+            .for_each(|c| c.store(0, Ordering::Relaxed)),
+        Some(id) => {
+            if let Some(c) = usize::try_from(id).ok().and_then(|i| mdev.cache.get(i)) {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// The physical address a mock domain maps `iova` to, 0 if none (`IOMMU_TEST_OP_MD_CHECK_MAP`).

@@ -109,6 +109,10 @@ pub(crate) enum Object {
     Device(Arc<Device>),
     Access(Arc<crate::access::Access>),
     Fault(Arc<crate::eventq::Fault>),
+    Viommu(Arc<crate::viommu::Viommu>),
+    Vdevice(Arc<crate::viommu::Vdevice>),
+    Veventq(Arc<crate::veventq::Veventq>),
+    HwQueue(Arc<crate::viommu::HwQueue>),
     /// A mock device of the selftest (`IOMMU_TEST_OP_MOCK_DOMAIN`); destroying it unbinds it.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     Selftest(Arc<crate::selftest::MockIdev>),
@@ -123,6 +127,10 @@ impl Object {
             Object::Device(dev) => dev.users(),
             Object::Access(a) => a.users(),
             Object::Fault(f) => f.users(),
+            Object::Viommu(v) => v.users(),
+            Object::Vdevice(v) => v.users(),
+            Object::Veventq(q) => q.users(),
+            Object::HwQueue(q) => q.users(),
             #[cfg(CONFIG_IOMMUFD_TEST)]
             Object::Selftest(st) => st.users(),
         }
@@ -149,6 +157,8 @@ pub(crate) struct Objects {
     pub(crate) vfio_ioas: Option<u32>,
     /// A VFIO no-IOMMU device was attached: the type1 modes are off.
     pub(crate) no_iommu_mode: bool,
+    /// The next mmap offset to hand out (bytes, page aligned); offsets are never reused.
+    next_mmap: u64,
 }
 
 /// A reserved, not yet visible ID: hand it to [`Objects::finalize`] or [`Objects::abort`]
@@ -171,6 +181,8 @@ impl Objects {
             account_mm: false,
             vfio_ioas: None,
             no_iommu_mode: false,
+            // The first page stays unused, so no valid offset is 0 (as upstream).
+            next_mmap: kernel::page::PAGE_SIZE as u64,
         }
     }
 
@@ -286,6 +298,54 @@ impl Objects {
             Some(Some(Object::HwptNested(h))) => Ok(InUse::new(h.clone())),
             _ => Err(ENOENT),
         }
+    }
+
+    /// The vIOMMU named `id`, in use.
+    pub(crate) fn get_viommu(&self, id: u32) -> Result<InUse<crate::viommu::Viommu>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::Viommu(v))) => Ok(InUse::new(v.clone())),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The HW queue named `id`, in use.
+    pub(crate) fn get_hw_queue(&self, id: u32) -> Result<InUse<crate::viommu::HwQueue>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::HwQueue(q))) => Ok(InUse::new(q.clone())),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// Takes vDEVICE `id` out of the table for good: its ID stays taken, so `DESTROY` of it
+    /// answers ENOENT until the context closes (upstream's tombstone). For the caller to drop
+    /// outside the lock.
+    pub(crate) fn tombstone_vdevice(&mut self, id: u32) -> Option<Object> {
+        match self.slots.get_mut(&id) {
+            Some(slot) if matches!(slot, Some(Object::Vdevice(_))) => slot.take(),
+            _ => None,
+        }
+    }
+
+    /// An mmap offset for `length` bytes (page multiple), unique in the context.
+    pub(crate) fn alloc_mmap_offset(&mut self, length: u64) -> Result<u64> {
+        let offset = self.next_mmap;
+        // Offsets are page numbers in `vm_pgoff`: keep them inside an `unsigned long` of pages.
+        let next = offset
+            .checked_add(length)
+            .filter(|n| usize::try_from(*n / kernel::page::PAGE_SIZE as u64).is_ok())
+            .ok_or(ENOSPC)?;
+        self.next_mmap = next;
+        Ok(offset)
+    }
+
+    /// The vIOMMU that offered the mmap region starting at `offset`, in use.
+    pub(crate) fn find_mmap(&self, offset: u64) -> Option<InUse<crate::viommu::Viommu>> {
+        self.slots.values().find_map(|slot| match slot {
+            Some(Object::Viommu(v)) if v.mmap.is_some_and(|m| m.offset == offset) => {
+                Some(InUse::new(v.clone()))
+            }
+            _ => None,
+        })
     }
 
     /// The fault queue named `id`, in use.

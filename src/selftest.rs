@@ -235,6 +235,11 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
             let idev = ucmd.ictx.get_device(c.dev_id)?;
             mock::trigger_iopf(idev.as_raw(), c.pasid, c.grpid, c.perm, c.addr)
         }
+        t::IOMMU_TEST_OP_TRIGGER_VEVENT => {
+            // SAFETY: see above.
+            let c = unsafe { cmd.__bindgen_anon_1.trigger_vevent };
+            trigger_vevent(ucmd, c.dev_id)
+        }
         t::IOMMU_TEST_OP_DEV_CHECK_CACHE => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.check_dev_cache };
@@ -364,6 +369,18 @@ fn check_map(ucmd: &Ucmd<'_>, hwpt_id: u32, iova: u64, length: u64, uptr: u64) -
         left -= page_size;
     }
     Ok(())
+}
+
+/// `IOMMU_TEST_OP_TRIGGER_VEVENT`: the mock device, attached to a nested HWPT of a vIOMMU that
+/// knows it, reports an event carrying its virtual ID, as hardware would.
+fn trigger_vevent(ucmd: &Ucmd<'_>, dev_id: u32) -> Result {
+    let idev = ucmd.ictx.get_device(dev_id)?;
+    let viommu = idev.attached_viommu().ok_or(EINVAL)?;
+    let virt_id = viommu.vdev_id_of(idev.as_raw()).ok_or(EINVAL)?;
+    let event = t::iommu_viommu_event_selftest {
+        virt_id: u32::try_from(virt_id).map_err(|_| EINVAL)?,
+    };
+    viommu.report_event(t::IOMMU_VEVENTQ_TYPE_SELFTEST, &event.virt_id.to_ne_bytes())
 }
 
 /// `IOMMU_TEST_OP_DEV_CHECK_CACHE`: a mock device's cache entry has the value given.

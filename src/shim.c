@@ -107,6 +107,46 @@ phys_addr_t iommufd_rs_virt_to_phys(void *addr)
 	return virt_to_phys(addr);
 }
 
+/*
+ * mmap() of /dev/iommu: a vIOMMU's physical region, mapped uncached as upstream does for MMIO.
+ * The VMA's open/close ops count the mapping as a user of the vIOMMU (Rust, src/viommu.rs).
+ */
+static void iommufd_rs_vma_open(struct vm_area_struct *vma)
+{
+	iommufd_rs_vma_hold(vma->vm_private_data);
+}
+
+static void iommufd_rs_vma_close(struct vm_area_struct *vma)
+{
+	iommufd_rs_vma_release(vma->vm_private_data);
+}
+
+static const struct vm_operations_struct iommufd_rs_vma_ops = {
+	.open = iommufd_rs_vma_open,
+	.close = iommufd_rs_vma_close,
+};
+
+unsigned long iommufd_rs_vma_pgoff(const struct vm_area_struct *vma)
+{
+	return vma->vm_pgoff;
+}
+
+int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t addr)
+{
+	int rc;
+
+	vma->vm_pgoff = 0;
+	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	rc = io_remap_pfn_range(vma, vma->vm_start, addr >> PAGE_SHIFT,
+				vma->vm_end - vma->vm_start, vma->vm_page_prot);
+	if (rc)
+		return rc;
+	/* Only a mapping that exists holds the owner: close runs for it alone. */
+	vma->vm_private_data = owner;
+	vma->vm_ops = &iommufd_rs_vma_ops;
+	return 0;
+}
+
 #ifdef CONFIG_IOMMUFD_TEST
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>

@@ -29,6 +29,12 @@ struct dma_resv;
 int iommufd_rs_dma_resv_lock(struct dma_resv *obj);
 void iommufd_rs_dma_resv_unlock(struct dma_resv *obj);
 phys_addr_t iommufd_rs_virt_to_phys(void *addr);
+struct vm_area_struct;
+unsigned long iommufd_rs_vma_pgoff(const struct vm_area_struct *vma);
+int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t addr);
+/* Rust (src/viommu.rs): a VMA of a vIOMMU region was copied / went away. */
+void iommufd_rs_vma_hold(void *owner);
+void iommufd_rs_vma_release(void *owner);
 
 #ifdef CONFIG_IOMMUFD_TEST
 bool iommufd_rs_should_fail(void);

@@ -54,12 +54,19 @@ pub(crate) mod test {
     unsafe impl kernel::transmute::FromBytes for iommu_hwpt_selftest {}
     // SAFETY: two `u32`s.
     unsafe impl kernel::transmute::FromBytes for iommu_hwpt_invalidate_selftest {}
+    // SAFETY: three `u32`s.
+    unsafe impl kernel::transmute::FromBytes for iommu_viommu_invalidate_selftest {}
+    // SAFETY: two `u32`s and two `u64`s, no padding.
+    unsafe impl kernel::transmute::FromBytes for iommu_viommu_selftest {}
+    // SAFETY: as above.
+    unsafe impl kernel::transmute::AsBytes for iommu_viommu_selftest {}
 }
 
 pub(crate) use generated::{
     iommu_destroy,
     iommu_fault_alloc,
     iommu_hw_info,
+    iommu_hw_queue_alloc,
     iommu_hwpt_alloc,
     iommu_hwpt_get_dirty_bitmap,
     iommu_hwpt_invalidate,
@@ -76,7 +83,11 @@ pub(crate) use generated::{
     iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,
+    iommu_vdevice_alloc,
+    iommu_veventq_alloc,
     iommu_vfio_ioas,
+    iommu_viommu_alloc,
+    iommufd_vevent_header,
     IOMMUFD_PAGE_RESP_INVALID,
     IOMMUFD_PAGE_RESP_SUCCESS,
     IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
@@ -93,6 +104,7 @@ pub(crate) use generated::{
     IOMMU_HW_INFO_FLAG_INPUT_TYPE,
     IOMMU_HW_INFO_TYPE_DEFAULT,
     IOMMU_HW_INFO_TYPE_NONE,
+    IOMMU_HW_QUEUE_TYPE_DEFAULT,
     IOMMU_IOAS_MAP_FIXED_IOVA,
     IOMMU_IOAS_MAP_READABLE,
     IOMMU_IOAS_MAP_WRITEABLE,
@@ -100,9 +112,12 @@ pub(crate) use generated::{
     IOMMU_OPTION_OP_GET,
     IOMMU_OPTION_OP_SET,
     IOMMU_OPTION_RLIMIT_MODE, //
+    IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
+    IOMMU_VEVENTQ_TYPE_DEFAULT,
     IOMMU_VFIO_IOAS_CLEAR,
     IOMMU_VFIO_IOAS_GET,
     IOMMU_VFIO_IOAS_SET,
+    IOMMU_VIOMMU_TYPE_DEFAULT,
 };
 
 use kernel::ioctl::_IO;
@@ -151,6 +166,11 @@ pub(crate) const IOMMU_FAULT_QUEUE_ALLOC: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 pub(crate) const IOMMU_IOAS_CHANGE_PROCESS: u32 =
     _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
+pub(crate) const IOMMU_VIOMMU_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VIOMMU_ALLOC);
+pub(crate) const IOMMU_VDEVICE_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VDEVICE_ALLOC);
+pub(crate) const IOMMU_VEVENTQ_ALLOC: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_VEVENTQ_ALLOC);
+pub(crate) const IOMMU_HW_QUEUE_ALLOC: u32 =
+    _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_HW_QUEUE_ALLOC);
 
 /// Marks uAPI structs as plain bytes both ways, after checking at build time that their size is
 /// the sum of their fields (no padding, so every byte of an `AsBytes` view is initialized).
@@ -194,6 +214,14 @@ plain_uapi! {
     iommu_hwpt_get_dirty_bitmap { size, hwpt_id, flags, __reserved, iova, length, page_size, data }
     iommu_hwpt_pgfault { flags, dev_id, pasid, grpid, perm, __reserved, addr, length, cookie }
     iommu_hwpt_page_response { cookie, code }
+    iommu_viommu_alloc { size, flags, type_, dev_id, hwpt_id, out_viommu_id, data_len, __reserved,
+                         data_uptr }
+    iommu_vdevice_alloc { size, viommu_id, dev_id, out_vdevice_id, virt_id }
+    iommu_veventq_alloc { size, flags, viommu_id, type_, veventq_depth, out_veventq_id,
+                          out_veventq_fd, __reserved }
+    iommu_hw_queue_alloc { size, flags, viommu_id, type_, index, out_hw_queue_id,
+                           nesting_parent_iova, length }
+    iommufd_vevent_header { flags, sequence }
 }
 
 /// The VFIO type1 container uAPI (`include/uapi/linux/vfio.h`), for the compat ioctls.
