@@ -372,11 +372,15 @@ fn check_map(ucmd: &Ucmd<'_>, hwpt_id: u32, iova: u64, length: u64, uptr: u64) -
 }
 
 /// `IOMMU_TEST_OP_TRIGGER_VEVENT`: the mock device, attached to a nested HWPT of a vIOMMU that
-/// knows it, reports an event carrying its virtual ID, as hardware would.
+/// knows it, reports an event carrying its virtual ID, as hardware would; `ENOENT` otherwise.
 fn trigger_vevent(ucmd: &Ucmd<'_>, dev_id: u32) -> Result {
     let idev = ucmd.ictx.get_device(dev_id)?;
-    let viommu = idev.attached_viommu().ok_or(EINVAL)?;
-    let virt_id = viommu.vdev_id_of(idev.as_raw()).ok_or(EINVAL)?;
+    // A device with virtual ID 0 counts as having none, as upstream's mock has it.
+    let viommu = idev.attached_viommu().ok_or(ENOENT)?;
+    let virt_id = viommu
+        .vdev_id_of(idev.as_raw())
+        .filter(|&v| v != 0)
+        .ok_or(ENOENT)?;
     let event = t::iommu_viommu_event_selftest {
         virt_id: u32::try_from(virt_id).map_err(|_| EINVAL)?,
     };

@@ -394,7 +394,7 @@ fn make_file(ucmd: &Ucmd<'_>, q: &Arc<Veventq>) -> Result<ARef<File>> {
             c"[iommufd-viommu-event]".as_char_ptr(),
             fops(),
             raw_data.cast::<c_void>(),
-            bindings::O_RDONLY as c_int,
+            bindings::O_RDWR as c_int,
         )
     };
     match kernel::error::from_err_ptr(raw) {

@@ -117,7 +117,11 @@ fn build_arg(r: &mut Rng, s: &Shared, nr: u32, buf: &mut [u8; 256]) -> usize {
         0x8c => 48,
         0x8d => 32,
         0x8e => 16,
+        0x90 => 40,
+        0x91 => 24,
         0x92 => 8,
+        0x93 => 32,
+        0x94 => 40,
         0xa0 => 72,
         _ => 32,
     };
@@ -200,11 +204,39 @@ fn build_arg(r: &mut Rng, s: &Shared, nr: u32, buf: &mut [u8; 256]) -> usize {
             put32(buf, 24, r.below(4) as u32);
         }
         0x8e => put32(buf, 4, if r.chance(90) { 0 } else { flags }),
+        0x90 => {
+            // VIOMMU_ALLOC: the selftest type on a device and a (nest parent) HWPT, optional data.
+            put32(buf, 4, if r.chance(90) { 0 } else { flags });
+            put32(buf, 8, if r.chance(80) { 0xdeadbeef } else { r.below(3) as u32 });
+            put32(buf, 12, pick_id(r, s));
+            put32(buf, 16, pick_id(r, s));
+            put32(buf, 24, [0u32, 4, 8, 24, 25][r.below(5) as usize]);
+            put64(buf, 32, if r.chance(80) { s.mem + 67 * PAGE } else { interesting_u64(r, s.mem) });
+        }
+        0x91 => {
+            put32(buf, 4, pick_id(r, s));
+            put32(buf, 8, pick_id(r, s));
+            put64(buf, 16, if r.chance(80) { r.below(4) } else { interesting_u64(r, s.mem) });
+        }
+        0x93 => {
+            put32(buf, 4, if r.chance(90) { 0 } else { flags });
+            put32(buf, 8, pick_id(r, s));
+            put32(buf, 12, if r.chance(80) { 0xbeefbeef } else { r.below(3) as u32 });
+            put32(buf, 16, [0u32, 1, 2, 1 << 19, (1 << 19) + 1][r.below(5) as usize]);
+        }
+        0x94 => {
+            put32(buf, 4, if r.chance(90) { 0 } else { flags });
+            put32(buf, 8, pick_id(r, s));
+            put32(buf, 12, if r.chance(80) { 0xdeadbeef } else { r.below(2) as u32 });
+            put32(buf, 16, r.below(3) as u32);
+            put64(buf, 24, interesting_u64(r, s.mem));
+            put64(buf, 32, [0u64, 1, PAGE / 2, PAGE, 2 * PAGE, u64::MAX][r.below(6) as usize]);
+        }
         0xa0 => {
             // The test ops both modules implement: reserved ranges, mock devices on IOAS/HWPT
             // IDs, replace, checks, accesses, PASIDs, faults, dirty marks, memory limit.
-            let op = [1u32, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21]
-                [r.below(21) as usize];
+            let op = [1u32, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]
+                [r.below(22) as usize];
             put32(buf, 4, op);
             let id = match op {
                 6 | 7 | 8 | 11 => s.fds[r.below(s.fds.len() as u64) as usize].load(Ordering::Relaxed),
@@ -241,6 +273,7 @@ fn build_arg(r: &mut Rng, s: &Shared, nr: u32, buf: &mut [u8; 256]) -> usize {
                     }
                 }
                 12 => put32(buf, 28, r.below(8) as u32),
+                17 => put32(buf, 16, pick_id(r, s)),
                 14 => {
                     put32(buf, 16, pick_id(r, s));
                     put32(buf, 20, r.below(3) as u32);
@@ -275,8 +308,8 @@ fn worker(s: Arc<Shared>, seed: u64, calls: u64, stats: Arc<Mutex<Stats>>) {
             // Weighted to the commands with state to break.
             [
                 0x80, 0x81, 0x81, 0x82, 0x83, 0x84, 0x85, 0x85, 0x85, 0x86, 0x86, 0x87, 0x88, 0x89,
-                0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x92, 0xa0, 0xa0, 0xa0,
-            ][r.below(24) as usize]
+                0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x92, 0xa0, 0xa0, 0xa0, 0x90, 0x91, 0x93, 0x94,
+            ][r.below(28) as usize]
         } else {
             CMD_BASE + r.below(u64::from(CMD_LAST - CMD_BASE + 16)) as u32
         };
@@ -293,6 +326,20 @@ fn worker(s: Arc<Shared>, seed: u64, calls: u64, stats: Arc<Mutex<Stats>>) {
             match nr {
                 0x81 => remember(word(&buf, 8), &mut r),
                 0x89 => remember(word(&buf, 16), &mut r),
+                0x90 | 0x94 => remember(word(&buf, 20), &mut r),
+                0x91 => remember(word(&buf, 12), &mut r),
+                0x93 => {
+                    // A vEVENTQ: keep its ID, drain and close its fd.
+                    remember(word(&buf, 20), &mut r);
+                    let fd = word(&buf, 24) as i32;
+                    let mut ev = [0u8; 64];
+                    // SAFETY: an fd the kernel just gave us, read into our buffer.
+                    unsafe {
+                        libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+                        libc::read(fd, ev.as_mut_ptr().cast(), ev.len());
+                        libc::close(fd);
+                    }
+                }
                 0x8e => {
                     // A fault queue: keep its ID, close its fd (the object stays).
                     remember(word(&buf, 8), &mut r);
