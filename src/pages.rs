@@ -370,8 +370,10 @@ impl Pages {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
         if pins.pfns.is_empty() {
+            // One slot per page of the whole mapping: user sized, so a length past what
+            // `kvmalloc()` serves fails quietly with ENOMEM (no allocation warning).
             let n = usize::try_from(self.npages()).map_err(|_| ENOMEM)?;
-            pins.pfns = KVVec::from_elem(0, n, GFP_KERNEL_ACCOUNT)?;
+            pins.pfns = KVVec::from_elem(0, n, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
         }
         pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let need = cover::uncovered_len(&pins.users, span);

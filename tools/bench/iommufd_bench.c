@@ -4,6 +4,11 @@
  * tools/bench.sh alternates implementations and takes medians. Prints one line per benchmark:
  *   <bench> <domain> <value> <unit>
  * Times are wall-clock nanoseconds per operation (CLOCK_MONOTONIC) unless the unit says otherwise.
+ *
+ *   iommufd_bench [SMALL_MB [VFIO_CDEV]]
+ *
+ * With a VFIO device cdev (QEMU's edu behind the emulated VT-d, bound to vfio-pci), the domain
+ * benchmarks run a second time on a real VT-d domain.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +22,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/vfio.h>
 /* IOMMU_TEST_CMD of the kernel under test: the mock domain both modules provide. */
 #include "iommufd_test.h"
 
@@ -143,23 +149,49 @@ static void mock_domain(__u32 ioas, __u32 *stdev, __u32 *hwpt, __u32 *idev)
 	*idev = cmd.mock_domain.out_idev_id;
 }
 
-/* The same operations with a mock domain attached: every map pins and programs page tables. */
-static void bench_mock(unsigned long small_mb)
+/* A mock device attached to `ioas`. */
+static void attach_mock(__u32 ioas, __u32 *stdev, __u32 *idev)
 {
-	const __u64 base = MOCK_APERTURE_START, len = small_mb << 20;
+	__u32 hwpt;
+
+	mock_domain(ioas, stdev, &hwpt, idev);
+}
+
+/* The edu device of `cdev` bound to this iommufd and attached to `ioas` (a VT-d domain). */
+static int attach_vfio(const char *cdev, __u32 ioas, __u32 *idev)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .flags = 0 };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = ioas };
+	int dfd = open(cdev, O_RDWR);
+
+	if (dfd < 0)
+		die("open VFIO cdev");
+	bind.iommufd = fd;
+	if (ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		die("VFIO_DEVICE_BIND_IOMMUFD");
+	if (ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at))
+		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+	*idev = bind.out_devid;
+	return dfd;
+}
+
+/*
+ * The same operations with a domain attached (`dom`: "mock" or "vtd"), where every map pins and
+ * programs page tables; IOVAs from `base`.
+ */
+static void bench_domain(const char *dom, __u32 ioas, __u32 idev, __u64 base, unsigned long small_mb)
+{
+	const __u64 len = small_mb << 20;
 	unsigned long areas = len / PAGE;
-	__u32 ioas, stdev, hwpt, idev, access_fd, item;
 	unsigned int reps = 20;
 	double t0, t1;
 	long k0, k1;
-	char *mem;
+	char *mem, *huge;
 
 	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
 		   -1, 0);
 	if (mem == MAP_FAILED)
 		die("mmap");
-	ioas = ioas_alloc();
-	mock_domain(ioas, &stdev, &hwpt, &idev);
 
 	t0 = now_ns();
 	for (unsigned int i = 0; i < 200; i++) {
@@ -170,7 +202,7 @@ static void bench_mock(unsigned long small_mb)
 		destroy(h.out_hwpt_id);
 	}
 	t1 = now_ns();
-	printf("hwpt_alloc_destroy mock %.0f ns\n", (t1 - t0) / 200);
+	printf("hwpt_alloc_destroy %s %.0f ns\n", dom, (t1 - t0) / 200);
 
 	k0 = kmem_kb();
 	t0 = now_ns();
@@ -178,14 +210,14 @@ static void bench_mock(unsigned long small_mb)
 		map_fixed(ioas, mem + i * PAGE, PAGE, base + i * PAGE);
 	t1 = now_ns();
 	k1 = kmem_kb();
-	printf("map_4k_areas mock %.0f ns\n", (t1 - t0) / areas);
+	printf("map_4k_areas %s %.0f ns\n", dom, (t1 - t0) / areas);
 	if (k0 >= 0 && k1 >= 0)
-		printf("kmem_per_mib_4k_areas mock %.0f bytes\n", (k1 - k0) * 1024.0 / small_mb);
+		printf("kmem_per_mib_4k_areas %s %.0f bytes\n", dom, (k1 - k0) * 1024.0 / small_mb);
 	t0 = now_ns();
 	for (unsigned long i = 0; i < areas; i++)
 		unmap(ioas, base + i * PAGE, PAGE);
 	t1 = now_ns();
-	printf("unmap_4k_areas mock %.0f ns\n", (t1 - t0) / areas);
+	printf("unmap_4k_areas %s %.0f ns\n", dom, (t1 - t0) / areas);
 
 	t0 = now_ns();
 	for (unsigned int i = 0; i < reps; i++) {
@@ -193,7 +225,7 @@ static void bench_mock(unsigned long small_mb)
 		unmap(ioas, base, len);
 	}
 	t1 = now_ns();
-	printf("map_unmap_one_area mock %.0f ns\n", (t1 - t0) / reps);
+	printf("map_unmap_one_area %s %.0f ns\n", dom, (t1 - t0) / reps);
 
 	map_fixed(ioas, mem, len, base);
 	t0 = now_ns();
@@ -202,18 +234,38 @@ static void bench_mock(unsigned long small_mb)
 		unmap(ioas, base + len, len);
 	}
 	t1 = now_ns();
-	printf("copy_unmap_one_area mock %.0f ns\n", (t1 - t0) / reps);
+	printf("copy_unmap_one_area %s %.0f ns\n", dom, (t1 - t0) / reps);
+	unmap(ioas, base, len);
+
+	/* The same area backed by 2 MiB hugetlb pages (the guest reserves them): pinned per folio,
+	 * mapped with large IOMMU pages where the domain has them. */
+	huge = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	if (huge == MAP_FAILED) {
+		printf("# map_unmap_2m_pages %s skipped: no hugetlb pages (%s)\n", dom,
+		       strerror(errno));
+	} else {
+		t0 = now_ns();
+		for (unsigned int i = 0; i < reps; i++) {
+			map_fixed(ioas, huge, len, base);
+			unmap(ioas, base, len);
+		}
+		t1 = now_ns();
+		printf("map_unmap_2m_pages %s %.0f ns\n", dom, (t1 - t0) / reps);
+		munmap(huge, len);
+	}
 
 	/* Emulated access: pin and unpin (up to 16 MiB, the selftest's cap per call) through an
-	 * access fd, per page. */
-	{
+	 * access fd, per page; the same for every domain, so measured on the mock one. */
+	if (!strcmp(dom, "mock")) {
 		const __u64 alen = len < (16UL << 20) ? len : (16UL << 20);
-
 		struct iommu_test_cmd create = {
 			.op = IOMMU_TEST_OP_CREATE_ACCESS, .id = ioas,
 			.create_access = { .flags = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES },
 		};
+		__u32 access_fd, item;
 
+		map_fixed(ioas, mem, len, base);
 		if (test_cmd(&create))
 			die("CREATE_ACCESS");
 		access_fd = create.create_access.out_access_fd;
@@ -240,9 +292,28 @@ static void bench_mock(unsigned long small_mb)
 	}
 
 	unmap(ioas, 0, UINT64_MAX);
+	munmap(mem, len);
+}
+
+static void bench_mock(unsigned long small_mb)
+{
+	__u32 ioas = ioas_alloc(), stdev, idev;
+
+	attach_mock(ioas, &stdev, &idev);
+	bench_domain("mock", ioas, idev, MOCK_APERTURE_START, small_mb);
 	destroy(stdev);
 	destroy(ioas);
-	munmap(mem, len);
+}
+
+static void bench_vtd(const char *cdev, unsigned long small_mb)
+{
+	__u32 ioas = ioas_alloc(), idev;
+	int dfd = attach_vfio(cdev, ioas, &idev);
+
+	/* Above 4 GiB: clear of the MSI window VT-d reserves below it. */
+	bench_domain("vtd", ioas, idev, 1UL << 32, small_mb);
+	close(dfd);
+	destroy(ioas);
 }
 
 int main(int argc, char **argv)
@@ -314,6 +385,8 @@ int main(int argc, char **argv)
 
 	destroy(ioas);
 	bench_mock(small_mb);
+	if (argc > 2)
+		bench_vtd(argv[2], small_mb);
 	close(fd);
 	return 0;
 }
