@@ -7,8 +7,13 @@
 //! The ops are C-shaped (`struct iommufd_access_ops` plus a data pointer) because the in-kernel
 //! API hands them over that way.
 //!
-//! Lock order: `Access::state` before `Ioas::accesses` before `Ioas::iopt`; the `unmap` op is
-//! called with none of them held.
+//! Lock order: `Access::ops_live` (held across the driver's `unmap` op, which may unpin and so
+//! take the locks after it) before `Access::state` before `Ioas::accesses` before `Ioas::iopt`;
+//! the `unmap` op is called with none of the latter three held.
+//!
+//! Destroying an access waits for `unmap` ops in flight on other threads (an IOAS unmap telling
+//! every access): once it returns, the driver's data is never used again, as upstream's destroy
+//! waits for the users an unmap notification takes.
 
 use core::{
     ffi::c_void,
@@ -77,6 +82,10 @@ pub(crate) struct Access {
     pub(crate) iova_alignment: u64,
     #[pin]
     state: Mutex<State>,
+    /// The driver's ops and data may still be used; cleared (under the lock, so after any op in
+    /// flight) by destroy.
+    #[pin]
+    ops_live: Mutex<bool>,
     users: Users,
     id: AtomicU32,
 }
@@ -120,6 +129,7 @@ impl Access {
                     ioas: None,
                     ioas_unpin: None,
                 }),
+                ops_live <- new_mutex!(true),
                 users: Users::default(),
                 id: AtomicU32::new(0),
             }),
@@ -162,7 +172,11 @@ impl Access {
         let st = self.state.lock();
         if st.ioas.is_some() {
             let _ = self.change_ioas(st, None);
+        } else {
+            drop(st);
         }
+        // Waits for `unmap` ops other threads are in; none starts after this.
+        *self.ops_live.lock() = false;
         self.users.release(1);
         let obj = ictx
             .objects
@@ -270,11 +284,17 @@ impl Access {
 
     /// Calls the driver's `unmap` op, if it has one.
     fn call_unmap(&self, iova: u64, length: u64) {
+        let live = self.ops_live.lock();
+        if !*live {
+            return;
+        }
         // SAFETY: `ops` is valid for the access's life (creation contract).
         if let Some(unmap) = unsafe { (*self.ops).unmap } {
-            // SAFETY: `data` is valid for the op until the access is destroyed.
+            // SAFETY: `data` is valid for the op until the access is destroyed, and destroy
+            // waits for `ops_live`, held here.
             unsafe { unmap(self.data, iova as usize, length as usize) };
         }
+        drop(live);
     }
 
     /// An unmap of `[iova, iova + length)` in the attached IOAS wants the pins gone.
