@@ -421,9 +421,9 @@ fn pages_rw(area: &crate::iopt::Area, a_iova: u64, at: u64, buf: &mut [u8], flag
         let pfns = pins.pfns(pspan).ok_or(EINVAL)?;
         let mut done = 0usize;
         let mut offset = usize::try_from(start_byte % PAGE).map_err(|_| EINVAL)?;
-        for pfn in pfns {
+        for pfn in pfns.iter() {
             let n = (PAGE_SIZE - offset).min(buf.len() - done);
-            let pfn = usize::try_from(*pfn).map_err(|_| EINVAL)?;
+            let pfn = usize::try_from(pfn).map_err(|_| EINVAL)?;
             // SAFETY: the page is pinned (by us, until `unpin` below) and `n` bytes from
             // `offset` stay inside it; `buf[done..done + n]` is in bounds.
             unsafe {

@@ -180,11 +180,16 @@ impl DmaBufSrc {
 
     /// PFNs of pages `idx..idx + want` of the range from byte `base`: nothing is pinned. Fills
     /// all `want`.
-    pub(crate) fn pfns(&self, base: u64, idx: u64, want: usize, pfns: &mut [u64]) -> Result<usize> {
+    pub(crate) fn pfns(
+        &self,
+        base: u64,
+        idx: u64,
+        want: usize,
+        pfns: &mut crate::pfns::PfnTable,
+    ) -> Result<usize> {
         let first = (self.paddr + base) / PAGE + idx;
-        let at = usize::try_from(idx).map_err(|_| EINVAL)?;
-        for i in 0..want {
-            *pfns.get_mut(at + i).ok_or(EINVAL)? = first + i as u64;
+        for i in 0..want as u64 {
+            pfns.set(idx + i, first + i)?;
         }
         Ok(want)
     }

@@ -36,6 +36,7 @@ mod mock;
 mod mock_viommu;
 mod object;
 mod pages;
+mod pfns;
 mod pure;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod selftest;

@@ -360,7 +360,7 @@ impl DomainRef {
 /// Walks `area` (at `iova`) in runs of physically contiguous memory: `f(iova, phys, len)`. With
 /// `small_pages`, runs stop at every page boundary (IOMMU_OPTION_HUGE_PAGES = 0).
 fn for_each_run(
-    pfns: &[u64],
+    pfns: crate::pfns::PfnView<'_>,
     area: &Area,
     iova: u64,
     small_pages: bool,
@@ -371,10 +371,10 @@ fn for_each_run(
     let mut done = 0u64;
     let mut i = 0usize;
     while done < total {
-        let first = *pfns.get(i).ok_or(EINVAL)?;
+        let first = pfns.get(i).ok_or(EINVAL)?;
         let mut n = 1usize;
         if !small_pages {
-            while pfns.get(i + n) == Some(&(first + n as u64)) {
+            while pfns.get(i + n) == Some(first + n as u64) {
                 n += 1;
             }
         }
@@ -850,10 +850,10 @@ impl Iopt {
             area.num_accesses += 1;
             area.pages.with_pins(|pins| {
                 if let Some(pfns) = pins.pfns(span) {
-                    for pfn in pfns {
+                    for pfn in pfns.iter() {
                         if let Some(slot) = out.get_mut(out_at) {
                             // SAFETY: a pinned page's frame number names a valid page.
-                            *slot = unsafe { crate::shim::iommufd_rs_pfn_to_page(*pfn as usize) };
+                            *slot = unsafe { crate::shim::iommufd_rs_pfn_to_page(pfn as usize) };
                         }
                         out_at += 1;
                     }

@@ -41,6 +41,10 @@ use kernel::{
 };
 
 use crate::{
+    pfns::{
+        PfnTable,
+        PfnView, //
+    },
     pure::{
         cover,
         span::Span, //
@@ -244,8 +248,8 @@ impl Drop for Account {
 /// The pinned part of a [`Pages`]: who uses which page span, and the PFN of every pinned page.
 pub(crate) struct Pins {
     users: KVec<Span>,
-    /// One entry per page, allocated at the first pin; meaningful where a user covers it.
-    pfns: KVVec<u64>,
+    /// The PFN of every pinned page; meaningful where a user covers it.
+    pfns: PfnTable,
     /// Whom the pins are charged to; `IOMMU_IOAS_CHANGE_PROCESS` moves the charge.
     account: Account,
     /// Pages pinned (and charged).
@@ -254,10 +258,8 @@ pub(crate) struct Pins {
 
 impl Pins {
     /// PFNs of pages `span` (page indexes), which a user must cover.
-    pub(crate) fn pfns(&self, span: Span) -> Option<&[u64]> {
-        let first = usize::try_from(span.start).ok()?;
-        let last = usize::try_from(span.last).ok()?;
-        self.pfns.get(first..=last)
+    pub(crate) fn pfns(&self, span: Span) -> Option<PfnView<'_>> {
+        self.pfns.view(span)
     }
 }
 
@@ -318,7 +320,7 @@ impl Pages {
                 writable,
                 pins <- new_mutex!(Pins {
                     users: KVec::new(),
-                    pfns: KVVec::new(),
+                    pfns: PfnTable::new(),
                     account,
                     npinned: 0,
                 }),
@@ -369,12 +371,7 @@ impl Pages {
         }
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
-        if pins.pfns.is_empty() {
-            // One slot per page of the whole mapping: user sized, so a length past what
-            // `kvmalloc()` serves fails quietly with ENOMEM (no allocation warning).
-            let n = usize::try_from(self.npages()).map_err(|_| ENOMEM)?;
-            pins.pfns = KVVec::from_elem(0, n, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
-        }
+        pins.pfns.reserve(span)?;
         pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let need = cover::uncovered_len(&pins.users, span);
         pins.account.charge(need)?;
@@ -424,7 +421,7 @@ impl Pages {
         pins.account.uncharge(freed);
         pins.npinned = pins.npinned.saturating_sub(freed);
         if pins.users.is_empty() {
-            pins.pfns = KVVec::new();
+            pins.pfns = PfnTable::new();
         }
     }
 
@@ -445,7 +442,7 @@ impl Pages {
 
     /// Pins pages `part`, none of which is pinned, recording their PFNs; on failure nothing of
     /// `part` stays pinned.
-    fn pin_part(&self, account: &Account, pfns: &mut [u64], part: Span) -> Result {
+    fn pin_part(&self, account: &Account, pfns: &mut PfnTable, part: Span) -> Result {
         let batch = batch_pages();
         let mut idx = part.start;
         let rc = (|| -> Result {
@@ -462,13 +459,21 @@ impl Pages {
                     Source::DmaBuf(d) => d.pfns(self.base, idx, want, pfns)?,
                 };
                 if let Source::User = self.source {
-                    let first = usize::try_from(idx).map_err(|_| EINVAL)?;
                     for i in 0..got {
-                        let slot = pfns.get_mut(first + i).ok_or(EINVAL)?;
                         // SAFETY: GUP filled the first `got` entries of the array's capacity with
                         // pages it pinned, so each is a valid page.
-                        *slot =
-                            unsafe { shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i)) } as u64;
+                        let pfn = unsafe { shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i)) };
+                        let set = pfns.set(idx + i as u64, pfn as u64);
+                        if set.is_err() {
+                            // Cannot happen (`pin` reserved the span); never leave a pinned page
+                            // unrecorded.
+                            for j in i..got {
+                                // SAFETY: pinned by GUP above and not recorded anywhere.
+                                unsafe { bindings::unpin_user_page(*pages.as_ptr().add(j)) };
+                            }
+                            idx += i as u64;
+                            return set;
+                        }
                     }
                 }
                 idx += got as u64;
@@ -538,7 +543,7 @@ impl Pages {
     /// Pins up to `want` pages of the file from page `idx`, writing their PFNs into `pfns`; how
     /// many it pinned. Each page holds one pin of its folio, so pages unpin one by one as user
     /// pages do.
-    fn pin_file(&self, file: &File, idx: u64, want: usize, pfns: &mut [u64]) -> Result<usize> {
+    fn pin_file(&self, file: &File, idx: u64, want: usize, pfns: &mut PfnTable) -> Result<usize> {
         let start = idx
             .checked_mul(PAGE)
             .and_then(|o| o.checked_add(self.base))
@@ -564,7 +569,6 @@ impl Pages {
         let nfolios = usize::try_from(rc)
             .map_err(|_| Error::from_errno(i32::try_from(rc).unwrap_or(-22)))?
             .min(want);
-        let first = usize::try_from(idx).map_err(|_| EINVAL)?;
         let mut done = 0usize;
         let mut skip = offset / PAGE_SIZE;
         let mut i = 0;
@@ -590,9 +594,8 @@ impl Pages {
                 }
             }
             for p in 0..take {
-                if let Some(slot) = pfns.get_mut(first + done + p) {
-                    *slot = (base_pfn + skip + p) as u64;
-                }
+                // The span was reserved by `pin`, so this records every page.
+                let _ = pfns.set(idx + (done + p) as u64, (base_pfn + skip + p) as u64);
             }
             done += take;
             skip = 0;
@@ -611,23 +614,21 @@ impl Pages {
     }
 
     /// Unpins pages `part` (all pinned), a contiguous run of PFNs per call.
-    fn unpin_part(&self, pfns: &[u64], part: Span) {
+    fn unpin_part(&self, pfns: &PfnTable, part: Span) {
         // A dma-buf's range is held by its attachment, not by page pins.
         if let Source::DmaBuf(_) = self.source {
             return;
         }
-        let (Ok(first), Ok(last)) = (usize::try_from(part.start), usize::try_from(part.last))
-        else {
-            return;
-        };
-        let Some(run) = pfns.get(first..=last) else {
+        let Some(run) = pfns.view(part) else {
             return;
         };
         let mut i = 0;
         while i < run.len() {
-            let start = run[i];
+            let Some(start) = run.get(i) else {
+                return;
+            };
             let mut n = 1;
-            while i + n < run.len() && run[i + n] == start + n as u64 {
+            while run.get(i + n) == Some(start + n as u64) {
                 n += 1;
             }
             // SAFETY: these `n` pages were pinned by `pin_part` and are physically contiguous,

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The PFNs of a pages object's pinned pages, by page index: a directory of fixed-size chunks,
+//! each allocated when a page in it is first pinned. Pinning a little of a huge mapping costs a
+//! little (one chunk and a directory of one pointer per 32 MiB of mapping), as upstream's xarray
+//! of pinned PFNs does, where one array for the whole mapping would be user sized (8 bytes per
+//! page of a mapping of any length).
+//!
+//! Lookups are two array indexings; runs are found by the caller, page by page.
+
+use kernel::prelude::*;
+
+use crate::pure::span::Span;
+
+/// PFNs per chunk: 64 KiB of them, each covering 32 MiB of 4 KiB pages.
+const CHUNK_SHIFT: u32 = 13;
+const CHUNK: usize = 1 << CHUNK_SHIFT;
+
+/// Chunk number and index in the chunk of page `idx`.
+fn split(idx: u64) -> Option<(usize, usize)> {
+    let chunk = usize::try_from(idx >> CHUNK_SHIFT).ok()?;
+    let at = usize::try_from(idx & (CHUNK as u64 - 1)).ok()?;
+    Some((chunk, at))
+}
+
+/// Sparse PFN table; an empty chunk vector is a chunk not allocated.
+pub(crate) struct PfnTable {
+    dir: KVVec<KVVec<u64>>,
+}
+
+impl PfnTable {
+    pub(crate) fn new() -> Self {
+        Self { dir: KVVec::new() }
+    }
+
+    /// Makes room for the PFNs of pages `span`: the directory up to its last page and every chunk
+    /// it touches.
+    pub(crate) fn reserve(&mut self, span: Span) -> Result {
+        let first = usize::try_from(span.start >> CHUNK_SHIFT).map_err(|_| ENOMEM)?;
+        let last = usize::try_from(span.last >> CHUNK_SHIFT).map_err(|_| ENOMEM)?;
+        let need = last.checked_add(1).ok_or(ENOMEM)?;
+        if self.dir.len() < need {
+            // At most one entry per 32 MiB of the mapping: a 128 TiB one needs 32 MiB here.
+            self.dir
+                .reserve(need - self.dir.len(), GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
+            while self.dir.len() < need {
+                self.dir.push(KVVec::new(), GFP_KERNEL_ACCOUNT)?;
+            }
+        }
+        for c in first..=last {
+            if self.dir[c].is_empty() {
+                self.dir[c] = KVVec::from_elem(0, CHUNK, GFP_KERNEL_ACCOUNT)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the PFN of page `idx`, whose chunk [`Self::reserve`] made.
+    pub(crate) fn set(&mut self, idx: u64, pfn: u64) -> Result {
+        let (c, at) = split(idx).ok_or(EINVAL)?;
+        let slot = self
+            .dir
+            .get_mut(c)
+            .and_then(|chunk| chunk.get_mut(at))
+            .ok_or(EINVAL)?;
+        *slot = pfn;
+        Ok(())
+    }
+
+    /// The PFN recorded for page `idx`, if its chunk exists.
+    pub(crate) fn get(&self, idx: u64) -> Option<u64> {
+        let (c, at) = split(idx)?;
+        self.dir.get(c)?.get(at).copied()
+    }
+
+    /// A view of pages `span`, if every chunk of it exists.
+    pub(crate) fn view(&self, span: Span) -> Option<PfnView<'_>> {
+        let first = usize::try_from(span.start >> CHUNK_SHIFT).ok()?;
+        let last = usize::try_from(span.last >> CHUNK_SHIFT).ok()?;
+        let all = self
+            .dir
+            .get(first..=last)?
+            .iter()
+            .all(|chunk| !chunk.is_empty());
+        let len = usize::try_from(span.len()).ok()?;
+        all.then_some(PfnView {
+            table: self,
+            first: span.start,
+            len,
+        })
+    }
+}
+
+/// The PFNs of a span of pages, all present.
+#[derive(Clone, Copy)]
+pub(crate) struct PfnView<'a> {
+    table: &'a PfnTable,
+    first: u64,
+    len: usize,
+}
+
+impl PfnView<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The PFN of the `i`-th page of the span.
+    pub(crate) fn get(&self, i: usize) -> Option<u64> {
+        if i >= self.len {
+            return None;
+        }
+        self.table
+            .get(self.first.checked_add(u64::try_from(i).ok()?)?)
+    }
+
+    /// The PFNs in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.len).map_while(move |i| self.get(i))
+    }
+}
