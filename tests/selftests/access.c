@@ -693,6 +693,39 @@ TEST_F(access, rw_with_domain)
 	close(afd);
 }
 
+/*
+ * A page of a 2 TiB mapping (reserved address space, nearly all untouched) can be pinned and read
+ * through the slow path: what is pinned costs what it pins, not the mapping's length.
+ */
+TEST_F(access, pin_in_huge_mapping)
+{
+	const __u64 len = 2ULL << 40, iova = 1ULL << 44;
+	unsigned char out[64];
+	__u32 id;
+	char *big;
+	int afd;
+
+	big = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (big == MAP_FAILED)
+		SKIP(return, "no 2 TiB of address space: %s", strerror(errno));
+	memset(big + len / 2, 0x5a, PAGE);
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, big, len, iova, RW));
+	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
+	ASSERT_EQ(0, access_pages(self->fd, afd, iova + len / 2, PAGE, big + len / 2, 0, &id));
+	EXPECT_EQ(0, check_refs(self->fd, big + len / 2, PAGE, 1));
+	memset(out, 0, sizeof(out));
+	ASSERT_EQ(0, access_rw(self->fd, afd, iova + len / 2, out, sizeof(out),
+			       MOCK_ACCESS_RW_SLOW_PATH));
+	EXPECT_EQ(0x5a, out[0]);
+	EXPECT_EQ(0x5a, out[sizeof(out) - 1]);
+	ASSERT_EQ(0, unpin(self->fd, afd, id));
+	EXPECT_EQ(0, check_refs(self->fd, big + len / 2, PAGE, 0));
+	close(afd);
+	EXPECT_EQ(0, unmap(self->fd, self->ioas, iova, len, NULL));
+	munmap(big, len);
+}
+
 /* ACCESS_REPLACE_IOAS moves the access: RW then reads the new IOAS, and the old one is free. */
 TEST_F(access, replace_ioas)
 {
