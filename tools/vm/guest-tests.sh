@@ -137,9 +137,9 @@ for impl in $IMPLS; do
 	for t in "$REPO"/tests/selftests/build/*; do
 		[ -x "$t" ] && run_suite "$dir" "$(basename "$t")" "$t"
 	done
-	# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or 60 s, same seed for
-	# both modules so their errno profiles can be compared (results/raw/<impl>/fuzz.tap).
-	run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" 60 4
+	# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or FUZZ_SECS seconds, same
+	# seed for both modules so their errno profiles can be compared (results/raw/<impl>/fuzz.tap).
+	run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4
 	grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
 	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
 	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
