@@ -351,15 +351,22 @@ impl Device {
         if let Some(ictx) = ictx {
             if vdev != 0 && vdev != VDEV_GONE {
                 let obj = ictx.objects.lock().tombstone_vdevice(vdev);
+                // As for the device below: what uses the vDEVICE finishes first.
+                if let Some(obj) = &obj {
+                    obj.users().wait_unused();
+                }
                 drop(obj);
             }
         }
-        self.release_owner();
-        self.users.release(1);
         if let Some(ictx) = ictx {
             let obj = ictx.objects.lock().remove_device(self.id());
             drop(obj);
+            // Ioctls that looked the device up by ID finish before it goes: the caller frees
+            // the device (and `dev->iommu` with it) once this returns.
+            self.users.wait_unused();
         }
+        self.release_owner();
+        self.users.release(1);
     }
 
     fn release_owner(&self) {
@@ -534,7 +541,9 @@ impl Device {
     /// The automatic path: any automatic HWPT of `ioas` the device can join, else a new one.
     fn auto_attach(&self, ictx: &Ictx, pasid: u32, ioas: &Arc<Ioas>) -> Result<u32> {
         let mut hwpts = ioas.hwpts.lock();
-        if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| self.do_attach(pasid, h))? {
+        if let Some(id) =
+            self.try_existing_auto(ictx, ioas, &mut hwpts, |h| self.do_attach(pasid, h))?
+        {
             return Ok(id);
         }
         let paging = HwptPaging::new(ioas, self, 0, None, true, None)?;
@@ -566,7 +575,7 @@ impl Device {
     ) -> Result<(Option<Hwpt>, u32)> {
         let mut hwpts = ioas.hwpts.lock();
         let mut old = None;
-        if let Some(id) = self.try_existing_auto(ictx, &mut hwpts, |h| {
+        if let Some(id) = self.try_existing_auto(ictx, ioas, &mut hwpts, |h| {
             old = self.do_replace(pasid, h)?;
             Ok(())
         })? {
@@ -596,16 +605,17 @@ impl Device {
     fn try_existing_auto(
         &self,
         ictx: &Ictx,
+        ioas: &Ioas,
         hwpts: &mut KVec<u32>,
         mut join: impl FnMut(&Hwpt) -> Result,
     ) -> Result<Option<u32>> {
         let mut i = 0;
         while i < hwpts.len() {
             let id = hwpts[i];
-            let found = ictx.objects.lock().get_hwpt_paging(id);
+            let found = ictx.objects.lock().get_auto_hwpt(id, ioas);
             let hwpt = match found {
-                Ok(h) if h.auto_domain => h,
-                _ => {
+                Some(h) => h,
+                None => {
                     let _ = hwpts.remove(i);
                     continue;
                 }

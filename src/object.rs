@@ -9,6 +9,7 @@
 //! Lock order: `Ictx::objects` is a leaf lock; nothing is copied to or from user space under it.
 
 use core::sync::atomic::{
+    AtomicBool,
     AtomicU32,
     Ordering, //
 };
@@ -42,6 +43,9 @@ use crate::{
 pub(crate) struct Users {
     short: AtomicU32,
     long: AtomicU32,
+    /// Someone waits for `short` to reach zero ([`Users::wait_unused`]): the last short-term user
+    /// wakes it.
+    waited: AtomicBool,
 }
 
 impl Users {
@@ -63,7 +67,31 @@ impl Users {
     pub(crate) fn held(&self) -> bool {
         self.long.load(Ordering::Acquire) != 0
     }
+
+    /// Waits until no ioctl uses the object any more (upstream's `REMOVE_WAIT_SHORTTERM`): for
+    /// the owner of an object that ends its life itself, after taking it out of the table, so
+    /// that no new user can appear, and before freeing what users may touch (a device's
+    /// `dev->iommu` goes with its unbind). Must not be called by a user of the object.
+    pub(crate) fn wait_unused(&self) {
+        // Pairs with the drop of the last `InUse`: either it sees `waited` and wakes us, or the
+        // wait below sees its decrement. Both sides are sequentially consistent for that.
+        self.waited.store(true, Ordering::SeqCst);
+        let mut warned = false;
+        // SAFETY: the counter lives as long as `self`; the wait only reads it.
+        while !unsafe { crate::shim::iommufd_rs_wait_unused(self.short.as_ptr(), UNUSED_WARN_MS) } {
+            if !warned {
+                kernel::pr_warn!(
+                    "iommufd: an object being removed has been in use for {} s; still waiting\n",
+                    UNUSED_WARN_MS / 1000
+                );
+                warned = true;
+            }
+        }
+    }
 }
+
+/// How long [`Users::wait_unused`] waits before it says so (upstream gives up after as long).
+const UNUSED_WARN_MS: u32 = 60_000;
 
 /// Objects that count their users.
 pub(crate) trait Used {
@@ -97,7 +125,11 @@ impl<T: Used> core::ops::Deref for InUse<T> {
 
 impl<T: Used> Drop for InUse<T> {
     fn drop(&mut self) {
-        self.0.users().short.fetch_sub(1, Ordering::Release);
+        let users = self.0.users();
+        if users.short.fetch_sub(1, Ordering::SeqCst) == 1 && users.waited.load(Ordering::SeqCst) {
+            // SAFETY: wakes a wait queue; callable from any context.
+            unsafe { crate::shim::iommufd_rs_wake_unused() };
+        }
     }
 }
 
@@ -119,7 +151,7 @@ pub(crate) enum Object {
 }
 
 impl Object {
-    fn users(&self) -> &Users {
+    pub(crate) fn users(&self) -> &Users {
         match self {
             Object::Ioas(ioas) => ioas.users(),
             Object::HwptPaging(hwpt) => hwpt.users(),
@@ -288,6 +320,19 @@ impl Objects {
         match self.slots.get(&id) {
             Some(Some(Object::HwptPaging(h))) => Ok(InUse::new(h.clone())),
             _ => Err(ENOENT),
+        }
+    }
+
+    /// The automatic HWPT of `ioas` named `id`, in use; `None` if `id` now names anything else.
+    /// The kind is checked before a user is counted: IDs are reused, and a stale ID in an IOAS's
+    /// list of automatic HWPTs must not make a concurrent `IOMMU_DESTROY` of whatever now has
+    /// that ID answer `EBUSY`, nor join a device to another IOAS's HWPT.
+    pub(crate) fn get_auto_hwpt(&self, id: u32, ioas: &Ioas) -> Option<InUse<HwptPaging>> {
+        match self.slots.get(&id) {
+            Some(Some(Object::HwptPaging(h))) if h.auto_domain && core::ptr::eq(&*h.ioas, ioas) => {
+                Some(InUse::new(h.clone()))
+            }
+            _ => None,
         }
     }
 

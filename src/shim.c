@@ -14,6 +14,7 @@
 #include <linux/moduleparam.h>
 #include <linux/dma-resv.h>
 #include <linux/io.h>
+#include <linux/wait.h>
 
 #include "shim.h"
 
@@ -145,6 +146,24 @@ int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t ad
 	vma->vm_private_data = owner;
 	vma->vm_ops = &iommufd_rs_vma_ops;
 	return 0;
+}
+
+/*
+ * Removing an object whose owner ends its life (a device's unbind) waits until no ioctl uses it
+ * any more (src/object.rs, `Users::wait_unused`); one queue serves every context, since waits are
+ * rare and each waiter rechecks its own object's count.
+ */
+static DECLARE_WAIT_QUEUE_HEAD(iommufd_rs_unused_wq);
+
+void iommufd_rs_wake_unused(void)
+{
+	wake_up_all(&iommufd_rs_unused_wq);
+}
+
+bool iommufd_rs_wait_unused(const u32 *count, unsigned int timeout_ms)
+{
+	return wait_event_timeout(iommufd_rs_unused_wq, READ_ONCE(*count) == 0,
+				  msecs_to_jiffies(timeout_ms)) != 0;
 }
 
 #ifdef CONFIG_IOMMUFD_TEST

@@ -87,5 +87,7 @@ int iommufd_rs_vfio_compat_ioas_create(struct iommufd_ctx *ictx);
 int iommufd_rs_vfio_compat_set_no_iommu(struct iommufd_ctx *ictx);
 
 bool iommufd_rs_allow_unsafe_interrupts(void);
+void iommufd_rs_wake_unused(void);
+bool iommufd_rs_wait_unused(const u32 *count, unsigned int timeout_ms);
 
 #endif

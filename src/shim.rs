@@ -19,6 +19,11 @@ extern "C" {
     pub(crate) fn iommufd_rs_get_current_user() -> *mut bindings::user_struct;
     pub(crate) fn iommufd_rs_rlimit_memlock() -> usize;
     pub(crate) fn iommufd_rs_allow_unsafe_interrupts() -> bool;
+    pub(crate) fn iommufd_rs_wake_unused();
+    pub(crate) fn iommufd_rs_wait_unused(
+        count: *const u32,
+        timeout_ms: kernel::ffi::c_uint,
+    ) -> bool;
     pub(crate) fn iommufd_rs_memcpy_from_page(
         to: *mut u8,
         page: *mut bindings::page,

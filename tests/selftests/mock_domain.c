@@ -312,6 +312,35 @@ TEST_F(mock, second_device_reuses_auto_hwpt)
 	EXPECT_EQ(hwpt1, hwpt2);
 }
 
+/*
+ * An IOAS remembers the IDs of its automatic HWPTs, and IDs are reused: once the first IOAS's
+ * automatic HWPT is gone, its ID may name another IOAS's. A device attaching to the first IOAS
+ * must get a domain of that IOAS, not join the other one's (ours did, before the lookup checked
+ * the IOAS). IDs are the lowest free ones, so the second device's HWPT takes the freed ID when it
+ * is made in the same order as the first's (stdev, idev, HWPT, on both modules).
+ */
+TEST_F(mock, auto_hwpt_id_reused_by_other_ioas)
+{
+	__u32 ioas2, stdev1, hwpt1, stdev2, hwpt2, stdev3, hwpt3;
+
+	ASSERT_EQ(0, ioas_alloc(self->fd, &ioas2));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev1, &hwpt1, NULL));
+	ASSERT_EQ(0, destroy(self->fd, stdev1));
+	ASSERT_EQ(0, mock_domain(self->fd, ioas2, &stdev2, &hwpt2, NULL));
+	/* The setup this test needs: the first IOAS's old HWPT ID now names the second's. */
+	ASSERT_EQ(hwpt1, hwpt2);
+	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, AP, RW));
+
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev3, &hwpt3, NULL));
+	EXPECT_NE(hwpt2, hwpt3);
+	/* The third device sees the first IOAS's mapping: its domain is that IOAS's. */
+	EXPECT_EQ(0, check_map(self->fd, hwpt3, AP, PAGE, self->buf));
+	EXPECT_NE(0, check_map(self->fd, hwpt2, AP, PAGE, self->buf));
+	ASSERT_EQ(0, destroy(self->fd, stdev3));
+	ASSERT_EQ(0, destroy(self->fd, stdev2));
+	EXPECT_EQ(0, destroy(self->fd, ioas2));
+}
+
 /* An attached device holds its HWPT, the HWPT its IOAS, and the driver its idev: all EBUSY. */
 TEST_F(mock, destroy_is_ebusy_while_attached)
 {

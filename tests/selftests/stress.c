@@ -26,6 +26,8 @@
  * and tolerated; any other op slower than SLOW_OP fails the test, as does a thread that does not
  * stop within JOIN_GRACE s of the deadline (its kernel stack is printed).
  *
+ * device_lookup_vs_unbind (below) races lookups of a device by ID with the device's unbind.
+ *
  * STRESS_SECONDS (default 8, at most MAX_SECONDS) is the run time of both variants together,
  * STRESS_SEED the seed of every thread's random stream (the schedule itself is not reproducible).
  * Upstream behaviour: both modules must pass.
@@ -1153,6 +1155,138 @@ TEST_F_TIMEOUT(stress, run, MAX_SECONDS + JOIN_GRACE + 60)
 		EXPECT_EQ(0, check_refs(fd, sh->buf, BUF_LEN, 0));
 		EXPECT_EQ(pin0, vm_status("VmPin"));
 	}
+}
+
+/*
+ * Looking a device up by ID races its unbind. Two threads ask GET_HW_INFO about, and allocate
+ * HWPTs for, the newest mock device while the main thread creates mock devices and destroys
+ * them (which unbinds the device and unregisters it: dev->iommu is freed). The unbind must wait
+ * for those ioctls (upstream: REMOVE_WAIT_SHORTTERM); a lookup after it answers ENOENT. Found by
+ * the 1M-call fuzz on the lockdep kernel: ours read dev->iommu after it was freed.
+ *
+ * On C a destroy that waits sits out the 60 s stall described at the top; one such destroy per
+ * run is expected there (the loop ends at the deadline, which the stall passes).
+ */
+#define LOOKUP_SECONDS 4.0
+#define LOOKUP_THREADS 2
+
+struct lookup_race {
+	int fd;
+	__u32 ioas;
+	_Atomic __u32 idev;
+	atomic_int stop;
+	atomic_ulong calls, found, gone, unexpected;
+	/* The first unexpected answer: which call, and its errno. */
+	_Atomic(const char *) what;
+	atomic_int what_errno;
+};
+
+static void lookup_unexpected(struct lookup_race *r, const char *what, int err)
+{
+	const char *none = NULL;
+
+	if (atomic_fetch_add(&r->unexpected, 1) == 0 &&
+	    atomic_compare_exchange_strong(&r->what, &none, what))
+		atomic_store(&r->what_errno, err);
+}
+
+static void *lookup_thread(void *arg)
+{
+	struct lookup_race *r = arg;
+	struct iommu_test_hw_info info;
+
+	while (!atomic_load(&r->stop)) {
+		__u32 idev = atomic_load(&r->idev), hwpt;
+		struct iommu_hw_info cmd = {
+			.size = sizeof(cmd),
+			.dev_id = idev,
+			.data_len = sizeof(info),
+			.data_uptr = (uintptr_t)&info,
+		};
+		int ret = ioctl(r->fd, IOMMU_GET_HW_INFO, &cmd), err = errno;
+
+		atomic_fetch_add(&r->calls, 1);
+		if (!ret)
+			atomic_fetch_add(&r->found, 1);
+		else if (err == ENOENT)
+			atomic_fetch_add(&r->gone, 1);
+		else
+			lookup_unexpected(r, "GET_HW_INFO", err);
+
+		ret = hwpt_alloc(r->fd, idev, r->ioas, &hwpt);
+		err = errno;
+		atomic_fetch_add(&r->calls, 1);
+		if (!ret) {
+			atomic_fetch_add(&r->found, 1);
+			if (destroy(r->fd, hwpt))
+				lookup_unexpected(r, "DESTROY of the new HWPT", errno);
+		} else if (err == ENOENT) {
+			atomic_fetch_add(&r->gone, 1);
+		} else {
+			lookup_unexpected(r, "HWPT_ALLOC", err);
+		}
+	}
+	return NULL;
+}
+
+FIXTURE(lookup)
+{
+	struct lookup_race r;
+};
+
+FIXTURE_SETUP(lookup)
+{
+	self->r.fd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->r.fd);
+}
+
+FIXTURE_TEARDOWN(lookup)
+{
+	close(self->r.fd);
+}
+
+TEST_F_TIMEOUT(lookup, device_lookup_vs_unbind, 2 * LOOKUP_SECONDS + STALL_MAX + 30)
+{
+	struct lookup_race r = { .fd = self->r.fd };
+	pthread_t threads[LOOKUP_THREADS];
+	unsigned long cycles = 0, stalls = 0, slow_destroys = 0;
+	double end;
+
+	ASSERT_EQ(0, ioas_alloc(r.fd, &r.ioas));
+	for (int i = 0; i < LOOKUP_THREADS; i++)
+		ASSERT_EQ(0, pthread_create(&threads[i], NULL, lookup_thread, &r));
+	end = now() + LOOKUP_SECONDS;
+	while (now() < end) {
+		__u32 stdev, hwpt, idev;
+		double t;
+
+		ASSERT_EQ(0, mock_domain(r.fd, r.ioas, &stdev, &hwpt, &idev));
+		atomic_store(&r.idev, idev);
+		t = now();
+		ASSERT_EQ(0, destroy(r.fd, stdev));
+		t = now() - t;
+		if (t >= STALL_MIN && t <= STALL_MAX)
+			stalls++;
+		else if (t > SLOW_OP)
+			slow_destroys++;
+		cycles++;
+	}
+	atomic_store(&r.stop, 1);
+	for (int i = 0; i < LOOKUP_THREADS; i++)
+		ASSERT_EQ(0, pthread_join(threads[i], NULL));
+	printf("# %lu mock devices created and destroyed; %lu lookups: %lu found the device, %lu ENOENT, %lu other errors; %lu destroys sat out upstream's 60 s stall\n",
+	       cycles, atomic_load(&r.calls), atomic_load(&r.found), atomic_load(&r.gone),
+	       atomic_load(&r.unexpected), stalls);
+	EXPECT_EQ(0, atomic_load(&r.unexpected))
+		TH_LOG("first: %s: %s", atomic_load(&r.what), strerror(atomic_load(&r.what_errno)));
+	EXPECT_EQ(0, slow_destroys);
+	/* Both outcomes happened, or the race was not run. */
+	EXPECT_LT(0, atomic_load(&r.found));
+	EXPECT_LT(0, atomic_load(&r.gone));
+	/* Nothing is left but the IOAS. */
+	EXPECT_EQ(0, destroy(r.fd, r.ioas));
+	for (__u32 id = 1; id <= 64; id++)
+		EXPECT_EQ(ENOENT, destroy(r.fd, id) ? errno : 0);
 }
 
 TEST_HARNESS_MAIN
