@@ -11,21 +11,11 @@
 //! Lock order: `Fault::response` before `Fault::deliver` (a spinlock: the fault handler may run
 //! from a threaded interrupt; nothing under it sleeps or touches user memory).
 
-use core::{
-    ffi::c_void,
-    mem::{
-        size_of,
-        MaybeUninit, //
-    },
-    ptr::NonNull,
-};
+use core::{mem::size_of, ptr::NonNull};
 use kernel::{
     bindings,
     ffi::c_int,
-    fs::{
-        file::FileDescriptorReservation,
-        File, //
-    },
+    fs::file::FileDescriptorReservation,
     new_mutex, new_poll_condvar, new_spinlock,
     prelude::*,
     rbtree::{
@@ -33,11 +23,7 @@ use kernel::{
         RBTreeNodeReservation, //
     },
     sync::{
-        aref::ARef,
-        poll::{
-            PollCondVar,
-            PollTable, //
-        },
+        poll::PollCondVar,
         Arc,
         Mutex,
         SpinLock, //
@@ -51,11 +37,15 @@ use kernel::{
 use crate::{
     errno,
     ioctl::Ucmd,
-    kbind,
     object::{
         Object,
         Used,
         Users, //
+    },
+    queue_fd::{
+        self,
+        QueueFile,
+        QueueFops, //
     },
     uapi,
 };
@@ -111,13 +101,6 @@ impl Used for Fault {
     fn users(&self) -> &Users {
         &self.users
     }
-}
-
-/// What the fault fd holds: the queue, and the context's file (the context stays while the fd
-/// is open).
-struct FaultFd {
-    fault: Arc<Fault>,
-    _ictx: ARef<File>,
 }
 
 impl Fault {
@@ -360,119 +343,36 @@ pub(crate) unsafe extern "C" fn iopf_handler(group: *mut bindings::iopf_group) -
     0
 }
 
-/// The fault fd's file operations, filled in at module init.
-struct Fops(core::cell::UnsafeCell<MaybeUninit<bindings::file_operations>>);
+static FOPS: QueueFops<Fault> = QueueFops::new();
 
-// SAFETY: written once by `init_statics()` at module init, read-only after.
-unsafe impl Sync for Fops {}
-
-static FOPS: Fops = Fops(core::cell::UnsafeCell::new(MaybeUninit::zeroed()));
-
-fn fops() -> *mut bindings::file_operations {
-    FOPS.0.get().cast()
-}
-
-/// Fills in the fault fd's file operations (the owner pins the module while a fd is open).
+/// Fills in the fault fd's file operations.
 pub(crate) fn init_statics(module: &'static ThisModule) {
-    let f = fops();
-    // SAFETY: module init, before any fault fd exists.
-    unsafe {
-        (*f).owner = module.as_ptr();
-        (*f).read = Some(fault_fops_read);
-        (*f).write = Some(fault_fops_write);
-        (*f).poll = Some(fault_fops_poll);
-        (*f).release = Some(fault_fops_release);
-    }
+    FOPS.init(module);
 }
 
-/// # Safety
-///
-/// `file` must be a fault fd: its private data is a `KBox<FaultFd>`.
-unsafe fn fault_of<'a>(file: *mut bindings::file) -> &'a Fault {
-    // SAFETY: the caller's guarantee; the box lives until release.
-    unsafe { &(*(*file).private_data.cast::<FaultFd>()).fault }
-}
+impl QueueFile for Fault {
+    const NAME: &'static CStr = c"[iommufd-pgfault]";
+    const WRITABLE: bool = true;
 
-/// `read` of the fault fd.
-///
-/// # Safety
-///
-/// Called by the VFS on a fault fd.
-unsafe extern "C" fn fault_fops_read(
-    file: *mut bindings::file,
-    buf: *mut kernel::ffi::c_char,
-    count: usize,
-    ppos: *mut bindings::loff_t,
-) -> isize {
-    // SAFETY: the VFS passes a valid position.
-    if unsafe { *ppos } != 0 {
-        return ESPIPE.to_errno() as isize;
+    fn fops() -> &'static QueueFops<Self> {
+        &FOPS
     }
-    // SAFETY: the caller's guarantee.
-    match unsafe { fault_of(file) }.read(buf as usize, count) {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
-}
 
-/// `write` of the fault fd.
-///
-/// # Safety
-///
-/// Called by the VFS on a fault fd.
-unsafe extern "C" fn fault_fops_write(
-    file: *mut bindings::file,
-    buf: *const kernel::ffi::c_char,
-    count: usize,
-    ppos: *mut bindings::loff_t,
-) -> isize {
-    // SAFETY: the VFS passes a valid position.
-    if unsafe { *ppos } != 0 {
-        return ESPIPE.to_errno() as isize;
+    fn read(&self, buf: usize, count: usize) -> Result<usize> {
+        Fault::read(self, buf, count)
     }
-    // SAFETY: the caller's guarantee.
-    match unsafe { fault_of(file) }.write(buf as usize, count) {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
-}
 
-/// `poll` of the fault fd: always writable, readable while faults wait.
-///
-/// # Safety
-///
-/// Called by the VFS on a fault fd with a valid or NULL poll table.
-unsafe extern "C" fn fault_fops_poll(
-    file: *mut bindings::file,
-    wait: *mut bindings::poll_table_struct,
-) -> bindings::__poll_t {
-    // SAFETY: the caller's guarantee.
-    let fault = unsafe { fault_of(file) };
-    // SAFETY: `wait` is valid or NULL for this call.
-    let table = unsafe { PollTable::from_raw(wait) };
-    // SAFETY: `file` is live for this call.
-    table.register_wait(unsafe { File::from_raw_file(file) }, &fault.wait);
-    let mut mask = uapi::EPOLLOUT;
-    if !fault.deliver.lock().is_empty() {
-        mask |= uapi::EPOLLIN | uapi::EPOLLRDNORM;
+    fn write(&self, buf: usize, count: usize) -> Result<usize> {
+        Fault::write(self, buf, count)
     }
-    mask
-}
 
-/// `release` of the fault fd: drops the fd's hold on the queue and on the context.
-///
-/// # Safety
-///
-/// Called by the VFS once per fault fd.
-unsafe extern "C" fn fault_fops_release(
-    _inode: *mut bindings::inode,
-    file: *mut bindings::file,
-) -> c_int {
-    // SAFETY: the box `alloc_ioctl` gave the file, taken back once.
-    let fd = unsafe { KBox::from_raw((*file).private_data.cast::<FaultFd>()) };
-    fd.fault.users.release(1);
-    drop(fd);
-    0
+    fn wait(&self) -> &PollCondVar {
+        &self.wait
+    }
+
+    fn readable(&self) -> bool {
+        !self.deliver.lock().is_empty()
+    }
 }
 
 /// `IOMMU_FAULT_QUEUE_ALLOC`: a fault queue object and the fd it is read through.
@@ -496,40 +396,8 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
     let reserved = ucmd.ictx.objects.lock().reserve(node)?;
     let id = reserved.id;
-    let built = (|| -> Result<(ARef<File>, FileDescriptorReservation)> {
-        let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
-        let data = KBox::new(
-            FaultFd {
-                fault: fault.clone(),
-                _ictx: ARef::from(ucmd.file),
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?;
-        // The fd holds the queue from here (given back in release).
-        fault.users.hold(1);
-        let raw_data = KBox::into_raw(data);
-        // SAFETY: static fops; the file takes over the box and gives it back in release.
-        let raw = unsafe {
-            kbind::anon_inode_getfile(
-                c"[iommufd-pgfault]".as_char_ptr(),
-                fops(),
-                raw_data.cast::<c_void>(),
-                bindings::O_RDWR as c_int,
-            )
-        };
-        let raw = match kernel::error::from_err_ptr(raw) {
-            Ok(f) => f,
-            Err(e) => {
-                // SAFETY: not handed over.
-                let back = unsafe { KBox::from_raw(raw_data) };
-                back.fault.users.release(1);
-                return Err(e);
-            }
-        };
-        // SAFETY: a new file with one reference, now ours; dropping it runs release.
-        let file: ARef<File> = unsafe { ARef::from_raw(NonNull::new_unchecked(raw.cast())) };
-        Ok((file, fd))
-    })();
+    let built = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)
+        .and_then(|fd| Ok((queue_fd::make_file(ucmd, &fault)?, fd)));
     let (file, fd) = match built {
         Ok(b) => b,
         Err(e) => {

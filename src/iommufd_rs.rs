@@ -38,6 +38,7 @@ mod object;
 mod pages;
 mod pfns;
 mod pure;
+mod queue_fd;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod selftest;
 mod shim;

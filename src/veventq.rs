@@ -9,29 +9,14 @@
 //! `Veventq::q` (a spinlock: reporters may run where they cannot sleep; only `GFP_NOWAIT`
 //! allocations under it). `Viommu::veventqs` before `Veventq::q`.
 
-use core::{
-    ffi::c_void,
-    mem::{
-        size_of,
-        MaybeUninit, //
-    },
-    ptr::NonNull,
-};
+use core::mem::size_of;
 use kernel::{
     bindings,
-    ffi::c_int,
-    fs::{
-        file::FileDescriptorReservation,
-        File, //
-    },
+    fs::file::FileDescriptorReservation,
     new_mutex, new_poll_condvar, new_spinlock,
     prelude::*,
     sync::{
-        aref::ARef,
-        poll::{
-            PollCondVar,
-            PollTable, //
-        },
+        poll::PollCondVar,
         Arc,
         Mutex,
         SpinLock, //
@@ -45,11 +30,15 @@ use kernel::{
 use crate::{
     errno,
     ioctl::Ucmd,
-    kbind,
     object::{
         Object,
         Used,
         Users, //
+    },
+    queue_fd::{
+        self,
+        QueueFile,
+        QueueFops, //
     },
     uapi,
     viommu::{
@@ -278,134 +267,30 @@ fn write_record(
     Ok(len)
 }
 
-/// What the vEVENTQ fd holds: the queue, and the context's file.
-struct VeventqFd {
-    q: Arc<Veventq>,
-    _ictx: ARef<File>,
-}
+static FOPS: QueueFops<Veventq> = QueueFops::new();
 
-/// The vEVENTQ fd's file operations, filled in at module init.
-struct Fops(core::cell::UnsafeCell<MaybeUninit<bindings::file_operations>>);
-
-// SAFETY: written once by `init_statics()` at module init, read-only after.
-unsafe impl Sync for Fops {}
-
-static FOPS: Fops = Fops(core::cell::UnsafeCell::new(MaybeUninit::zeroed()));
-
-fn fops() -> *mut bindings::file_operations {
-    FOPS.0.get().cast()
-}
-
-/// Fills in the fd's file operations (the owner pins the module while a fd is open).
+/// Fills in the vEVENTQ fd's file operations.
 pub(crate) fn init_statics(module: &'static ThisModule) {
-    let f = fops();
-    // SAFETY: module init, before any vEVENTQ fd exists.
-    unsafe {
-        (*f).owner = module.as_ptr();
-        (*f).read = Some(veventq_fops_read);
-        (*f).poll = Some(veventq_fops_poll);
-        (*f).release = Some(veventq_fops_release);
+    FOPS.init(module);
+}
+
+impl QueueFile for Veventq {
+    const NAME: &'static CStr = c"[iommufd-viommu-event]";
+
+    fn fops() -> &'static QueueFops<Self> {
+        &FOPS
     }
-}
 
-/// # Safety
-///
-/// `file` must be a vEVENTQ fd: its private data is a `KBox<VeventqFd>`.
-unsafe fn queue_of<'a>(file: *mut bindings::file) -> &'a Veventq {
-    // SAFETY: the caller's guarantee; the box lives until release.
-    unsafe { &(*(*file).private_data.cast::<VeventqFd>()).q }
-}
-
-/// `read` of the vEVENTQ fd.
-///
-/// # Safety
-///
-/// Called by the VFS on a vEVENTQ fd.
-unsafe extern "C" fn veventq_fops_read(
-    file: *mut bindings::file,
-    buf: *mut kernel::ffi::c_char,
-    count: usize,
-    ppos: *mut bindings::loff_t,
-) -> isize {
-    // SAFETY: the VFS passes a valid position.
-    if unsafe { *ppos } != 0 {
-        return ESPIPE.to_errno() as isize;
+    fn read(&self, buf: usize, count: usize) -> Result<usize> {
+        Veventq::read(self, buf, count)
     }
-    // SAFETY: the caller's guarantee.
-    match unsafe { queue_of(file) }.read(buf as usize, count) {
-        Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
-        Err(e) => e.to_errno() as isize,
+
+    fn wait(&self) -> &PollCondVar {
+        &self.wait
     }
-}
 
-/// `poll` of the vEVENTQ fd: readable while something is queued.
-///
-/// # Safety
-///
-/// Called by the VFS on a vEVENTQ fd with a valid or NULL poll table.
-unsafe extern "C" fn veventq_fops_poll(
-    file: *mut bindings::file,
-    wait: *mut bindings::poll_table_struct,
-) -> bindings::__poll_t {
-    // SAFETY: the caller's guarantee.
-    let q = unsafe { queue_of(file) };
-    // SAFETY: `wait` is valid or NULL for this call.
-    let table = unsafe { PollTable::from_raw(wait) };
-    // SAFETY: `file` is live for this call.
-    table.register_wait(unsafe { File::from_raw_file(file) }, &q.wait);
-    let mut mask = uapi::EPOLLOUT;
-    if !q.q.lock().is_empty() {
-        mask |= uapi::EPOLLIN | uapi::EPOLLRDNORM;
-    }
-    mask
-}
-
-/// `release` of the vEVENTQ fd: drops the fd's hold on the queue and on the context.
-///
-/// # Safety
-///
-/// Called by the VFS once per vEVENTQ fd.
-unsafe extern "C" fn veventq_fops_release(
-    _inode: *mut bindings::inode,
-    file: *mut bindings::file,
-) -> c_int {
-    // SAFETY: the box `alloc_ioctl` gave the file, taken back once.
-    let fd = unsafe { KBox::from_raw((*file).private_data.cast::<VeventqFd>()) };
-    fd.q.users.release(1);
-    drop(fd);
-    0
-}
-
-/// Makes the fd of `q`: a file holding the queue and the context (in `ucmd`).
-fn make_file(ucmd: &Ucmd<'_>, q: &Arc<Veventq>) -> Result<ARef<File>> {
-    let data = KBox::new(
-        VeventqFd {
-            q: q.clone(),
-            _ictx: ARef::from(ucmd.file),
-        },
-        GFP_KERNEL_ACCOUNT,
-    )?;
-    // The fd holds the queue from here (given back in release).
-    q.users.hold(1);
-    let raw_data = KBox::into_raw(data);
-    // SAFETY: static fops; the file takes over the box and gives it back in release.
-    let raw = unsafe {
-        kbind::anon_inode_getfile(
-            c"[iommufd-viommu-event]".as_char_ptr(),
-            fops(),
-            raw_data.cast::<c_void>(),
-            bindings::O_RDWR as c_int,
-        )
-    };
-    match kernel::error::from_err_ptr(raw) {
-        // SAFETY: a new file with one reference, now ours; dropping it runs release.
-        Ok(f) => Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(f.cast())) }),
-        Err(e) => {
-            // SAFETY: not handed over.
-            let back = unsafe { KBox::from_raw(raw_data) };
-            back.q.users.release(1);
-            Err(e)
-        }
+    fn readable(&self) -> bool {
+        !self.q.lock().is_empty()
     }
 }
 
@@ -468,7 +353,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 return Err(e);
             }
         };
-        match make_file(ucmd, &q) {
+        match queue_fd::make_file(ucmd, &q) {
             Ok(file) => Ok((reserved, fd, file)),
             Err(e) => {
                 ucmd.ictx.objects.lock().abort(reserved);
