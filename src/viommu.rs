@@ -44,6 +44,7 @@ use crate::{
     ioctl::Ucmd,
     object::{
         self,
+        Hold,
         Object,
         Used,
         Users, //
@@ -292,12 +293,35 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     Ok(())
 }
 
-/// `IOMMUFD_OBJ_VDEVICE`: device `idev` is `virt_id` to the guest behind `viommu`.
-pub(crate) struct Vdevice {
-    viommu: Arc<Viommu>,
+/// A device's one vDEVICE slot, taken for vDEVICE `id` (upstream's `idev->vdev`); freed when
+/// dropped.
+struct VdevClaim {
     idev: Arc<Device>,
-    virt_id: u64,
     id: u32,
+}
+
+impl VdevClaim {
+    /// `EEXIST` if the device has a vDEVICE, `ENOENT` while it unbinds.
+    fn new(idev: &Arc<Device>, id: u32) -> Result<Self> {
+        idev.claim_vdev(id)?;
+        Ok(Self {
+            idev: idev.clone(),
+            id,
+        })
+    }
+}
+
+impl Drop for VdevClaim {
+    fn drop(&mut self) {
+        self.idev.clear_vdev(self.id);
+    }
+}
+
+/// `IOMMUFD_OBJ_VDEVICE`: a device is `virt_id` to the guest behind `viommu`.
+pub(crate) struct Vdevice {
+    _claim: VdevClaim,
+    viommu: Hold<Viommu>,
+    virt_id: u64,
     users: Users,
 }
 
@@ -308,18 +332,16 @@ impl Used for Vdevice {
 }
 
 impl Drop for Vdevice {
+    /// Unlists the vDEVICE if it was listed; then the fields give back the device's vDEVICE slot
+    /// and the hold on the vIOMMU.
     fn drop(&mut self) {
+        let mut vdevs = self.viommu.vdevs.lock();
+        if vdevs
+            .get(&self.virt_id)
+            .is_some_and(|e| core::ptr::eq(e.vdev, self))
         {
-            let mut vdevs = self.viommu.vdevs.lock();
-            if vdevs
-                .get(&self.virt_id)
-                .is_some_and(|e| core::ptr::eq(e.vdev, self))
-            {
-                vdevs.remove(&self.virt_id);
-            }
+            vdevs.remove(&self.virt_id);
         }
-        self.idev.clear_vdev(self.id);
-        self.viommu.users().release(1);
     }
 }
 
@@ -340,24 +362,17 @@ pub(crate) fn vdevice_alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let reserved = ucmd.ictx.objects.lock().reserve(node)?;
     let id = reserved.id;
     let built = (|| -> Result<Arc<Vdevice>> {
-        // One vDEVICE per device; none for a device on its way out.
-        idev.claim_vdev(id)?;
-        viommu.users().hold(1);
-        // From here the value's drop undoes the claim and the hold.
+        // One vDEVICE per device; none for a device on its way out. The claim and the hold are
+        // fields: whatever fails from here gives them back once, with them.
         let vdev = Arc::new(
             Vdevice {
-                viommu: viommu.arc().clone(),
-                idev: idev.arc().clone(),
+                _claim: VdevClaim::new(idev.arc(), id)?,
+                viommu: Hold::new(viommu.arc().clone()),
                 virt_id: cmd.virt_id,
-                id,
                 users: Users::default(),
             },
             GFP_KERNEL_ACCOUNT,
-        )
-        .inspect_err(|_| {
-            idev.clear_vdev(id);
-            viommu.users().release(1);
-        })?;
+        )?;
         let mut vdevs = viommu.vdevs.lock();
         if vdevs.get(&cmd.virt_id).is_some() {
             return Err(EEXIST);
