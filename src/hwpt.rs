@@ -329,7 +329,7 @@ impl HwptNested {
             return Err(errno::eopnotsupp());
         }
         domain.set_fault_handler(fault.as_ref());
-        let parent = &viommu.parent;
+        let parent = viommu.parent.arc();
         parent.users().hold(1);
         viommu.users().hold(1);
         // On failure the value is dropped, and its Drop gives the holds back.
