@@ -31,6 +31,7 @@ use crate::{
     iopt::DomainRef,
     object::{
         self,
+        Hold,
         Object,
         Pt,
         Used,
@@ -115,10 +116,10 @@ impl DomainBox {
         self.0.as_ptr()
     }
 
-    /// Routes the domain's I/O page faults to a fault queue (before anything attaches).
-    fn set_fault_handler(&self, fault: Option<&Arc<Fault>>) {
-        if let Some(f) = fault {
-            f.users().hold(1);
+    /// Routes the domain's I/O page faults to a fault queue (before anything attaches). The
+    /// queue is held by the HWPT's `fault` field, not here.
+    fn set_fault_handler(&self, fault: Option<&Hold<Fault>>) {
+        if fault.is_some() {
             // SAFETY: a new domain nobody is attached to yet.
             unsafe { (*self.0.as_ptr()).iopf_handler = Some(crate::eventq::iopf_handler) };
         }
@@ -143,8 +144,8 @@ pub(crate) struct HwptPaging {
     pub(crate) nest_parent: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: may be attached at PASIDs.
     pasid_compat: bool,
-    /// Where I/O page faults on this domain go (`IOMMU_HWPT_FAULT_ID_VALID`).
-    fault: Option<Arc<Fault>>,
+    /// Where I/O page faults on this domain go (`IOMMU_HWPT_FAULT_ID_VALID`), held.
+    fault: Option<Hold<Fault>>,
     users: Users,
     id: AtomicU32,
 }
@@ -164,14 +165,14 @@ const PAGING_FLAGS: u32 = uapi::IOMMU_HWPT_ALLOC_NEST_PARENT
 impl HwptPaging {
     /// A domain for `dev`, filled with everything mapped in `ioas` (upstream's
     /// `iommufd_hwpt_paging_alloc()` without immediate attach: the domain is complete before any
-    /// device sees it).
+    /// device sees it). `fault`'s hold goes with the HWPT, or at once if it is not made.
     pub(crate) fn new(
         ioas: &Arc<Ioas>,
         dev: &Device,
         flags: u32,
         user_data: Option<&bindings::iommu_user_data>,
         auto_domain: bool,
-        fault: Option<Arc<Fault>>,
+        fault: Option<Hold<Fault>>,
     ) -> Result<Arc<Self>> {
         if flags & !PAGING_FLAGS != 0 {
             return Err(errno::eopnotsupp());
@@ -192,7 +193,7 @@ impl HwptPaging {
         let dref = DomainRef(domain.0);
         ioas.iopt.lock().add_domain(dref)?;
         // From here the value's Drop undoes both the fill and this hold, even if the allocation
-        // below fails (the value is dropped then).
+        // below fails (the value is dropped then). The fault queue's hold is a field.
         ioas.users().hold(1);
         let hwpt = Arc::new(
             HwptPaging {
@@ -231,9 +232,6 @@ impl Drop for HwptPaging {
             .lock()
             .remove_domain(DomainRef(self.domain.0));
         self.ioas.users().release(1);
-        if let Some(f) = &self.fault {
-            f.users().release(1);
-        }
     }
 }
 
@@ -244,7 +242,8 @@ pub(crate) struct HwptNested {
     pub(crate) parent: Arc<HwptPaging>,
     /// The vIOMMU it was made on, held (its `DESTROY` answers `EBUSY`).
     pub(crate) viommu: Option<Arc<crate::viommu::Viommu>>,
-    fault: Option<Arc<Fault>>,
+    /// Where I/O page faults on this domain go, held.
+    fault: Option<Hold<Fault>>,
     pasid_compat: bool,
     users: Users,
 }
@@ -262,7 +261,7 @@ impl HwptNested {
         dev: &Device,
         flags: u32,
         user_data: &bindings::iommu_user_data,
-        fault: Option<Arc<Fault>>,
+        fault: Option<Hold<Fault>>,
     ) -> Result<Arc<Self>> {
         if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
             || user_data.len == 0
@@ -308,7 +307,7 @@ impl HwptNested {
         dev: &Device,
         flags: u32,
         user_data: &bindings::iommu_user_data,
-        fault: Option<Arc<Fault>>,
+        fault: Option<Hold<Fault>>,
     ) -> Result<Arc<Self>> {
         if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
             || user_data.len == 0
@@ -330,7 +329,7 @@ impl HwptNested {
             return Err(errno::eopnotsupp());
         }
         domain.set_fault_handler(fault.as_ref());
-        let parent = &viommu.parent;
+        let parent = viommu.parent.arc();
         parent.users().hold(1);
         viommu.users().hold(1);
         // On failure the value is dropped, and its Drop gives the holds back.
@@ -353,9 +352,6 @@ impl Drop for HwptNested {
         self.parent.users().release(1);
         if let Some(v) = &self.viommu {
             v.users().release(1);
-        }
-        if let Some(f) = &self.fault {
-            f.users().release(1);
         }
     }
 }
@@ -402,8 +398,8 @@ impl Hwpt {
     /// The fault queue the domain's I/O page faults go to.
     pub(crate) fn fault(&self) -> Option<&Arc<Fault>> {
         match self {
-            Hwpt::Paging(h) => h.fault.as_ref(),
-            Hwpt::Nested(h) => h.fault.as_ref(),
+            Hwpt::Paging(h) => h.fault.as_ref().map(Hold::arc),
+            Hwpt::Nested(h) => h.fault.as_ref().map(Hold::arc),
         }
     }
 
@@ -449,7 +445,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // A missing fault queue is reported after the allocation's own errors, as upstream.
     let (fault, fault_err) = if cmd.flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0 {
         match ucmd.ictx.objects.lock().get_fault(cmd.fault_id) {
-            Ok(f) => (Some(f.arc().clone()), None),
+            Ok(f) => (Some(Hold::new(f.arc().clone())), None),
             Err(e) => (None, Some(e)),
         }
     } else {

@@ -490,6 +490,39 @@ impl Objects {
     }
 }
 
+/// A long-term dependant's hold on an object (one count of its [`Users::hold`]) with a reference
+/// to it: taken by [`Hold::new`], given back when dropped. An object that depends on another
+/// keeps one as a field; the hold then goes exactly once, with the field, on every path: also
+/// when the dependant is dropped half built, or never built because an allocation failed.
+pub(crate) struct Hold<T: Used>(Arc<T>);
+
+impl<T: Used> Hold<T> {
+    /// Holds `obj` (its `IOMMU_DESTROY` answers `EBUSY`) until the result drops.
+    pub(crate) fn new(obj: Arc<T>) -> Self {
+        obj.users().hold(1);
+        Self(obj)
+    }
+
+    /// The held object, for another reference.
+    pub(crate) fn arc(&self) -> &Arc<T> {
+        &self.0
+    }
+}
+
+impl<T: Used> core::ops::Deref for Hold<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Used> Drop for Hold<T> {
+    fn drop(&mut self) {
+        self.0.users().release(1);
+    }
+}
+
 /// Reserves an ID, builds the answer with it, and publishes `obj` only if the answer reached the
 /// caller: the shape every `*_ALLOC` ioctl shares.
 pub(crate) fn publish(

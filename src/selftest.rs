@@ -42,7 +42,8 @@ use kernel::{
     sync::{
         aref::ARef,
         Arc,
-        Mutex, //
+        Mutex,
+        UniqueArc, //
     },
     uaccess::{
         UserPtr,
@@ -101,8 +102,10 @@ impl MockIdev {
 
 impl Drop for MockIdev {
     fn drop(&mut self) {
-        // Normally torn down already (DESTROY, or the context closing); never leave a device
-        // attached or owned when its mock device goes.
+        // Torn down already on every path (DESTROY, the context closing, a failed
+        // MOCK_DOMAIN answer): `teardown` with the context is what takes an automatic HWPT and
+        // the device object out of the table. This is only a last resort without the table:
+        // never leave a device attached or owned when its mock device goes.
         if !self.torn_down.swap(true, Ordering::AcqRel) {
             self.idev.detach_all(None);
             self.idev.unbind(None);
@@ -285,6 +288,10 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
     let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
     let reserved = ictx.objects.lock().reserve(node)?;
     let built = (|| -> Result<(Arc<MockIdev>, u32)> {
+        // The object's memory comes first: once the device is bound and attached nothing may
+        // fail before the object exists, as only its teardown with the context undoes both (an
+        // automatic HWPT leaves the table, the device object too). Its `Drop` alone cannot.
+        let slot = UniqueArc::<MockIdev>::new_uninit(GFP_KERNEL_ACCOUNT)?;
         let mdev = MockDevice::new(dev_flags)?;
         // SAFETY: `mdev` is registered and outlives the binding (the object drops it last).
         let idev = unsafe { Device::bind(ictx, mdev.as_raw()) }?;
@@ -295,20 +302,13 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
                 return Err(e);
             }
         };
-        let st = Arc::new(
-            MockIdev {
-                idev,
-                mdev,
-                users: Users::default(),
-                torn_down: AtomicBool::new(false),
-            },
-            GFP_KERNEL_ACCOUNT,
-        );
-        match st {
-            Ok(st) => Ok((st, hwpt_id)),
-            // The value was dropped, and its Drop detached and unbound.
-            Err(e) => Err(e.into()),
-        }
+        let st = slot.write(MockIdev {
+            idev,
+            mdev,
+            users: Users::default(),
+            torn_down: AtomicBool::new(false),
+        });
+        Ok((st.into(), hwpt_id))
     })();
     let (st, hwpt_id) = match built {
         Ok(b) => b,

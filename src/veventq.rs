@@ -31,6 +31,7 @@ use crate::{
     errno,
     ioctl::Ucmd,
     object::{
+        Hold,
         Object,
         Used,
         Users, //
@@ -97,7 +98,7 @@ impl Queue {
 /// `IOMMUFD_OBJ_VEVENTQ`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Veventq {
-    viommu: Arc<Viommu>,
+    viommu: Hold<Viommu>,
     pub(crate) queue_type: u32,
     depth: u32,
     #[pin]
@@ -117,14 +118,13 @@ impl Used for Veventq {
 
 #[pinned_drop]
 impl PinnedDrop for Veventq {
+    /// Unlists the queue if it was listed; then the field gives back the hold on the vIOMMU.
     fn drop(self: Pin<&mut Self>) {
         let me: *const Veventq = &*self;
         let mut list = self.viommu.veventqs.lock();
         if let Some(i) = list.iter().position(|r| core::ptr::eq(r.0, me)) {
             let _ = list.remove(i);
         }
-        drop(list);
-        self.viommu.users().release(1);
     }
 }
 
@@ -315,11 +315,11 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         return Err(EEXIST);
     }
     list.reserve(1, GFP_KERNEL_ACCOUNT)?;
-    viommu.users().hold(1);
-    let owner = viommu.arc().clone();
-    // From here the value's drop unlists it (it is not listed yet) and gives the hold back; the
-    // list lock is not held then: dropping happens after `list` below is released.
-    let q = match Arc::pin_init(
+    let owner = Hold::new(viommu.arc().clone());
+    // Once made, the value's drop unlists it (it is not listed yet) and the hold goes with it;
+    // the list lock is not held then: dropping happens after `list` below is released. Unmade,
+    // the hold goes with the unused initializer.
+    let q = Arc::pin_init(
         try_pin_init!(Veventq {
             viommu: owner,
             queue_type: cmd.type_,
@@ -336,13 +336,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             users: Users::default(),
         }),
         GFP_KERNEL_ACCOUNT,
-    ) {
-        Ok(q) => q,
-        Err(e) => {
-            viommu.users().release(1);
-            return Err(e);
-        }
-    };
+    )?;
     let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT);
     let built = node.and_then(|node| {
         let reserved = ucmd.ictx.objects.lock().reserve(node)?;

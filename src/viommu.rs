@@ -44,6 +44,7 @@ use crate::{
     ioctl::Ucmd,
     object::{
         self,
+        Hold,
         Object,
         Used,
         Users, //
@@ -124,11 +125,11 @@ pub(crate) struct VeventqRef(pub(crate) *const crate::veventq::Veventq);
 unsafe impl Send for VeventqRef {}
 
 /// `IOMMUFD_OBJ_VIOMMU`.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub(crate) struct Viommu {
     ops: KBox<dyn ViommuOps>,
     /// The nesting parent; held (its `DESTROY` answers `EBUSY`) while the vIOMMU lives.
-    pub(crate) parent: Arc<HwptPaging>,
+    pub(crate) parent: Hold<HwptPaging>,
     /// The physical IOMMU instance, for "same IOMMU" checks only.
     iommu_dev: usize,
     /// The guest's devices by virtual ID.
@@ -144,13 +145,6 @@ pub(crate) struct Viommu {
 impl Used for Viommu {
     fn users(&self) -> &Users {
         &self.users
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for Viommu {
-    fn drop(self: Pin<&mut Self>) {
-        self.parent.users().release(1);
     }
 }
 
@@ -268,10 +262,8 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             Ok(offset)
         },
     )?;
-    parent.users().hold(1);
-    let parent_hwpt = parent.arc().clone();
+    let parent_hwpt = Hold::new(parent.arc().clone());
     let iommu_dev = idev.iommu_dev();
-    // From here the value's drop gives the hold back.
     let viommu = Arc::pin_init(
         try_pin_init!(Viommu {
             ops,
@@ -283,8 +275,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             users: Users::default(),
         }),
         GFP_KERNEL_ACCOUNT,
-    )
-    .inspect_err(|_| parent.users().release(1))?;
+    )?;
     object::publish(ucmd, Object::Viommu(viommu), |id| {
         cmd.out_viommu_id = id;
         ucmd.respond(&cmd)
@@ -292,12 +283,35 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     Ok(())
 }
 
-/// `IOMMUFD_OBJ_VDEVICE`: device `idev` is `virt_id` to the guest behind `viommu`.
-pub(crate) struct Vdevice {
-    viommu: Arc<Viommu>,
+/// A device's one vDEVICE slot, taken for vDEVICE `id` (upstream's `idev->vdev`); freed when
+/// dropped.
+struct VdevClaim {
     idev: Arc<Device>,
-    virt_id: u64,
     id: u32,
+}
+
+impl VdevClaim {
+    /// `EEXIST` if the device has a vDEVICE, `ENOENT` while it unbinds.
+    fn new(idev: &Arc<Device>, id: u32) -> Result<Self> {
+        idev.claim_vdev(id)?;
+        Ok(Self {
+            idev: idev.clone(),
+            id,
+        })
+    }
+}
+
+impl Drop for VdevClaim {
+    fn drop(&mut self) {
+        self.idev.clear_vdev(self.id);
+    }
+}
+
+/// `IOMMUFD_OBJ_VDEVICE`: a device is `virt_id` to the guest behind `viommu`.
+pub(crate) struct Vdevice {
+    _claim: VdevClaim,
+    viommu: Hold<Viommu>,
+    virt_id: u64,
     users: Users,
 }
 
@@ -308,18 +322,16 @@ impl Used for Vdevice {
 }
 
 impl Drop for Vdevice {
+    /// Unlists the vDEVICE if it was listed; then the fields give back the device's vDEVICE slot
+    /// and the hold on the vIOMMU.
     fn drop(&mut self) {
+        let mut vdevs = self.viommu.vdevs.lock();
+        if vdevs
+            .get(&self.virt_id)
+            .is_some_and(|e| core::ptr::eq(e.vdev, self))
         {
-            let mut vdevs = self.viommu.vdevs.lock();
-            if vdevs
-                .get(&self.virt_id)
-                .is_some_and(|e| core::ptr::eq(e.vdev, self))
-            {
-                vdevs.remove(&self.virt_id);
-            }
+            vdevs.remove(&self.virt_id);
         }
-        self.idev.clear_vdev(self.id);
-        self.viommu.users().release(1);
     }
 }
 
@@ -340,24 +352,17 @@ pub(crate) fn vdevice_alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let reserved = ucmd.ictx.objects.lock().reserve(node)?;
     let id = reserved.id;
     let built = (|| -> Result<Arc<Vdevice>> {
-        // One vDEVICE per device; none for a device on its way out.
-        idev.claim_vdev(id)?;
-        viommu.users().hold(1);
-        // From here the value's drop undoes the claim and the hold.
+        // One vDEVICE per device; none for a device on its way out. The claim and the hold are
+        // fields: whatever fails from here gives them back once, with them.
         let vdev = Arc::new(
             Vdevice {
-                viommu: viommu.arc().clone(),
-                idev: idev.arc().clone(),
+                _claim: VdevClaim::new(idev.arc(), id)?,
+                viommu: Hold::new(viommu.arc().clone()),
                 virt_id: cmd.virt_id,
-                id,
                 users: Users::default(),
             },
             GFP_KERNEL_ACCOUNT,
-        )
-        .inspect_err(|_| {
-            idev.clear_vdev(id);
-            viommu.users().release(1);
-        })?;
+        )?;
         let mut vdevs = viommu.vdevs.lock();
         if vdevs.get(&cmd.virt_id).is_some() {
             return Err(EEXIST);
@@ -451,12 +456,12 @@ impl Drop for LockedRange {
 
 /// `IOMMUFD_OBJ_HW_QUEUE`: a guest queue the hardware reads from guest memory directly.
 pub(crate) struct HwQueue {
-    viommu: Arc<Viommu>,
+    viommu: Hold<Viommu>,
     index: u32,
     id: u32,
     /// The queue this one depends on; held while this one lives (its `DESTROY` answers
     /// `EBUSY`).
-    prev: Option<Arc<HwQueue>>,
+    _prev: Option<Hold<HwQueue>>,
     /// The driver knows the queue (it tells the driver when it goes).
     registered: AtomicBool,
     _locked: LockedRange,
@@ -470,14 +475,11 @@ impl Used for HwQueue {
 }
 
 impl Drop for HwQueue {
+    /// Tells the driver; then the fields give back the holds and the locked range.
     fn drop(&mut self) {
         if self.registered.load(Ordering::Acquire) {
             self.viommu.ops().hw_queue_destroy(self.index, self.id);
         }
-        if let Some(p) = &self.prev {
-            p.users().release(1);
-        }
-        self.viommu.users().release(1);
     }
 }
 
@@ -526,7 +528,7 @@ pub(crate) fn hw_queue_alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         &mut |prev_id| {
             let prev = match prev_id {
                 None => None,
-                Some(p) => Some(
+                Some(p) => Some(Hold::new(
                     ucmd.ictx
                         .objects
                         .lock()
@@ -534,20 +536,15 @@ pub(crate) fn hw_queue_alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                         .map_err(|_| EIO)?
                         .arc()
                         .clone(),
-                ),
+                )),
             };
             let locked = locked.take().ok_or(EINVAL)?;
-            if let Some(p) = &prev {
-                p.users().hold(1);
-            }
-            viommu.users().hold(1);
-            // From here the value's drop gives both holds back.
             Ok(Arc::new(
                 HwQueue {
-                    viommu: viommu.arc().clone(),
+                    viommu: Hold::new(viommu.arc().clone()),
                     index: cmd.index,
                     id,
-                    prev,
+                    _prev: prev,
                     registered: AtomicBool::new(false),
                     _locked: locked,
                     users: Users::default(),
