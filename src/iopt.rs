@@ -91,6 +91,8 @@ impl<V: SpanValue> SpanSet for SpanTree<V> {
         };
         // The span starting at or after `range.start`, and the one before it, which may reach in.
         let (prev, at) = match self.0.cursor_lower_bound(&range.start) {
+            // Spans do not overlap: none before one starting right at `range.start` reaches in.
+            Some(c) if *c.current().0 == range.start => return Some(span(c.current())),
             Some(c) => (c.peek_prev().map(span), Some(span(c.current()))),
             None => (self.0.cursor_back().map(|c| span(c.current())), None),
         };
@@ -712,6 +714,8 @@ impl Iopt {
         let domains = &self.domains;
         let tree = &mut self.areas.0;
         let mut cursor = match tree.cursor_lower_bound_mut(&range.start) {
+            // Areas do not overlap: none before one starting right at `range.start` reaches in.
+            Some(c) if *c.current().0 == range.start => Some(c),
             Some(c)
                 if c.peek_prev()
                     .is_some_and(|(_, prev)| prev.last >= range.start) =>

@@ -16,8 +16,20 @@
 //! Lock order: `Pages::pins` is a leaf, taken under an IOAS's `iopt` lock; it may sleep (GUP
 //! takes the mmap lock), never under a spinlock.
 
-use core::ptr::NonNull;
+use core::{
+    mem::ManuallyDrop,
+    ops::{
+        Deref,
+        DerefMut, //
+    },
+    ptr::NonNull,
+};
 use kernel::{
+    alloc::{
+        allocator::Kmalloc,
+        Allocator,
+        Vec, //
+    },
     bindings,
     ffi::{
         c_int,
@@ -245,9 +257,44 @@ impl Drop for Account {
     }
 }
 
+/// A vector that, dropped without ever having allocated, skips the allocator: the kernel crate's
+/// `Vec` hands even an empty buffer back to `krealloc()`/`kvrealloc()`, which a pages object that
+/// was never pinned (every map without a domain) would otherwise pay on each unmap.
+pub(crate) struct QuietVec<T, A: Allocator>(ManuallyDrop<Vec<T, A>>);
+
+impl<T, A: Allocator> QuietVec<T, A> {
+    pub(crate) fn new() -> Self {
+        Self(ManuallyDrop::new(Vec::new()))
+    }
+}
+
+impl<T, A: Allocator> Deref for QuietVec<T, A> {
+    type Target = Vec<T, A>;
+
+    fn deref(&self) -> &Vec<T, A> {
+        &self.0
+    }
+}
+
+impl<T, A: Allocator> DerefMut for QuietVec<T, A> {
+    fn deref_mut(&mut self) -> &mut Vec<T, A> {
+        &mut self.0
+    }
+}
+
+impl<T, A: Allocator> Drop for QuietVec<T, A> {
+    fn drop(&mut self) {
+        // A vector of sized elements with no capacity holds no element and no memory.
+        if self.0.capacity() != 0 || size_of::<T>() == 0 {
+            // SAFETY: dropped once, here; the field is not used after.
+            unsafe { ManuallyDrop::drop(&mut self.0) };
+        }
+    }
+}
+
 /// The pinned part of a [`Pages`]: who uses which page span, and the PFN of every pinned page.
 pub(crate) struct Pins {
-    users: KVec<Span>,
+    users: QuietVec<Span, Kmalloc>,
     /// The PFN of every pinned page; meaningful where a user covers it.
     pfns: PfnTable,
     /// Whom the pins are charged to; `IOMMU_IOAS_CHANGE_PROCESS` moves the charge.
@@ -319,7 +366,7 @@ impl Pages {
                 length: length.checked_add(start_byte).ok_or(EOVERFLOW)?,
                 writable,
                 pins <- new_mutex!(Pins {
-                    users: KVec::new(),
+                    users: QuietVec::new(),
                     pfns: PfnTable::new(),
                     account,
                     npinned: 0,

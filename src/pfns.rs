@@ -7,9 +7,15 @@
 //!
 //! Lookups are two array indexings; runs are found by the caller, page by page.
 
-use kernel::prelude::*;
+use kernel::{
+    alloc::allocator::KVmalloc,
+    prelude::*, //
+};
 
-use crate::pure::span::Span;
+use crate::{
+    pages::QuietVec,
+    pure::span::Span, //
+};
 
 /// PFNs per chunk: 64 KiB of them, each covering 32 MiB of 4 KiB pages.
 const CHUNK_SHIFT: u32 = 13;
@@ -24,12 +30,14 @@ fn split(idx: u64) -> Option<(usize, usize)> {
 
 /// Sparse PFN table; an empty chunk vector is a chunk not allocated.
 pub(crate) struct PfnTable {
-    dir: KVVec<KVVec<u64>>,
+    dir: QuietVec<KVVec<u64>, KVmalloc>,
 }
 
 impl PfnTable {
     pub(crate) fn new() -> Self {
-        Self { dir: KVVec::new() }
+        Self {
+            dir: QuietVec::new(),
+        }
     }
 
     /// Makes room for the PFNs of pages `span`: the directory up to its last page and every chunk
@@ -40,8 +48,8 @@ impl PfnTable {
         let need = last.checked_add(1).ok_or(ENOMEM)?;
         if self.dir.len() < need {
             // At most one entry per 32 MiB of the mapping: a 128 TiB one needs 32 MiB here.
-            self.dir
-                .reserve(need - self.dir.len(), GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
+            let more = need - self.dir.len();
+            self.dir.reserve(more, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
             while self.dir.len() < need {
                 self.dir.push(KVVec::new(), GFP_KERNEL_ACCOUNT)?;
             }
