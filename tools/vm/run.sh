@@ -42,7 +42,10 @@ qemu_opts+=" ${VM_QEMU_EXTRA:-}"
 # no_timer_check: under TCG on a loaded host the IO-APIC timer check can fail at boot and panic
 # ("timer doesn't work through Interrupt-remapped IO-APIC"); the check tests QEMU, not us.
 append=(--append "no_timer_check" --append "hung_task_panic=1" --append "sysctl.kernel.softlockup_panic=1" --append "oops=panic"
-	--append "intel_iommu=on,sm_on" --append "iommu.strict=1")
+	--append "intel_iommu=on,sm_on" --append "iommu.strict=1"
+	# The guest saves dmesg per module run and the host scans it for splats: a buffer big enough
+	# for a whole hard run (the default 256 KiB wraps, and an early WARN would scroll away).
+	--append "log_buf_len=32M")
 
 vng_cmd() { # accel-flag timeout command...
 	local accel=$1 limit=$2; shift 2
