@@ -107,17 +107,11 @@ impl Ictx {
     /// The IOAS named `id`, in use until the returned guard drops; `ENOENT` if `id` names
     /// nothing or something else.
     pub(crate) fn get_ioas(&self, id: u32) -> Result<InUse<Ioas>> {
-        if crate::fault::should_fail() {
-            return Err(ENOENT);
-        }
         self.objects.lock().get_ioas(id)
     }
 
     /// The bound device named `id`, in use until the returned guard drops.
     pub(crate) fn get_device(&self, id: u32) -> Result<InUse<crate::device::Device>> {
-        if crate::fault::should_fail() {
-            return Err(ENOENT);
-        }
         self.objects.lock().get_device(id)
     }
 }

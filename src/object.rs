@@ -281,11 +281,21 @@ impl Objects {
         Ok(obj)
     }
 
+    /// The published object named `id`, for the lookups by ID below. The test build's fault
+    /// point makes it answer "nothing" (`ENOENT`), as upstream's `iommufd_get_object()` does, so
+    /// fail-nth tests reach the error path after every lookup.
+    fn lookup(&self, id: u32) -> Option<&Object> {
+        if crate::fault::should_fail() {
+            return None;
+        }
+        self.slots.get(&id)?.as_ref()
+    }
+
     /// The IOAS named `id`, counted as in use; `ENOENT` for unknown or reserved IDs and for IDs
     /// of other kinds.
     pub(crate) fn get_ioas(&self, id: u32) -> Result<InUse<Ioas>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::Ioas(ioas))) => Ok(InUse::new(ioas.clone())),
+        match self.lookup(id) {
+            Some(Object::Ioas(ioas)) => Ok(InUse::new(ioas.clone())),
             _ => Err(ENOENT),
         }
     }
@@ -317,8 +327,8 @@ impl Objects {
 
     /// The HWPT named `id`, in use.
     pub(crate) fn get_hwpt_paging(&self, id: u32) -> Result<InUse<HwptPaging>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::HwptPaging(h))) => Ok(InUse::new(h.clone())),
+        match self.lookup(id) {
+            Some(Object::HwptPaging(h)) => Ok(InUse::new(h.clone())),
             _ => Err(ENOENT),
         }
     }
@@ -339,24 +349,24 @@ impl Objects {
     /// The nested HWPT named `id`, in use.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     pub(crate) fn get_hwpt_nested(&self, id: u32) -> Result<InUse<crate::hwpt::HwptNested>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::HwptNested(h))) => Ok(InUse::new(h.clone())),
+        match self.lookup(id) {
+            Some(Object::HwptNested(h)) => Ok(InUse::new(h.clone())),
             _ => Err(ENOENT),
         }
     }
 
     /// The vIOMMU named `id`, in use.
     pub(crate) fn get_viommu(&self, id: u32) -> Result<InUse<crate::viommu::Viommu>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::Viommu(v))) => Ok(InUse::new(v.clone())),
+        match self.lookup(id) {
+            Some(Object::Viommu(v)) => Ok(InUse::new(v.clone())),
             _ => Err(ENOENT),
         }
     }
 
     /// The HW queue named `id`, in use.
     pub(crate) fn get_hw_queue(&self, id: u32) -> Result<InUse<crate::viommu::HwQueue>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::HwQueue(q))) => Ok(InUse::new(q.clone())),
+        match self.lookup(id) {
+            Some(Object::HwQueue(q)) => Ok(InUse::new(q.clone())),
             _ => Err(ENOENT),
         }
     }
@@ -395,16 +405,16 @@ impl Objects {
 
     /// The fault queue named `id`, in use.
     pub(crate) fn get_fault(&self, id: u32) -> Result<InUse<crate::eventq::Fault>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::Fault(f))) => Ok(InUse::new(f.clone())),
+        match self.lookup(id) {
+            Some(Object::Fault(f)) => Ok(InUse::new(f.clone())),
             _ => Err(ENOENT),
         }
     }
 
     /// The device named `id`, in use.
     pub(crate) fn get_device(&self, id: u32) -> Result<InUse<Device>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::Device(d))) => Ok(InUse::new(d.clone())),
+        match self.lookup(id) {
+            Some(Object::Device(d)) => Ok(InUse::new(d.clone())),
             _ => Err(ENOENT),
         }
     }
@@ -412,8 +422,8 @@ impl Objects {
     /// The selftest object named `id`, in use.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     pub(crate) fn get_selftest(&self, id: u32) -> Result<InUse<crate::selftest::MockIdev>> {
-        match self.slots.get(&id) {
-            Some(Some(Object::Selftest(s))) => Ok(InUse::new(s.clone())),
+        match self.lookup(id) {
+            Some(Object::Selftest(s)) => Ok(InUse::new(s.clone())),
             _ => Err(ENOENT),
         }
     }
@@ -421,11 +431,11 @@ impl Objects {
     /// An IOAS or HWPT named `id` (the target of an attach); `ENOENT` for an unknown ID,
     /// `EINVAL` for another kind, as upstream.
     pub(crate) fn get_pt(&self, id: u32) -> Result<Pt> {
-        match self.slots.get(&id) {
-            Some(Some(Object::Ioas(i))) => Ok(Pt::Ioas(InUse::new(i.clone()))),
-            Some(Some(Object::HwptPaging(h))) => Ok(Pt::Hwpt(InUse::new(h.clone()))),
-            Some(Some(Object::HwptNested(h))) => Ok(Pt::Nested(InUse::new(h.clone()))),
-            Some(Some(_)) => Err(EINVAL),
+        match self.lookup(id) {
+            Some(Object::Ioas(i)) => Ok(Pt::Ioas(InUse::new(i.clone()))),
+            Some(Object::HwptPaging(h)) => Ok(Pt::Hwpt(InUse::new(h.clone()))),
+            Some(Object::HwptNested(h)) => Ok(Pt::Nested(InUse::new(h.clone()))),
+            Some(_) => Err(EINVAL),
             _ => Err(ENOENT),
         }
     }

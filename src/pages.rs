@@ -192,6 +192,10 @@ impl Account {
         if npages == 0 {
             return Ok(());
         }
+        // The test build's fault point, where upstream's `do_update_pinned()` has it.
+        if crate::fault::should_fail() {
+            return Err(ENOMEM);
+        }
         let n = i64::try_from(npages).map_err(|_| ENOMEM)?;
         match self.mode {
             Mode::None => {}
@@ -548,6 +552,10 @@ impl Pages {
         want: usize,
         pages: &mut KVec<*mut bindings::page>,
     ) -> Result<usize> {
+        // The test build's fault point, where upstream's `pfn_reader_user_pin()` has it.
+        if crate::fault::should_fail() {
+            return Err(EFAULT);
+        }
         let addr = idx
             .checked_mul(PAGE)
             .and_then(|o| o.checked_add(self.base))
