@@ -100,13 +100,22 @@ impl DomainBox {
         // SAFETY: the driver contract: a live device, the parent paging domain (held by
         // `parent`), flags and user data the driver copies from user space itself.
         let d = unsafe { alloc(dev.as_raw(), parent.domain(), flags, user_data) };
-        let d = kernel::error::from_err_ptr(d)?;
+        Self::adopt_nested(kernel::error::from_err_ptr(d)?, ops)
+    }
+
+    /// Takes over `raw`, a nested domain a driver of `ops` just allocated (by `dev` or by a
+    /// vIOMMU): the core's allocator would set the owner, this path must. A domain of another
+    /// type is freed again (`EOPNOTSUPP`).
+    fn adopt_nested(
+        raw: *mut bindings::iommu_domain,
+        ops: *const bindings::iommu_ops,
+    ) -> Result<Self> {
         // INVARIANT: a new domain, ours alone.
-        let domain = NonNull::new(d).map(Self).ok_or(ENOMEM)?;
+        let domain = NonNull::new(raw).map(Self).ok_or(ENOMEM)?;
         // SAFETY: our new domain.
-        unsafe { (*d).owner = ops };
+        unsafe { (*raw).owner = ops };
         // SAFETY: as above.
-        if unsafe { (*d).type_ } != bindings::IOMMU_DOMAIN_NESTED {
+        if unsafe { (*raw).type_ } != bindings::IOMMU_DOMAIN_NESTED {
             return Err(errno::eopnotsupp());
         }
         Ok(domain)
@@ -254,10 +263,17 @@ impl Used for HwptNested {
     }
 }
 
+/// What a nested HWPT sits on: a nest-parent HWPT (the device's driver makes the domain), or a
+/// vIOMMU (its driver makes the domain; the parent is the vIOMMU's).
+enum NestedOn<'a> {
+    Parent(&'a Arc<HwptPaging>),
+    Viommu(&'a Arc<crate::viommu::Viommu>),
+}
+
 impl HwptNested {
-    /// Upstream's `iommufd_hwpt_nested_alloc()`.
+    /// Upstream's `iommufd_hwpt_nested_alloc()` and `iommufd_viommu_alloc_hwpt_nested()`.
     fn new(
-        parent: &Arc<HwptPaging>,
+        on: NestedOn<'_>,
         dev: &Device,
         flags: u32,
         user_data: &bindings::iommu_user_data,
@@ -269,25 +285,36 @@ impl HwptNested {
             return Err(errno::eopnotsupp());
         }
         let ops = dev.iommu_ops()?;
-        // SAFETY: the parent's domain lives while the parent does.
-        let owner = unsafe { (*parent.domain()).owner };
-        if parent.auto_domain || !parent.nest_parent || !core::ptr::eq(owner, ops) {
-            return Err(EINVAL);
-        }
-        let domain = DomainBox::alloc_nested(
-            dev,
-            parent,
-            flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID,
-            user_data,
-        )?;
+        let domain_flags = flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID;
+        let (domain, parent, viommu) = match on {
+            NestedOn::Parent(parent) => {
+                // SAFETY: the parent's domain lives while the parent does.
+                let owner = unsafe { (*parent.domain()).owner };
+                if parent.auto_domain || !parent.nest_parent || !core::ptr::eq(owner, ops) {
+                    return Err(EINVAL);
+                }
+                let domain = DomainBox::alloc_nested(dev, parent, domain_flags, user_data)?;
+                (domain, parent, None)
+            }
+            NestedOn::Viommu(viommu) => {
+                let raw = viommu
+                    .ops()
+                    .alloc_domain_nested(viommu, domain_flags, user_data)?;
+                let domain = DomainBox::adopt_nested(raw, ops)?;
+                (domain, viommu.parent.arc(), Some(viommu))
+            }
+        };
         domain.set_fault_handler(fault.as_ref());
         parent.users().hold(1);
-        // On failure the value is dropped, and its Drop gives the hold back.
+        if let Some(viommu) = viommu {
+            viommu.users().hold(1);
+        }
+        // On failure the value is dropped, and its Drop gives the holds back.
         Ok(Arc::new(
             HwptNested {
                 domain,
                 parent: parent.clone(),
-                viommu: None,
+                viommu: viommu.cloned(),
                 fault,
                 pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
                 users: Users::default(),
@@ -298,52 +325,6 @@ impl HwptNested {
 
     pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
         self.domain.as_ptr()
-    }
-
-    /// A nested HWPT on a vIOMMU, whose driver makes the domain (upstream's
-    /// `iommufd_viommu_alloc_hwpt_nested()`); its parent is the vIOMMU's.
-    fn new_on_viommu(
-        viommu: &Arc<crate::viommu::Viommu>,
-        dev: &Device,
-        flags: u32,
-        user_data: &bindings::iommu_user_data,
-        fault: Option<Hold<Fault>>,
-    ) -> Result<Arc<Self>> {
-        if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
-            || user_data.len == 0
-        {
-            return Err(errno::eopnotsupp());
-        }
-        let ops = dev.iommu_ops()?;
-        let raw = viommu.ops().alloc_domain_nested(
-            viommu,
-            flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID,
-            user_data,
-        )?;
-        // INVARIANT: a new domain, ours alone.
-        let domain = NonNull::new(raw).map(DomainBox).ok_or(ENOMEM)?;
-        // SAFETY: our new domain.
-        unsafe { (*raw).owner = ops };
-        // SAFETY: as above.
-        if unsafe { (*raw).type_ } != bindings::IOMMU_DOMAIN_NESTED {
-            return Err(errno::eopnotsupp());
-        }
-        domain.set_fault_handler(fault.as_ref());
-        let parent = viommu.parent.arc();
-        parent.users().hold(1);
-        viommu.users().hold(1);
-        // On failure the value is dropped, and its Drop gives the holds back.
-        Ok(Arc::new(
-            HwptNested {
-                domain,
-                parent: parent.clone(),
-                viommu: Some(viommu.clone()),
-                fault,
-                pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
-                users: Users::default(),
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?)
     }
 }
 
@@ -452,8 +433,8 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         (None, None)
     };
     let obj = match (pt, viommu) {
-        (_, Some(viommu)) => Object::HwptNested(HwptNested::new_on_viommu(
-            viommu.arc(),
+        (_, Some(viommu)) => Object::HwptNested(HwptNested::new(
+            NestedOn::Viommu(viommu.arc()),
             &idev,
             cmd.flags,
             &data,
@@ -475,7 +456,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             )?)
         }
         (Some(Pt::Hwpt(parent)), None) => Object::HwptNested(HwptNested::new(
-            parent.arc(),
+            NestedOn::Parent(parent.arc()),
             &idev,
             cmd.flags,
             &data,
