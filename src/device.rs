@@ -45,6 +45,7 @@ use crate::{
     object::{
         Object,
         Pt,
+        Reserved,
         Used,
         Users, //
     },
@@ -546,20 +547,27 @@ impl Device {
         {
             return Ok(id);
         }
-        let paging = HwptPaging::new(ioas, self, 0, None, true, None)?;
-        let hwpt = Hwpt::Paging(paging.clone());
+        // Room and an ID first, so nothing can fail once the device is attached; the HWPT
+        // becomes visible under the ID only then: nobody can look it up half made.
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        // Attach before the HWPT is visible: nobody can look it up half made.
-        self.do_attach(pasid, &hwpt)?;
-        let id = match publish_hwpt(ictx, &paging) {
-            Ok(id) => id,
+        let reserved = reserve_id(ictx)?;
+        let paging = match HwptPaging::new(ioas, self, 0, None, true, None) {
+            Ok(paging) => paging,
             Err(e) => {
-                let back = self.do_detach(pasid);
-                drop(hwpts);
-                drop(back);
+                ictx.objects.lock().abort(reserved);
                 return Err(e);
             }
         };
+        if let Err(e) = self.do_attach(pasid, &Hwpt::Paging(paging.clone())) {
+            ictx.objects.lock().abort(reserved);
+            // The HWPT goes after the lock (see the lock order above).
+            drop(hwpts);
+            return Err(e);
+        }
+        let id = reserved.id;
+        ictx.objects
+            .lock()
+            .finalize(reserved, Object::HwptPaging(paging));
         // Capacity reserved above.
         hwpts.push(id, GFP_KERNEL_ACCOUNT)?;
         Ok(id)
@@ -581,21 +589,30 @@ impl Device {
         })? {
             return Ok((old, id));
         }
-        let paging = HwptPaging::new(ioas, self, 0, None, true, None)?;
-        let hwpt = Hwpt::Paging(paging.clone());
+        // As in `auto_attach`: once replaced, nothing may fail (putting the device back could).
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let old = self.do_replace(pasid, &hwpt)?;
-        let id = match publish_hwpt(ictx, &paging) {
-            Ok(id) => id,
+        let reserved = reserve_id(ictx)?;
+        let paging = match HwptPaging::new(ioas, self, 0, None, true, None) {
+            Ok(paging) => paging,
             Err(e) => {
-                // Put the device back where it was.
-                if let Some(prev) = &old {
-                    let _ = self.do_replace(pasid, prev);
-                }
+                ictx.objects.lock().abort(reserved);
+                return Err(e);
+            }
+        };
+        let old = match self.do_replace(pasid, &Hwpt::Paging(paging.clone())) {
+            Ok(old) => old,
+            Err(e) => {
+                ictx.objects.lock().abort(reserved);
+                // The HWPT goes after the lock (see the lock order above).
                 drop(hwpts);
                 return Err(e);
             }
         };
+        let id = reserved.id;
+        ictx.objects
+            .lock()
+            .finalize(reserved, Object::HwptPaging(paging));
+        // Capacity reserved above.
         hwpts.push(id, GFP_KERNEL_ACCOUNT)?;
         Ok((old, id))
     }
@@ -844,14 +861,10 @@ impl Drop for Device {
     }
 }
 
-/// Publishes a new automatic HWPT.
-fn publish_hwpt(ictx: &Ictx, hwpt: &Arc<HwptPaging>) -> Result<u32> {
+/// Reserves an ID for a new automatic HWPT (finalized once it is attached).
+fn reserve_id(ictx: &Ictx) -> Result<Reserved> {
     let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
-    let mut objects = ictx.objects.lock();
-    let reserved = objects.reserve(node)?;
-    let id = reserved.id;
-    objects.finalize(reserved, Object::HwptPaging(hwpt.clone()));
-    Ok(id)
+    ictx.objects.lock().reserve(node)
 }
 
 /// Lets go of a HWPT a device left: an automatic one nobody else holds leaves the table.
