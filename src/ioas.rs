@@ -407,10 +407,16 @@ fn insert_areas(
         prevent_access: false,
         num_locks: 0,
     };
-    // Pin and map into the domains first: a failure leaves no area behind.
+    // Pin and map into the domains first: a failure leaves no area behind. (Without a domain
+    // there is nothing to do: not even the trial areas are built.)
     let small = iopt.disable_large_pages;
     let mut cur = span.start;
-    for (i, elem) in elems.iter().enumerate() {
+    let to_fill = if iopt.domains.is_empty() {
+        &[][..]
+    } else {
+        elems
+    };
+    for (i, elem) in to_fill.iter().enumerate() {
         let area = area_at(cur, elem);
         if let Err(e) = iopt::fill_area(&iopt.domains, cur, &area, small) {
             let mut undo = span.start;
