@@ -21,161 +21,13 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
+#include "common.h"
 
-#define PAGE 4096UL
-#define HUGE (2UL << 20)
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
 #define BUF_LEN (64 * PAGE)
 /* The fixture maps the first NPAGES pages of its buffer here. */
 #define BASE ((__u64)MOCK_APERTURE_START)
 #define NPAGES 16
 #define PIN MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES
-
-/* The call fails with exactly this errno (errno is read before anything can clobber it). */
-#define EXPECT_FAIL(err, expr)                  \
-	do {                                    \
-		int __ret = (expr), __err = errno; \
-		EXPECT_EQ(-1, __ret);           \
-		EXPECT_EQ(err, __err);          \
-	} while (0)
-
-static int ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-
-	*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
-
-static int map_at(int fd, __u32 ioas, void *va, __u64 len, __u64 iova, __u32 flags)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = flags | IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = ioas,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-}
-
-static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len, __u64 *unmapped)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas,
-		.iova = iova,
-		.length = len,
-	};
-	int ret = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
-
-	if (unmapped)
-		*unmapped = cmd.length;
-	return ret;
-}
-
-static int check_refs(int fd, void *va, __u64 len, __u32 refs)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = len, .uptr = (uintptr_t)va, .refs = refs },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int mock_domain(int fd, __u32 pt, __u32 *stdev)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt,
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	if (stdev)
-		*stdev = cmd.mock_domain.out_stdev_id;
-	return ret;
-}
-
-static int create_access(int fd, __u32 ioas, __u32 flags, int *afd)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_CREATE_ACCESS,
-		.id = ioas,
-		.create_access = { .flags = flags },
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	*afd = ret ? -1 : (int)cmd.create_access.out_access_fd;
-	return ret;
-}
-
-static int access_pages(int fd, int afd, __u64 iova, __u64 len, void *uptr, __u32 flags,
-			__u32 *id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_ACCESS_PAGES,
-		.id = afd,
-		.access_pages = { .flags = flags, .iova = iova, .length = len,
-				  .uptr = (uintptr_t)uptr },
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	if (id)
-		*id = cmd.access_pages.out_access_pages_id;
-	return ret;
-}
-
-static int unpin(int fd, int afd, __u32 id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
-		.id = afd,
-		.destroy_access_pages = { .access_pages_id = id },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int access_rw(int fd, int afd, __u64 iova, void *data, __u64 len, __u32 flags)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_ACCESS_RW,
-		.id = afd,
-		.access_rw = { .iova = iova, .length = len, .uptr = (uintptr_t)data,
-			       .flags = flags },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int access_replace(int fd, int afd, __u32 ioas)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
-		.id = afd,
-		.access_replace_ioas = { .ioas_id = ioas },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
 
 static void fill(void *p, size_t len, unsigned int seed)
 {
@@ -243,7 +95,7 @@ TEST_F(access, create_bad_input)
 	EXPECT_FAIL(EOPNOTSUPP, create_access(self->fd, self->ioas, PIN | (1 << 4), &afd));
 	EXPECT_FAIL(ENOENT, create_access(self->fd, 9999, 0, &afd));
 	EXPECT_FAIL(ENOENT, create_access(self->fd, 0, PIN, &afd));
-	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, NULL, NULL));
 	EXPECT_FAIL(ENOENT, create_access(self->fd, stdev, 0, &afd));
 	/* None of these left anything holding the IOAS. */
 	ASSERT_EQ(0, destroy(self->fd, stdev));
@@ -480,7 +332,7 @@ TEST_F(access, pin_shared_with_domain)
 	__u32 stdev, id;
 	int afd;
 
-	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, NULL, NULL));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
 	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
 	ASSERT_EQ(0, access_pages(self->fd, afd, BASE, 4 * PAGE, self->buf, 0, &id));
@@ -490,7 +342,7 @@ TEST_F(access, pin_shared_with_domain)
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 4 * PAGE, 1));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf + 4 * PAGE, (NPAGES - 4) * PAGE, 0));
 	/* A new domain is filled from the pinned pages and the user memory, pinning once. */
-	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, NULL, NULL));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
 	ASSERT_EQ(0, unpin(self->fd, afd, id));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, NPAGES * PAGE, 1));
@@ -679,7 +531,7 @@ TEST_F(access, rw_with_domain)
 	__u32 stdev;
 	int afd;
 
-	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, NULL, NULL));
 	ASSERT_EQ(0, create_access(self->fd, self->ioas, PIN, &afd));
 	fill(data, sizeof(data), 7);
 	ASSERT_EQ(0, access_rw(self->fd, afd, BASE + 3 * PAGE - 50, data, sizeof(data),

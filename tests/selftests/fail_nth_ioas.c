@@ -24,9 +24,7 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
-
-#define PAGE 4096UL
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
+#include "common.h"
 
 static char *buf;
 
@@ -85,70 +83,45 @@ static bool nth_fired(void)
 	return atoi(v) == 0;
 }
 
-static int ioas_alloc(int fd, __u32 *id)
+/*
+ * The helpers of common.h as FAIL_NTH_LOOP wants them, like ranges() below: 0 or -errno rather
+ * than -1 and errno. nth_map maps buf readable and writeable (and @flags); nth_copy copies
+ * readable and writeable to a fixed IOVA.
+ */
+static int nth_ioas_alloc(int fd, __u32 *id)
 {
-	struct iommu_ioas_alloc c = { .size = sizeof(c) };
-	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &c);
-
-	*id = c.out_ioas_id;
-	return ret ? -errno : 0;
+	return ioas_alloc(fd, id) ? -errno : 0;
 }
 
-static int destroy(int fd, __u32 id)
+static int nth_destroy(int fd, __u32 id)
 {
-	struct iommu_destroy c = { .size = sizeof(c), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &c) ? -errno : 0;
+	return destroy(fd, id) ? -errno : 0;
 }
 
-static int map(int fd, __u32 ioas, __u64 *iova, __u32 flags, __u64 len)
+static int nth_map(int fd, __u32 ioas, __u64 *iova, __u32 flags, __u64 len)
 {
-	struct iommu_ioas_map c = {
-		.size = sizeof(c), .flags = RW | flags, .ioas_id = ioas,
-		.user_va = (uintptr_t)buf, .length = len, .iova = *iova,
-	};
-	int ret = ioctl(fd, IOMMU_IOAS_MAP, &c);
-
-	*iova = c.iova;
-	return ret ? -errno : 0;
+	return map(fd, ioas, buf, len, iova, RW | flags) ? -errno : 0;
 }
 
-static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len, __u64 *out)
+static int nth_unmap(int fd, __u32 ioas, __u64 iova, __u64 len, __u64 *out)
 {
-	struct iommu_ioas_unmap c = { .size = sizeof(c), .ioas_id = ioas, .iova = iova, .length = len };
-	int ret = ioctl(fd, IOMMU_IOAS_UNMAP, &c);
-
-	*out = c.length;
-	return ret ? -errno : 0;
+	return unmap(fd, ioas, iova, len, out) ? -errno : 0;
 }
 
-static int copy(int fd, __u32 dst, __u32 src, __u64 dst_iova, __u64 src_iova, __u64 len)
+static int nth_copy(int fd, __u32 dst, __u32 src, __u64 dst_iova, __u64 src_iova, __u64 len)
 {
-	struct iommu_ioas_copy c = {
-		.size = sizeof(c), .flags = RW | IOMMU_IOAS_MAP_FIXED_IOVA, .dst_ioas_id = dst,
-		.src_ioas_id = src, .length = len, .dst_iova = dst_iova, .src_iova = src_iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_COPY, &c) ? -errno : 0;
+	return copy(fd, dst, &dst_iova, src, src_iova, len, RW | IOMMU_IOAS_MAP_FIXED_IOVA) ?
+		-errno : 0;
 }
 
-static int add_reserved(int fd, __u32 ioas, __u64 start, __u64 len)
+static int nth_add_reserved(int fd, __u32 ioas, __u64 start, __u64 len)
 {
-	struct iommu_test_cmd c = {
-		.size = sizeof(c), .op = IOMMU_TEST_OP_ADD_RESERVED, .id = ioas,
-		.add_reserved = { .start = start, .length = len },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &c) ? -errno : 0;
+	return add_reserved(fd, ioas, start, len) ? -errno : 0;
 }
 
-static int allow(int fd, __u32 ioas, struct iommu_iova_range *r, __u32 n)
+static int nth_allow(int fd, __u32 ioas, struct iommu_iova_range *r, __u32 n)
 {
-	struct iommu_ioas_allow_iovas c = {
-		.size = sizeof(c), .ioas_id = ioas, .num_iovas = n, .allowed_iovas = (uintptr_t)r,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &c) ? -errno : 0;
+	return allow(fd, ioas, r, n) ? -errno : 0;
 }
 
 static int ranges(int fd, __u32 ioas, __u32 *num)
@@ -168,7 +141,7 @@ static bool fd_works(int fd)
 {
 	__u32 id;
 
-	return !ioas_alloc(fd, &id) && !destroy(fd, id);
+	return !nth_ioas_alloc(fd, &id) && !nth_destroy(fd, id);
 }
 
 /*
@@ -218,11 +191,11 @@ TEST(alloc)
 	__u32 ioas, id, again;
 
 	FAIL_NTH_LOOP(
-		{ ASSERT_EQ(0, ioas_alloc(fd, &ioas)); },
-		ioas_alloc(fd, &id),
+		{ ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas)); },
+		nth_ioas_alloc(fd, &id),
 		{
 			/* The failed call did not use up an ID. */
-			ASSERT_EQ(0, ioas_alloc(fd, &again));
+			ASSERT_EQ(0, nth_ioas_alloc(fd, &again));
 			EXPECT_EQ(ioas + 1, again);
 		});
 }
@@ -233,13 +206,14 @@ TEST(map_fixed_iova)
 	__u64 iova, got;
 
 	FAIL_NTH_LOOP(
-		{ ASSERT_EQ(0, ioas_alloc(fd, &ioas)); iova = 0x100000; },
-		map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 16 * PAGE),
+		{ ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas)); iova = 0x100000; },
+		nth_map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 16 * PAGE),
 		{
 			/* No half-made area: the same mapping goes in, and out whole. */
 			iova = 0x100000;
-			ASSERT_EQ(0, map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 16 * PAGE));
-			ASSERT_EQ(0, unmap(fd, ioas, 0, UINT64_MAX, &got));
+			ASSERT_EQ(0, nth_map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA,
+					     16 * PAGE));
+			ASSERT_EQ(0, nth_unmap(fd, ioas, 0, UINT64_MAX, &got));
 			EXPECT_EQ(16 * PAGE, got);
 		});
 }
@@ -251,23 +225,23 @@ TEST(map_auto_and_copy)
 
 	FAIL_NTH_LOOP(
 		{
-			ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-			ASSERT_EQ(0, ioas_alloc(fd, &dst));
+			ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas));
+			ASSERT_EQ(0, nth_ioas_alloc(fd, &dst));
 			iova = 0x100000;
-			ASSERT_EQ(0, map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 8 * PAGE));
+			ASSERT_EQ(0, nth_map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 8 * PAGE));
 			iova = 0x108000;
-			ASSERT_EQ(0, map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 8 * PAGE));
+			ASSERT_EQ(0, nth_map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 8 * PAGE));
 		},
-		copy(fd, dst, ioas, 0x200000, 0x104000, 8 * PAGE),
+		nth_copy(fd, dst, ioas, 0x200000, 0x104000, 8 * PAGE),
 		{
-			ASSERT_EQ(0, unmap(fd, dst, 0, UINT64_MAX, &got));
+			ASSERT_EQ(0, nth_unmap(fd, dst, 0, UINT64_MAX, &got));
 			EXPECT_EQ(0, got);
 		});
 	FAIL_NTH_LOOP(
-		{ ASSERT_EQ(0, ioas_alloc(fd, &ioas)); iova = 0; },
-		map(fd, ioas, &iova, 0, 4 * PAGE),
+		{ ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas)); iova = 0; },
+		nth_map(fd, ioas, &iova, 0, 4 * PAGE),
 		{
-			ASSERT_EQ(0, unmap(fd, ioas, 0, UINT64_MAX, &got));
+			ASSERT_EQ(0, nth_unmap(fd, ioas, 0, UINT64_MAX, &got));
 			EXPECT_EQ(0, got);
 		});
 }
@@ -279,15 +253,16 @@ TEST(unmap_range)
 
 	FAIL_NTH_LOOP(
 		{
-			ASSERT_EQ(0, ioas_alloc(fd, &ioas));
+			ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas));
 			for (int i = 0; i < 4; i++) {
 				iova = 0x100000 + i * PAGE;
-				ASSERT_EQ(0, map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, PAGE));
+				ASSERT_EQ(0, nth_map(fd, ioas, &iova, IOMMU_IOAS_MAP_FIXED_IOVA,
+						     PAGE));
 			}
 		},
-		unmap(fd, ioas, 0x100000, 4 * PAGE, &got),
+		nth_unmap(fd, ioas, 0x100000, 4 * PAGE, &got),
 		{
-			ASSERT_EQ(0, unmap(fd, ioas, 0, UINT64_MAX, &got));
+			ASSERT_EQ(0, nth_unmap(fd, ioas, 0, UINT64_MAX, &got));
 		});
 }
 
@@ -301,25 +276,28 @@ TEST(ranges_reserved_allowed)
 	__u32 ioas, num;
 
 	FAIL_NTH_LOOP(
-		{ ASSERT_EQ(0, ioas_alloc(fd, &ioas)); },
-		add_reserved(fd, ioas, 0x10000, PAGE),
+		{ ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas)); },
+		nth_add_reserved(fd, ioas, 0x10000, PAGE),
 		{
 			ASSERT_EQ(0, ranges(fd, ioas, &num));
 			EXPECT_EQ(1, num);
 		});
 	FAIL_NTH_LOOP(
-		{ ASSERT_EQ(0, ioas_alloc(fd, &ioas)); ASSERT_EQ(0, add_reserved(fd, ioas, 0x10000, PAGE)); },
+		{
+			ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas));
+			ASSERT_EQ(0, nth_add_reserved(fd, ioas, 0x10000, PAGE));
+		},
 		ranges(fd, ioas, &num),
 		{
 			ASSERT_EQ(0, ranges(fd, ioas, &num));
 			EXPECT_EQ(2, num);
 		});
 	FAIL_NTH_LOOP(
-		{ ASSERT_EQ(0, ioas_alloc(fd, &ioas)); },
-		allow(fd, ioas, allowed, 3),
+		{ ASSERT_EQ(0, nth_ioas_alloc(fd, &ioas)); },
+		nth_allow(fd, ioas, allowed, 3),
 		{
 			/* The old (empty) list stands: a reservation inside the new one is fine. */
-			EXPECT_EQ(0, add_reserved(fd, ioas, 0x300000, PAGE));
+			EXPECT_EQ(0, nth_add_reserved(fd, ioas, 0x300000, PAGE));
 		});
 }
 

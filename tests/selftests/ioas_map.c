@@ -19,57 +19,7 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
-
-#define PAGE 4096UL
-#define HUGE (2UL << 20)
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
-
-static int map(int fd, __u32 ioas, void *va, __u64 len, __u64 *iova, __u32 flags)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.ioas_id = ioas,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = *iova,
-	};
-	int ret = ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-
-	*iova = cmd.iova;
-	return ret;
-}
-
-static int map_fixed(int fd, __u32 ioas, void *va, __u64 len, __u64 iova)
-{
-	return map(fd, ioas, va, len, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA);
-}
-
-static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len, __u64 *unmapped)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas,
-		.iova = iova,
-		.length = len,
-	};
-	int ret = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
-
-	if (unmapped)
-		*unmapped = cmd.length;
-	return ret;
-}
-
-static int check_refs(int fd, void *buf, __u64 len, __u32 refs)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = len, .uptr = (uintptr_t)buf, .refs = refs },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
+#include "common.h"
 
 FIXTURE(map)
 {
@@ -280,24 +230,6 @@ TEST_F(map, destroy_with_areas)
 	for (int i = 0; i < 64; i++)
 		ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, 0x1000000 + i * PAGE));
 	ASSERT_EQ(0, ioctl(self->fd, IOMMU_DESTROY, &d));
-}
-
-static int copy(int fd, __u32 dst, __u64 *dst_iova, __u32 src, __u64 src_iova, __u64 len,
-		__u32 flags)
-{
-	struct iommu_ioas_copy cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dst_ioas_id = dst,
-		.src_ioas_id = src,
-		.length = len,
-		.dst_iova = *dst_iova,
-		.src_iova = src_iova,
-	};
-	int ret = ioctl(fd, IOMMU_IOAS_COPY, &cmd);
-
-	*dst_iova = cmd.dst_iova;
-	return ret;
 }
 
 TEST_F(map, copy_shares_areas)

@@ -16,8 +16,7 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
-
-#define PAGE 4096UL
+#include "common.h"
 
 struct ranges_result {
 	int ret;
@@ -42,30 +41,6 @@ static struct ranges_result get_ranges(int fd, __u32 ioas, __u32 capacity)
 	res.num = cmd.num_iovas;
 	res.align = cmd.out_iova_alignment;
 	return res;
-}
-
-static int add_reserved(int fd, __u32 ioas, __u64 start, __u64 length)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_ADD_RESERVED,
-		.id = ioas,
-		.add_reserved = { .start = start, .length = length },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int allow(int fd, __u32 ioas, const struct iommu_iova_range *r, __u32 n)
-{
-	struct iommu_ioas_allow_iovas cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas,
-		.num_iovas = n,
-		.allowed_iovas = (uintptr_t)r,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &cmd);
 }
 
 static int option(int fd, __u32 id, __u16 op, __u32 obj, __u64 *val)

@@ -23,57 +23,12 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
+#include "common.h"
 
-#define PAGE 4096UL
-#define HUGE (2UL << 20)
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
 #define FIXED (RW | IOMMU_IOAS_MAP_FIXED_IOVA)
-/* First IOVA of the mock domain's aperture, where most maps here go. */
-#define AP ((__u64)MOCK_APERTURE_START)
 /* One past the aperture's last IOVA. */
 #define AP_END ((__u64)MOCK_APERTURE_LAST + 1)
 #define BUF_LEN (256 * PAGE)
-#ifndef offsetofend
-#define offsetofend(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
-#endif
-
-/* The call fails with exactly this errno (errno is read before anything can clobber it). */
-#define EXPECT_FAIL(err, expr)                  \
-	do {                                    \
-		int __ret = (expr), __err = errno; \
-		EXPECT_EQ(-1, __ret);           \
-		EXPECT_EQ(err, __err);          \
-	} while (0)
-
-static int ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-
-	*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
-
-static int map_at(int fd, __u32 ioas, void *va, __u64 len, __u64 iova, __u32 flags)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = flags | IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = ioas,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-}
 
 static int map_any(int fd, __u32 ioas, void *va, __u64 len, __u64 *iova)
 {
@@ -88,18 +43,6 @@ static int map_any(int fd, __u32 ioas, void *va, __u64 len, __u64 *iova)
 
 	*iova = cmd.iova;
 	return ret;
-}
-
-static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas,
-		.iova = iova,
-		.length = len,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
 }
 
 static int mock_domain_flags(int fd, __u32 pt, __u32 dev_flags, __u32 *stdev, __u32 *hwpt,
@@ -122,38 +65,6 @@ static int mock_domain_flags(int fd, __u32 pt, __u32 dev_flags, __u32 *stdev, __
 	return ret;
 }
 
-static int mock_domain(int fd, __u32 pt, __u32 *stdev, __u32 *hwpt, __u32 *idev)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt,
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	if (stdev)
-		*stdev = cmd.mock_domain.out_stdev_id;
-	if (hwpt)
-		*hwpt = cmd.mock_domain.out_hwpt_id;
-	if (idev)
-		*idev = cmd.mock_domain.out_idev_id;
-	return ret;
-}
-
-static int replace(int fd, __u32 stdev, __u32 *pt)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev,
-		.mock_domain_replace = { .pt_id = *pt },
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	*pt = cmd.mock_domain_replace.pt_id;
-	return ret;
-}
-
 static int check_map(int fd, __u32 hwpt, __u64 iova, __u64 len, void *va)
 {
 	struct iommu_test_cmd cmd = {
@@ -164,36 +75,6 @@ static int check_map(int fd, __u32 hwpt, __u64 iova, __u64 len, void *va)
 	};
 
 	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int check_refs(int fd, void *va, __u64 len, __u32 refs)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = len, .uptr = (uintptr_t)va, .refs = refs },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int hwpt_alloc(int fd, __u32 dev, __u32 pt, __u32 flags, __u32 type, void *data,
-		      __u32 len, __u32 *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev,
-		.pt_id = pt,
-		.data_type = type,
-		.data_len = len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int ret = ioctl(fd, IOMMU_HWPT_ALLOC, &cmd);
-
-	if (out)
-		*out = cmd.out_hwpt_id;
-	return ret;
 }
 
 static int rlimit_mode(int fd, __u32 op, __u64 *val)
@@ -208,24 +89,6 @@ static int rlimit_mode(int fd, __u32 op, __u64 *val)
 
 	*val = cmd.val64;
 	return ret;
-}
-
-/* A "Vm...:" line of /proc/self/status, in kB; -1 if missing. */
-static long vm_status(const char *tag)
-{
-	char line[128];
-	long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, strlen(tag)) && line[strlen(tag)] == ':') {
-			val = strtol(line + strlen(tag) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
 }
 
 /* Pinned pages are charged to RLIMIT_MEMLOCK only for tasks without CAP_IPC_LOCK. */
@@ -406,7 +269,7 @@ TEST_F(mock, maps_before_and_after_attach_are_in_the_domain)
 	EXPECT_FAIL(EINVAL, check_map(self->fd, hwpt, AP + 1, PAGE, self->buf));
 	EXPECT_FAIL(EINVAL, check_map(self->fd, hwpt, AP, PAGE - 1, self->buf));
 	/* Unmapped ranges leave the domain. */
-	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, 16 * PAGE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, 16 * PAGE, NULL));
 	EXPECT_FAIL(EINVAL, check_map(self->fd, hwpt, AP, PAGE, self->buf));
 }
 
@@ -418,7 +281,7 @@ TEST_F(mock, domain_sets_2k_iova_alignment)
 	/* Before the domain, any byte granularity goes. */
 	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, 100, AP + 0x10003, RW));
 	EXPECT_FAIL(EADDRINUSE, mock_domain(self->fd, self->ioas, NULL, NULL, NULL));
-	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
 	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, NULL, &hwpt, NULL));
 	EXPECT_FAIL(EINVAL, map_at(self->fd, self->ioas, self->buf, PAGE, AP + 0x400, RW));
 	EXPECT_FAIL(EINVAL, map_at(self->fd, self->ioas, self->buf, 1000, AP, RW));
@@ -471,7 +334,7 @@ TEST_F(mock, attach_refused_when_maps_outside_aperture)
 	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, 0x1000, RW));
 	EXPECT_FAIL(EADDRINUSE, mock_domain(self->fd, self->ioas, NULL, NULL, NULL));
 	/* Nothing was left holding the IOAS... */
-	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0x1000, PAGE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0x1000, PAGE, NULL));
 	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, &hwpt, NULL));
 	ASSERT_EQ(0, destroy(self->fd, stdev));
 	EXPECT_EQ(0, destroy(self->fd, self->ioas));
@@ -503,7 +366,7 @@ TEST_F(mock, pinned_once_with_one_or_two_domains)
 	EXPECT_EQ(0, check_map(self->fd, hwpt1, AP + HUGE, 8 * PAGE, self->buf + 64 * PAGE));
 	EXPECT_EQ(0, check_map(self->fd, hwpt2, AP + HUGE, 8 * PAGE, self->buf + 64 * PAGE));
 	/* Unmap unpins. */
-	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 72 * PAGE, 0));
 }
 
@@ -532,11 +395,11 @@ TEST_F(mock, map_in_two_ioas_pins_twice_copy_shares)
 	copy.dst_ioas_id = ioas3;
 	ASSERT_EQ(0, ioctl(self->fd, IOMMU_IOAS_COPY, &copy));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 16 * PAGE, 2));
-	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, 16 * PAGE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, 16 * PAGE, NULL));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 16 * PAGE, 2));
-	ASSERT_EQ(0, unmap(self->fd, ioas3, AP, 16 * PAGE));
+	ASSERT_EQ(0, unmap(self->fd, ioas3, AP, 16 * PAGE, NULL));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 16 * PAGE, 1));
-	ASSERT_EQ(0, unmap(self->fd, ioas2, AP, 16 * PAGE));
+	ASSERT_EQ(0, unmap(self->fd, ioas2, AP, 16 * PAGE, NULL));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 16 * PAGE, 0));
 }
 
@@ -587,18 +450,18 @@ TEST_F(mock, replace_to_manual_hwpt_and_back)
 	ASSERT_EQ(0, hwpt_alloc(self->fd, idev, self->ioas, 0, IOMMU_HWPT_DATA_NONE, NULL, 0,
 				&manual));
 	pt = manual;
-	ASSERT_EQ(0, replace(self->fd, stdev, &pt));
+	ASSERT_EQ(0, replace(self->fd, stdev, pt, &pt));
 	EXPECT_EQ(manual, pt);
 	EXPECT_FAIL(ENOENT, check_map(self->fd, auto_hwpt, AP, 0, self->buf));
 	EXPECT_EQ(0, check_map(self->fd, manual, AP, 8 * PAGE, self->buf));
 	EXPECT_FAIL(EBUSY, destroy(self->fd, manual));
 	/* Replacing with the HWPT already attached is a no-op. */
 	pt = manual;
-	EXPECT_EQ(0, replace(self->fd, stdev, &pt));
+	EXPECT_EQ(0, replace(self->fd, stdev, pt, &pt));
 	EXPECT_EQ(manual, pt);
 	/* Back to the IOAS: a fresh auto HWPT. */
 	pt = self->ioas;
-	ASSERT_EQ(0, replace(self->fd, stdev, &pt));
+	ASSERT_EQ(0, replace(self->fd, stdev, pt, &pt));
 	EXPECT_NE(self->ioas, pt);
 	EXPECT_NE(manual, pt);
 	EXPECT_EQ(0, check_map(self->fd, pt, AP, 8 * PAGE, self->buf));
@@ -619,7 +482,7 @@ TEST_F(mock, replace_across_ioas)
 	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, &hwpt, NULL));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 4 * PAGE, 0));
 	pt = ioas2;
-	ASSERT_EQ(0, replace(self->fd, stdev, &pt));
+	ASSERT_EQ(0, replace(self->fd, stdev, pt, &pt));
 	EXPECT_NE(hwpt, pt);
 	EXPECT_NE(ioas2, pt);
 	EXPECT_EQ(0, check_map(self->fd, pt, AP, 4 * PAGE, self->buf));
@@ -635,16 +498,16 @@ TEST_F(mock, replace_bad_input)
 
 	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, &hwpt, &idev));
 	pt = 9999;
-	EXPECT_FAIL(ENOENT, replace(self->fd, stdev, &pt));
+	EXPECT_FAIL(ENOENT, replace(self->fd, stdev, pt, &pt));
 	pt = stdev;
-	EXPECT_FAIL(EINVAL, replace(self->fd, stdev, &pt));
+	EXPECT_FAIL(EINVAL, replace(self->fd, stdev, pt, &pt));
 	pt = idev;
-	EXPECT_FAIL(EINVAL, replace(self->fd, stdev, &pt));
+	EXPECT_FAIL(EINVAL, replace(self->fd, stdev, pt, &pt));
 	/* The id must name a selftest device object. */
 	pt = self->ioas;
-	EXPECT_FAIL(ENOENT, replace(self->fd, idev, &pt));
-	EXPECT_FAIL(ENOENT, replace(self->fd, hwpt, &pt));
-	EXPECT_FAIL(ENOENT, replace(self->fd, 9999, &pt));
+	EXPECT_FAIL(ENOENT, replace(self->fd, idev, pt, &pt));
+	EXPECT_FAIL(ENOENT, replace(self->fd, hwpt, pt, &pt));
+	EXPECT_FAIL(ENOENT, replace(self->fd, 9999, pt, &pt));
 	EXPECT_EQ(0, check_map(self->fd, hwpt, AP, 0, self->buf));
 	EXPECT_FAIL(EBUSY, destroy(self->fd, hwpt));
 }
@@ -938,7 +801,7 @@ TEST_F(mock, rlimit_memlock_charges_pins)
 				   RW));
 	EXPECT_EQ(0, check_refs(self->fd, self->buf + 16 * PAGE, PAGE, 0));
 	/* Unmapping gives the room back. */
-	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, 8 * PAGE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, 8 * PAGE, NULL));
 	EXPECT_EQ(pin0 + 32, vm_status("VmPin"));
 	EXPECT_EQ(0, map_at(self->fd, self->ioas, self->buf + 16 * PAGE, 8 * PAGE, AP + 2 * HUGE,
 			    RW));
@@ -970,7 +833,7 @@ TEST_F(mock, cap_ipc_lock_is_exempt)
 	EXPECT_EQ(0, check_refs(self->fd, self->buf, 64 * PAGE, 1));
 	EXPECT_EQ(pin0 + 256, vm_status("VmPin"));
 	EXPECT_EQ(0, vm_status("VmLck"));
-	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
 	EXPECT_EQ(pin0, vm_status("VmPin"));
 }
 
@@ -1034,7 +897,7 @@ TEST_F(mock, rlimit_mode_mm_charges_vmlck)
 	EXPECT_EQ(0, check_refs(fd2, self->buf + 16 * PAGE, 17 * PAGE, 0));
 	ASSERT_EQ(0, map_at(fd2, ioas, self->buf + 16 * PAGE, 16 * PAGE, AP + HUGE, RW));
 	EXPECT_EQ(128, vm_status("VmLck"));
-	ASSERT_EQ(0, unmap(fd2, ioas, 0, UINT64_MAX));
+	ASSERT_EQ(0, unmap(fd2, ioas, 0, UINT64_MAX, NULL));
 	EXPECT_EQ(0, vm_status("VmLck"));
 	EXPECT_EQ(0, vm_status("VmPin"));
 	/* Closing with pins also uncharges. */

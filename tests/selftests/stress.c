@@ -51,11 +51,8 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
+#include "common.h"
 
-#define PAGE 4096UL
-#define HUGE (2UL << 20)
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
-#define AP ((__u64)MOCK_APERTURE_START)
 /* The identity window: IOVA ID_BASE + off is buf + off in every IOAS. */
 #define ID_BASE ((__u64)1 << 30)
 #define CHUNK (8 * PAGE)
@@ -83,14 +80,6 @@
 /* An ioctl taking longer than this (seconds) is reported. */
 #define SLOW_OP 2.0
 #define DEFAULT_SEED 0x10aa5eedULL
-
-/* The call fails with exactly this errno (errno is read before anything can clobber it). */
-#define EXPECT_FAIL(err, expr)                  \
-	do {                                    \
-		int __ret = (expr), __err = errno; \
-		EXPECT_EQ(-1, __ret);           \
-		EXPECT_EQ(err, __err);          \
-	} while (0)
 
 enum op {
 	OP_MAP,
@@ -335,15 +324,6 @@ static void slow(struct worker *w, int op, double secs, int err, const char *fmt
 		record(w, op, __r, __e, fmt, ##__VA_ARGS__);                   \
 	})
 
-static int ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-
-	*id = cmd.out_ioas_id;
-	return ret;
-}
-
 static int allow_iovas(int fd, __u32 ioas, __u64 start, __u64 last)
 {
 	struct iommu_iova_range range = { .start = start, .last = last };
@@ -355,197 +335,6 @@ static int allow_iovas(int fd, __u32 ioas, __u64 start, __u64 last)
 	};
 
 	return ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &cmd);
-}
-
-static int destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
-
-static int map(int fd, __u32 ioas, void *va, __u64 len, __u64 *iova, __u32 flags)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.ioas_id = ioas,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = *iova,
-	};
-	int ret = ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-
-	*iova = cmd.iova;
-	return ret;
-}
-
-static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas,
-		.iova = iova,
-		.length = len,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
-}
-
-static int copy(int fd, __u32 dst, __u32 src, __u64 src_iova, __u64 len, __u64 *dst_iova,
-		__u32 flags)
-{
-	struct iommu_ioas_copy cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dst_ioas_id = dst,
-		.src_ioas_id = src,
-		.length = len,
-		.dst_iova = *dst_iova,
-		.src_iova = src_iova,
-	};
-	int ret = ioctl(fd, IOMMU_IOAS_COPY, &cmd);
-
-	*dst_iova = cmd.dst_iova;
-	return ret;
-}
-
-static int mock_domain(int fd, __u32 pt, __u32 *stdev, __u32 *hwpt, __u32 *idev)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt,
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	*stdev = cmd.mock_domain.out_stdev_id;
-	*hwpt = cmd.mock_domain.out_hwpt_id;
-	*idev = cmd.mock_domain.out_idev_id;
-	return ret;
-}
-
-static int replace(int fd, __u32 stdev, __u32 *pt)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev,
-		.mock_domain_replace = { .pt_id = *pt },
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	*pt = cmd.mock_domain_replace.pt_id;
-	return ret;
-}
-
-static int hwpt_alloc(int fd, __u32 dev, __u32 pt, __u32 *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.dev_id = dev,
-		.pt_id = pt,
-	};
-	int ret = ioctl(fd, IOMMU_HWPT_ALLOC, &cmd);
-
-	*out = cmd.out_hwpt_id;
-	return ret;
-}
-
-static int check_refs(int fd, void *va, __u64 len, __u32 refs)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = len, .uptr = (uintptr_t)va, .refs = refs },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int create_access(int fd, __u32 ioas, int *afd)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_CREATE_ACCESS,
-		.id = ioas,
-		.create_access = { .flags = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES },
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	*afd = ret ? -1 : (int)cmd.create_access.out_access_fd;
-	return ret;
-}
-
-static int access_pages(int fd, int afd, __u64 iova, __u64 len, void *uptr, __u32 flags,
-			__u32 *id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_ACCESS_PAGES,
-		.id = afd,
-		.access_pages = { .flags = flags, .iova = iova, .length = len,
-				  .uptr = (uintptr_t)uptr },
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	*id = cmd.access_pages.out_access_pages_id;
-	return ret;
-}
-
-static int unpin(int fd, int afd, __u32 id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
-		.id = afd,
-		.destroy_access_pages = { .access_pages_id = id },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int access_rw(int fd, int afd, __u64 iova, void *data, __u64 len, __u32 flags)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_ACCESS_RW,
-		.id = afd,
-		.access_rw = { .iova = iova, .length = len, .uptr = (uintptr_t)data,
-			       .flags = flags },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-static int access_replace(int fd, int afd, __u32 ioas)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
-		.id = afd,
-		.access_replace_ioas = { .ioas_id = ioas },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
-/* A "Vm...:" line of /proc/self/status, in kB; -1 if missing. */
-static long vm_status(const char *tag)
-{
-	char line[128];
-	long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, strlen(tag)) && line[strlen(tag)] == ':') {
-			val = strtol(line + strlen(tag) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
 }
 
 static __u32 any_slot(struct worker *w)
@@ -687,14 +476,14 @@ static void *worker_thread(void *arg)
 			   "ioas %u len %#llx", ioas, len);
 		} else if (r < 580) {
 			pick_range(w, &off, &len, 4);
-			DO(w, OP_UNMAP, unmap(fd, ioas, ID_BASE + off, len),
+			DO(w, OP_UNMAP, unmap(fd, ioas, ID_BASE + off, len, NULL),
 			   "ioas %u iova %#llx len %#llx", ioas, ID_BASE + off, len);
 		} else if (r < 610) {
 			/* Everything below the window: what map_any and copy put there. */
-			DO(w, OP_UNMAP, unmap(fd, ioas, 0, ID_BASE),
+			DO(w, OP_UNMAP, unmap(fd, ioas, 0, ID_BASE, NULL),
 			   "ioas %u below the window", ioas);
 		} else if (r < 620) {
-			DO(w, OP_UNMAP, unmap(fd, ioas, 0, UINT64_MAX), "ioas %u all", ioas);
+			DO(w, OP_UNMAP, unmap(fd, ioas, 0, UINT64_MAX, NULL), "ioas %u all", ioas);
 		} else if (r < 990) {
 			__u32 src = any_slot(w);
 
@@ -706,7 +495,7 @@ static void *worker_thread(void *arg)
 				flags |= IOMMU_IOAS_MAP_FIXED_IOVA;
 				iova = ID_BASE + off;
 			}
-			DO(w, OP_COPY, copy(fd, ioas, src, ID_BASE + off, len, &iova, flags),
+			DO(w, OP_COPY, copy(fd, ioas, &iova, src, ID_BASE + off, len, flags),
 			   "ioas %u <- %u iova %#llx len %#llx flags %#x", ioas, src,
 			   ID_BASE + off, len, flags);
 		} else {
@@ -748,7 +537,9 @@ static void *device_thread(void *arg)
 				__u32 hwpt;
 
 				pt = any_slot(w);
-				if (!DO(w, OP_HWPT_ALLOC, hwpt_alloc(fd, idev, pt, &hwpt),
+				if (!DO(w, OP_HWPT_ALLOC,
+					hwpt_alloc(fd, idev, pt, 0, IOMMU_HWPT_DATA_NONE, NULL, 0,
+						   &hwpt),
 					"idev %u pt %u", idev, pt)) {
 					note_id(sh, hwpt);
 					hwpts[nh++] = hwpt;
@@ -759,8 +550,8 @@ static void *device_thread(void *arg)
 				 * HWPT's id: once detached it is gone and the id may be reused.
 				 */
 				pt = rnd(w, 2) || !nh ? any_slot(w) : hwpts[rnd(w, nh)];
-				DO(w, OP_REPLACE, replace(fd, stdev, &pt), "stdev %u pt %u", stdev,
-				   pt);
+				DO(w, OP_REPLACE, replace(fd, stdev, pt, &pt), "stdev %u pt %u",
+				   stdev, pt);
 			} else if (nh) {
 				int i = rnd(w, nh);
 
@@ -854,7 +645,10 @@ static void *access_thread(void *arg)
 		int steps = 1 + rnd(w, 24), ret;
 
 		a.nitems = 0;
-		ret = DO(w, OP_ACCESS_CREATE, create_access(sh->fd, ioas, &a.afd), "ioas %u", ioas);
+		ret = DO(w, OP_ACCESS_CREATE,
+			 create_access(sh->fd, ioas, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+				       &a.afd),
+			 "ioas %u", ioas);
 		atomic_fetch_add(&w->epoch, 1);
 		if (ret)
 			continue;
@@ -1118,7 +912,7 @@ TEST_F_TIMEOUT(stress, run, MAX_SECONDS + JOIN_GRACE + 60)
 		left[nleft++] = atomic_load(&sh->slot[i]);
 	printf("# %d IOASes left (%d of them out of their slot)\n", nleft, sh->nretired);
 	for (int i = 0; i < nleft; i++) {
-		EXPECT_EQ(0, unmap(fd, left[i], 0, UINT64_MAX))
+		EXPECT_EQ(0, unmap(fd, left[i], 0, UINT64_MAX, NULL))
 			TH_LOG("unmap all of ioas %u: %s", left[i], strerror(errno));
 		EXPECT_EQ(0, destroy(fd, left[i]))
 			TH_LOG("destroy ioas %u: %s", left[i], strerror(errno));
@@ -1213,7 +1007,7 @@ static void *lookup_thread(void *arg)
 		else
 			lookup_unexpected(r, "GET_HW_INFO", err);
 
-		ret = hwpt_alloc(r->fd, idev, r->ioas, &hwpt);
+		ret = hwpt_alloc(r->fd, idev, r->ioas, 0, IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt);
 		err = errno;
 		atomic_fetch_add(&r->calls, 1);
 		if (!ret) {

@@ -18,29 +18,13 @@
 #include <linux/iommufd.h>
 
 #include "kselftest_harness.h"
+#include "common.h"
 
 /* A struct larger than any this kernel knows, to send "newer ABI" arguments. */
 struct big_arg {
 	__u32 size;
 	__u32 words[63];
 };
-
-static int ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-
-	if (!ret)
-		*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
 
 FIXTURE(dev_iommu)
 {

@@ -24,26 +24,11 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
+#include "common.h"
 
-#define PAGE 4096UL
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
-/* First IOVA of the mock domain's aperture. */
-#define AP ((__u64)MOCK_APERTURE_START)
 #define BUF_PAGES 4
 /* The core's bound on veventq_depth. */
 #define VEVENTQ_MAX_DEPTH (1U << 19)
-#ifndef offsetofend
-#define offsetofend(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
-#endif
-
-/* The call fails with exactly this errno (errno is read before anything can clobber it). */
-#define EXPECT_FAIL(err, expr)                  \
-	do {                                    \
-		long __ret = (expr);            \
-		int __err = errno;              \
-		EXPECT_EQ(-1, __ret);           \
-		EXPECT_EQ(err, __err);          \
-	} while (0)
 
 /* mmap() of /dev/iommu fails with exactly this errno. */
 #define EXPECT_MMAP_FAIL(err, fd, len, prot, flags, off)                    \
@@ -65,22 +50,6 @@ struct sevent {
 #define HDR_SZ sizeof(struct iommufd_vevent_header)
 #define EV_SZ sizeof(struct sevent)
 
-static int ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-
-	*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
-
 /* The ID the next object gets: allocate an IOAS and free it again (0 on failure). */
 static __u32 next_id(int fd)
 {
@@ -99,85 +68,6 @@ static int next_fd(void)
 	if (fd >= 0)
 		close(fd);
 	return fd;
-}
-
-static int map_at(int fd, __u32 ioas, void *va, __u64 len, __u64 iova)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = RW | IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = ioas,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-}
-
-static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas,
-		.iova = iova,
-		.length = len,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
-}
-
-static int mock_domain(int fd, __u32 pt, __u32 *stdev, __u32 *hwpt, __u32 *idev)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt,
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	if (stdev)
-		*stdev = cmd.mock_domain.out_stdev_id;
-	if (hwpt)
-		*hwpt = cmd.mock_domain.out_hwpt_id;
-	if (idev)
-		*idev = cmd.mock_domain.out_idev_id;
-	return ret;
-}
-
-/* Moves the mock device to another HWPT (or IOAS); *pt is updated to what it attached to. */
-static int replace(int fd, __u32 stdev, __u32 pt, __u32 *out)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev,
-		.mock_domain_replace = { .pt_id = pt },
-	};
-	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
-
-	if (out)
-		*out = cmd.mock_domain_replace.pt_id;
-	return ret;
-}
-
-static int hwpt_alloc(int fd, __u32 dev, __u32 pt, __u32 flags, __u32 type, void *data,
-		      __u32 len, __u32 *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev,
-		.pt_id = pt,
-		.data_type = type,
-		.data_len = len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int ret = ioctl(fd, IOMMU_HWPT_ALLOC, &cmd);
-
-	if (out)
-		*out = cmd.out_hwpt_id;
-	return ret;
 }
 
 /* A nested HWPT on a vIOMMU whose mock IOTLB entries all start at @iotlb. */
@@ -1507,15 +1397,15 @@ TEST_F(viommu, hw_queue_alloc_and_order)
 	__u32 q0, q1;
 	const __u32 t = IOMMU_HW_QUEUE_TYPE_SELFTEST;
 
-	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, AP));
-	ASSERT_EQ(0, map_at(self->fd, self->ioas, (char *)self->buf + PAGE, PAGE, AP + PAGE));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, AP));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, (char *)self->buf + PAGE, PAGE, AP + PAGE));
 
 	EXPECT_FAIL(EIO, hw_queue_alloc(self->fd, self->viommu, t, 1, AP, PAGE, NULL));
 	ASSERT_EQ(0, hw_queue_alloc(self->fd, self->viommu, t, 0, AP, PAGE, &q0));
 	EXPECT_NE(0, q0);
 	EXPECT_FAIL(EEXIST, hw_queue_alloc(self->fd, self->viommu, t, 0, AP + PAGE, PAGE, NULL));
-	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE));
-	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP + PAGE, PAGE));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE, NULL));
+	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP + PAGE, PAGE, NULL));
 
 	/* Index 1 on a sub-page range of the same page. */
 	ASSERT_EQ(0, hw_queue_alloc(self->fd, self->viommu, t, 1, AP + PAGE / 2, PAGE / 2, &q1));
@@ -1524,14 +1414,14 @@ TEST_F(viommu, hw_queue_alloc_and_order)
 	EXPECT_FAIL(EBUSY, destroy(self->fd, q0));
 	EXPECT_FAIL(EBUSY, destroy(self->fd, self->viommu));
 	EXPECT_FAIL(EBUSY, destroy(self->fd, self->parent));
-	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE, NULL));
 
 	EXPECT_EQ(0, destroy(self->fd, q1));
-	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE, NULL));
 	EXPECT_FAIL(EBUSY, destroy(self->fd, self->viommu));
 	EXPECT_EQ(0, destroy(self->fd, q0));
 	EXPECT_FAIL(ENOENT, destroy(self->fd, q0));
-	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP, PAGE));
+	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP, PAGE, NULL));
 	EXPECT_EQ(0, destroy(self->fd, self->viommu));
 }
 
@@ -1543,15 +1433,15 @@ TEST_F(viommu, hw_queue_pin_goes_with_queue)
 {
 	__u32 q0, next;
 
-	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, AP));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, AP));
 	next = next_id(self->fd);
 	ASSERT_EQ(0, hw_queue_alloc(self->fd, self->viommu, IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, AP,
 				    PAGE, &q0));
 	EXPECT_EQ(next, q0);
-	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE, NULL));
 	EXPECT_EQ(0, destroy(self->fd, q0));
 	EXPECT_EQ(next, next_id(self->fd));
-	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP, PAGE));
+	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP, PAGE, NULL));
 }
 
 /* Bad input: flags/type/length/overflow before the vIOMMU lookup; no ID or pin left behind. */
@@ -1568,7 +1458,7 @@ TEST_F(viommu, hw_queue_bad_input)
 	const __u32 t = IOMMU_HW_QUEUE_TYPE_SELFTEST;
 	__u32 v = self->viommu, next, q;
 
-	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, AP));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, AP));
 	next = next_id(self->fd);
 
 	EXPECT_FAIL(EOPNOTSUPP, ioctl(self->fd, IOMMU_HW_QUEUE_ALLOC, &cmd));
@@ -1606,8 +1496,8 @@ TEST_F(viommu, hw_queue_bad_input)
 	EXPECT_EQ(0, cmd.out_hw_queue_id);
 
 	EXPECT_EQ(next, next_id(self->fd));
-	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP, PAGE));
-	EXPECT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, AP));
+	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP, PAGE, NULL));
+	EXPECT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, AP));
 	ASSERT_EQ(0, ioctl_long(self->fd, IOMMU_HW_QUEUE_ALLOC, &cmd, sizeof(cmd), 0));
 	q = cmd.out_hw_queue_id;
 	EXPECT_EQ(next, q);
@@ -1636,7 +1526,7 @@ TEST_F(viommu, close_with_everything_alive)
 	ASSERT_EQ(0, vdev_alloc(self->fd, self->viommu, self->idev, 0x66, &vdev));
 	ASSERT_EQ(0, replace(self->fd, self->stdev, nested, NULL));
 	ASSERT_EQ(0, trigger(self->fd, self->idev));
-	ASSERT_EQ(0, map_at(self->fd, self->ioas, self->buf, PAGE, AP));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, AP));
 	ASSERT_EQ(0, hw_queue_alloc(self->fd, self->viommu, IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, AP,
 				    PAGE, &hwq));
 
