@@ -21,6 +21,42 @@ SPLAT = re.compile(r"(WARNING:|BUG:|Oops|KASAN:|UBSAN:|kernel BUG|panicked at|"
                    r"unreferenced object|possible circular locking|possible recursive locking|"
                    r"inconsistent lock state|sleeping function called from invalid context|"
                    r"Kernel panic)")
+# A kmemleak report whose allocation backtrace has these frames, in this order, is the IOMMU
+# core's and shows with the C module too: when device_add() fails under fault injection after
+# iommu_mock_device_add() has set up dev->iommu (iommu_fwspec_init), nothing frees it, as
+# dev_iommu_free() only runs for a device that was added. It is counted, named in the note, and
+# does not fail the run; any other report does.
+KNOWN_LEAK = ("dev_iommu_get", "iommu_fwspec_init", "iommu_mock_device_add")
+KNOWN_LEAK_WHY = "dev_iommu from iommu_mock_device_add() when device_add() fails (IOMMU core; C too)"
+
+
+def scan_splats(dmesg):
+    """Splat lines of a dmesg, less the kmemleak reports of the known IOMMU-core leak; returns
+    (splats, how many known reports were set aside)."""
+    lines = dmesg.splitlines()
+    splats, known, i = [], 0, 0
+    while i < len(lines):
+        line = lines[i]
+        if "unreferenced object" in line:
+            # The report runs to the next one or to the first line that is not indented.
+            j = i + 1
+            while j < len(lines) and "unreferenced object" not in lines[j] and \
+                    re.match(r"^(\[\s*[\d.]+\])?\s", lines[j]):
+                j += 1
+            frames = [f.split("+")[0].split()[-1] for f in lines[i + 1:j] if "+0x" in f]
+            it = iter(frames)
+            if all(any(f == want for f in it) for want in KNOWN_LEAK):
+                known += 1
+            else:
+                splats.append(line)
+            i = j
+            continue
+        if SPLAT.search(line):
+            splats.append(line)
+        i += 1
+    return splats, known
+
+
 TAP = re.compile(r"^(not )?ok \d+ (\S+)(?:\s+#\s*(SKIP|skip)\s*(.*))?")
 CARGO = re.compile(r"^test (\S+) \.\.\. (ok|FAILED|ignored)")
 
@@ -90,9 +126,22 @@ def main():
             unloaded = not os.path.exists(os.path.join(d, "unload.failed"))
             rows.append(("kernel", "module_unload", impl, "ok" if unloaded else "fail", True, ""))
         dmesg = read(os.path.join(d, "dmesg.txt"))
-        splats = [l for l in dmesg.splitlines() if SPLAT.search(l)]
+        splats, known = scan_splats(dmesg)
+        note = splats[0].strip()[:200] if splats else ("" if dmesg else "no dmesg")
+        if known and not splats:
+            note = f"{known} known upstream kmemleak report(s), not ours: {KNOWN_LEAK_WHY}"
         rows.append(("kernel", "dmesg_clean", impl, "fail" if splats or not dmesg else "ok", True,
-                     splats[0].strip()[:200] if splats else ("" if dmesg else "no dmesg")))
+                     note))
+        # kmemleak's own report (guest-tests.sh saves it after the unload, on kernels that have
+        # it): its entries do not reach dmesg whole, so it is read here.
+        leaks = os.path.join(d, "kmemleak.txt")
+        if os.path.exists(leaks):
+            leaked, known = scan_splats(read(leaks))
+            note = f"{len(leaked)} unreferenced object(s): {leaked[0].strip()[:150]}" if leaked else ""
+            if known:
+                note = (note + "; " if note else "") + \
+                    f"{known} known upstream report(s), not ours: {KNOWN_LEAK_WHY}"
+            rows.append(("kernel", "kmemleak_clean", impl, "fail" if leaked else "ok", True, note))
 
         for suite in ours + ["clients"] + list(UPSTREAM_SUITES):
             tap = parse_tap(os.path.join(d, suite + ".tap"))
