@@ -373,13 +373,11 @@ fn for_each_run(
     let mut done = 0u64;
     let mut i = 0usize;
     while done < total {
-        let first = pfns.get(i).ok_or(EINVAL)?;
-        let mut n = 1usize;
-        if !small_pages {
-            while pfns.get(i + n) == Some(first + n as u64) {
-                n += 1;
-            }
-        }
+        let (first, n) = if small_pages {
+            (pfns.get(i).ok_or(EINVAL)?, 1)
+        } else {
+            pfns.run_at(i).ok_or(EINVAL)?
+        };
         // The first run starts `offset` into its page; every run ends at a page end or the area's.
         let skip = if i == 0 { offset } else { 0 };
         let len = (n as u64 * PAGE - skip).min(total - done);

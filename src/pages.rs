@@ -362,16 +362,18 @@ impl Pages {
             Source::DmaBuf(_) => Account::current_in_mode(Mode::None)?,
             _ => Account::current(account_mm)?,
         };
+        let length = length.checked_add(start_byte).ok_or(EOVERFLOW)?;
+        let npages = length.div_ceil(PAGE);
         Arc::pin_init(
             try_pin_init!(Pages {
                 source,
                 // `start` rounded down to its page: no arithmetic that could fail.
                 base: start & !(PAGE - 1),
-                length: length.checked_add(start_byte).ok_or(EOVERFLOW)?,
+                length,
                 writable,
                 pins <- new_mutex!(Pins {
                     users: QuietVec::new(),
-                    pfns: PfnTable::new(),
+                    pfns: PfnTable::new(npages),
                     account,
                     npinned: 0,
                 }),
@@ -472,7 +474,7 @@ impl Pages {
         pins.account.uncharge(freed);
         pins.npinned = pins.npinned.saturating_sub(freed);
         if pins.users.is_empty() {
-            pins.pfns = PfnTable::new();
+            pins.pfns = pins.pfns.emptied();
         }
     }
 

@@ -31,13 +31,31 @@ fn split(idx: u64) -> Option<(usize, usize)> {
 /// Sparse PFN table; an empty chunk vector is a chunk not allocated.
 pub(crate) struct PfnTable {
     dir: QuietVec<KVVec<u64>, KVmalloc>,
+    /// Pages of the memory: the last chunk is only as long as the pages it covers, so a small
+    /// mapping (a 4 KiB area: one PFN) costs its size, not a whole chunk.
+    npages: u64,
 }
 
 impl PfnTable {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(npages: u64) -> Self {
         Self {
             dir: QuietVec::new(),
+            npages,
         }
+    }
+
+    /// A table for as many pages as this one, empty.
+    pub(crate) fn emptied(&self) -> Self {
+        Self::new(self.npages)
+    }
+
+    /// Entries chunk `c` needs: a whole chunk but for the last one.
+    fn chunk_len(&self, c: usize) -> usize {
+        let first = u64::try_from(c)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(CHUNK as u64);
+        let left = self.npages.saturating_sub(first);
+        usize::try_from(left).unwrap_or(CHUNK).clamp(1, CHUNK)
     }
 
     /// Makes room for the PFNs of pages `span`: the directory up to its last page and every chunk
@@ -56,7 +74,8 @@ impl PfnTable {
         }
         for c in first..=last {
             if self.dir[c].is_empty() {
-                self.dir[c] = KVVec::from_elem(0, CHUNK, GFP_KERNEL_ACCOUNT)?;
+                let len = self.chunk_len(c);
+                self.dir[c] = KVVec::from_elem(0, len, GFP_KERNEL_ACCOUNT)?;
             }
         }
         Ok(())
@@ -118,6 +137,31 @@ impl PfnView<'_> {
         }
         self.table
             .get(self.first.checked_add(u64::try_from(i).ok()?)?)
+    }
+
+    /// The run of physically contiguous pages from the `i`-th: its first PFN and length. Walks
+    /// the chunks' slices directly rather than looking each page up.
+    pub(crate) fn run_at(&self, i: usize) -> Option<(u64, usize)> {
+        let max = self.len.checked_sub(i).filter(|m| *m > 0)?;
+        let start = self.first.checked_add(u64::try_from(i).ok()?)?;
+        let first = self.table.get(start)?;
+        let mut n = 1usize;
+        let mut expect = first.wrapping_add(1);
+        while n < max {
+            let (c, at) = split(start.checked_add(u64::try_from(n).ok()?)?)?;
+            let rest = self.table.dir.get(c)?.get(at..)?;
+            let take = rest.len().min(max - n);
+            let mut k = 0;
+            while k < take && rest[k] == expect {
+                k += 1;
+                expect = expect.wrapping_add(1);
+            }
+            n += k;
+            if k < take || take == 0 {
+                break;
+            }
+        }
+        Some((first, n))
     }
 
     /// The PFNs in order.
