@@ -56,10 +56,13 @@ impl PinnedDrop for Ictx {
     /// objects holding it (they hold references).
     fn drop(self: Pin<&mut Self>) {
         #[cfg(CONFIG_IOMMUFD_TEST)]
+        let mut from = 0;
+        #[cfg(CONFIG_IOMMUFD_TEST)]
         loop {
-            let Some(obj) = self.objects.lock().take_selftest() else {
+            let Some((id, obj)) = self.objects.lock().take_selftest(from) else {
                 break;
             };
+            from = id.saturating_add(1);
             if let crate::object::Object::Selftest(st) = &obj {
                 st.teardown(&self);
             }

@@ -465,15 +465,20 @@ impl Objects {
         obj
     }
 
-    /// Takes any selftest object out of the table (closing the context).
+    /// Takes the lowest selftest object with an ID from `from` out of the table (closing the
+    /// context), with its ID: the caller goes on from the next ID, so the table is walked once,
+    /// not once per object.
     #[cfg(CONFIG_IOMMUFD_TEST)]
-    pub(crate) fn take_selftest(&mut self) -> Option<Object> {
-        let id = self
-            .slots
-            .iter()
-            .find(|(_, slot)| matches!(slot, Some(Object::Selftest(_))))
-            .map(|(&id, _)| id)?;
-        self.remove_if(id, |_| true)
+    pub(crate) fn take_selftest(&mut self, from: u32) -> Option<(u32, Object)> {
+        let mut cursor = self.slots.cursor_lower_bound_mut(&from)?;
+        let id = loop {
+            let (&id, slot) = cursor.current();
+            if matches!(slot, Some(Object::Selftest(_))) {
+                break id;
+            }
+            cursor = cursor.move_next()?;
+        };
+        Some((id, self.remove_if(id, |_| true)?))
     }
 
     /// Removes the access object `id` for its creator (destroy).
