@@ -547,29 +547,7 @@ impl Device {
         {
             return Ok(id);
         }
-        // Room and an ID first, so nothing can fail once the device is attached; the HWPT
-        // becomes visible under the ID only then: nobody can look it up half made.
-        hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let reserved = reserve_id(ictx)?;
-        let paging = match HwptPaging::new(ioas, self, 0, None, true, None) {
-            Ok(paging) => paging,
-            Err(e) => {
-                ictx.objects.lock().abort(reserved);
-                return Err(e);
-            }
-        };
-        if let Err(e) = self.do_attach(pasid, &Hwpt::Paging(paging.clone())) {
-            ictx.objects.lock().abort(reserved);
-            // The HWPT goes after the lock (see the lock order above).
-            drop(hwpts);
-            return Err(e);
-        }
-        let id = reserved.id;
-        ictx.objects
-            .lock()
-            .finalize(reserved, Object::HwptPaging(paging));
-        // Capacity reserved above.
-        hwpts.push(id, GFP_KERNEL_ACCOUNT)?;
+        let ((), id) = self.new_auto_hwpt(ictx, ioas, hwpts, |h| self.do_attach(pasid, h))?;
         Ok(id)
     }
 
@@ -589,7 +567,20 @@ impl Device {
         })? {
             return Ok((old, id));
         }
-        // As in `auto_attach`: once replaced, nothing may fail (putting the device back could).
+        self.new_auto_hwpt(ictx, ioas, hwpts, |h| self.do_replace(pasid, h))
+    }
+
+    /// Makes a new automatic HWPT of `ioas` for this device, joins it with `join` (attach or
+    /// replace) and publishes it. Room in the IOAS's list and an ID come first, so nothing can
+    /// fail once the device has joined (putting it back could); the HWPT becomes visible under
+    /// the ID only then: nobody can look it up half made.
+    fn new_auto_hwpt<R>(
+        &self,
+        ictx: &Ictx,
+        ioas: &Arc<Ioas>,
+        mut hwpts: kernel::sync::MutexGuard<'_, KVec<u32>>,
+        join: impl FnOnce(&Hwpt) -> Result<R>,
+    ) -> Result<(R, u32)> {
         hwpts.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let reserved = reserve_id(ictx)?;
         let paging = match HwptPaging::new(ioas, self, 0, None, true, None) {
@@ -599,8 +590,8 @@ impl Device {
                 return Err(e);
             }
         };
-        let old = match self.do_replace(pasid, &Hwpt::Paging(paging.clone())) {
-            Ok(old) => old,
+        let joined = match join(&Hwpt::Paging(paging.clone())) {
+            Ok(joined) => joined,
             Err(e) => {
                 ictx.objects.lock().abort(reserved);
                 // The HWPT goes after the lock (see the lock order above).
@@ -614,7 +605,7 @@ impl Device {
             .finalize(reserved, Object::HwptPaging(paging));
         // Capacity reserved above.
         hwpts.push(id, GFP_KERNEL_ACCOUNT)?;
-        Ok((old, id))
+        Ok((joined, id))
     }
 
     /// Tries `join` on each live automatic HWPT of the IOAS (pruning IDs that went away):
