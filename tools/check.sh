@@ -65,7 +65,7 @@ grep -E '^test result:' "$results/raw/host-tests.txt" | head -3 || true
 # Limits per kernel profile. A debug kernel under TCG is 5-50 times slower than the default one;
 # there the fuzzer gets its full call count (FUZZ_CALLS) instead of the one-minute cap.
 if [ "${KPROFILE:-default}" = default ]; then
-	vm_timeout=${VM_TIMEOUT:-3000} suite_timeout=${SUITE_TIMEOUT:-1200}
+	vm_timeout=${VM_TIMEOUT:-3000} suite_timeout=${SUITE_TIMEOUT:-600}
 	fuzz_calls=${FUZZ_CALLS:-200000} fuzz_secs=${FUZZ_SECS:-60}
 else
 	vm_timeout=${VM_TIMEOUT:-14400} suite_timeout=${SUITE_TIMEOUT:-5400}

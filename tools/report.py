@@ -86,6 +86,41 @@ def read(path, default=""):
         return default
 
 
+def stuck_summary(text):
+    """The tasks of a <suite>.stuck file (guest-tests.sh) as `comm: frame < frame < ...`, the
+    innermost frames first, short enough for one failure line."""
+    tasks, cur = [], None
+    for line in text.splitlines():
+        if line.startswith("task "):
+            cur = [line.split(None, 2)[-1]]
+            tasks.append(cur)
+        elif cur is not None and "]" in line:
+            frame = line.split("]", 1)[1].strip().split("+")[0]
+            if frame and len(cur) < 9:
+                cur.append(frame)
+    if not tasks:
+        return "no task in state D (the suite's process ignored its kill)"
+    return "; ".join(f"{t[0]}: {' < '.join(t[1:]) or '(no stack)'}" for t in tasks[:3])
+
+
+def why_unfinished(raw, d):
+    """Why an implementation's run has no `done` marker, from what the guest and the console
+    left: a stuck suite, or the last suite that started and the first splat of the console."""
+    stuck = read(os.path.join(d, "stuck")).strip()
+    if stuck:
+        return f"suite {stuck} got stuck in the kernel and the run stopped there"
+    console = read(os.path.join(raw, "console.log"))
+    last = [l for l in console.splitlines() if l.startswith("[guest]")]
+    splat = next((l.strip() for l in console.splitlines() if SPLAT.search(l) or
+                  "still waiting" in l or "blocked for more than" in l), "")
+    parts = ["guest crashed or timed out (results/raw/console.log)"]
+    if last:
+        parts.append(f"last guest line: {last[-1][8:][:100]}")
+    if splat:
+        parts.append(f"console: {splat[:160]}")
+    return "; ".join(parts)
+
+
 def main():
     raw, repo, impls = sys.argv[1], sys.argv[2], sys.argv[3].split()
     results = os.path.dirname(raw.rstrip("/"))
@@ -119,7 +154,7 @@ def main():
         d = os.path.join(raw, impl)
         finished = os.path.exists(os.path.join(d, "done"))
         rows.append(("kernel", "guest_finished", impl, "ok" if finished else "fail", True,
-                     "" if finished else "guest crashed or timed out: see results/raw/console.log"))
+                     "" if finished else why_unfinished(raw, d)))
         loaded = not os.path.exists(os.path.join(d, "load.failed"))
         rows.append(("kernel", "module_load", impl, "ok" if loaded else "fail", True, ""))
         if finished and loaded:
@@ -156,7 +191,11 @@ def main():
                 for s, t in sorted(allow):
                     if s == suite and t not in seen:
                         rows.append((suite, t, impl, "fail", True, "listed but did not run"))
-            if not upstream and (not tap or rc in ("124", "137")):
+            stuck = os.path.join(d, suite + ".stuck")
+            if os.path.exists(stuck):
+                rows.append((suite, "(suite)", impl, "fail", True,
+                             "stuck in the kernel: " + stuck_summary(read(stuck))))
+            elif not upstream and (not tap or rc in ("124", "137")):
                 why = "timed out" if rc in ("124", "137") else f"no TAP output (exit {rc or 'none'})"
                 rows.append((suite, "(suite)", impl, "fail", True, why))
 

@@ -44,15 +44,46 @@ unload() {
 	done
 }
 
-# suite name, binary [args]: TAP on stdout into $dir/<suite>.tap, exit status into <suite>.rc
+# suite name, binary [args]: TAP on stdout into $dir/<suite>.tap, exit status into <suite>.rc.
+# timeout(1) cannot end a process that sleeps in the kernel and never returns: a minute past the
+# suite's limit it is given up for stuck (see stuck()), and no suite runs after it: its tasks hold
+# the module and their fds.
+STUCK=
 run_suite() {
-	local dir=$1 suite=$2 bin=$3 t0 rc
+	local dir=$1 suite=$2 bin=$3 t0 rc pid
 	shift 3
+	[ -z "$STUCK" ] || return 0
 	t0=$(date +%s)
-	timeout -k 10 "$SUITE_TIMEOUT" "$bin" "$@" >"$dir/$suite.tap" 2>"$dir/$suite.err"
+	timeout -k 10 "$SUITE_TIMEOUT" "$bin" "$@" >"$dir/$suite.tap" 2>"$dir/$suite.err" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ $(( $(date +%s) - t0 )) -gt $(( SUITE_TIMEOUT + 60 )) ]; then
+			stuck "$dir" "$suite"
+			return
+		fi
+		sleep 0.5
+	done
+	wait "$pid"
 	rc=$?
 	echo $rc >"$dir/$suite.rc"
 	say "$suite: exit $rc in $(( $(date +%s) - t0 ))s, $(grep -c '^ok ' "$dir/$suite.tap") ok, $(grep -c '^not ok ' "$dir/$suite.tap") not ok"
+}
+
+# Records what a stuck suite's tasks wait on: each task in uninterruptible sleep (state D) with
+# its kernel stack into $dir/<suite>.stuck (tools/report.py puts the top frames in the failure),
+# and every blocked task into the kernel log (sysrq w).
+stuck() { # dir suite
+	local dir=$1 suite=$2 p
+	STUCK=$suite
+	{
+		for p in /proc/[0-9]*; do
+			[ "$(awk '/^State:/ {print $2}' "$p/status" 2>/dev/null)" = D ] || continue
+			echo "task ${p#/proc/} $(cat "$p/comm" 2>/dev/null)"
+			cat "$p/stack" 2>/dev/null
+		done
+	} >"$dir/$suite.stuck"
+	echo w >/proc/sysrq-trigger 2>/dev/null
+	say "$suite: STUCK after $(( SUITE_TIMEOUT + 60 ))s: $(grep -c '^task ' "$dir/$suite.stuck") task(s) in state D; the run stops here"
 }
 
 # On a kernel with kmemleak (the debug profiles), look for leaks once the module is gone: what it
@@ -107,6 +138,7 @@ edu_release() {
 # group pair for DMA ownership.
 run_clients() {
 	local dir=$1 cdev bdfs group=()
+	[ -z "$STUCK" ] || return 0
 	mapfile -t bdfs < <(edu_devices)
 	if [ "${#bdfs[@]}" -lt 1 ] || ! cdev=$(edu_to_vfio "${bdfs[0]}"); then
 		say "clients: no edu device bound to vfio-pci"
@@ -118,7 +150,8 @@ run_clients() {
 		group=("$(edu_to_vfio "${bdfs[1]}")" "$(edu_to_vfio "${bdfs[2]}")")
 	fi
 	run_suite "$dir" clients "$REPO/tests/clients/run.sh" "$cdev" "${group[@]}"
-	edu_release
+	# A stuck client holds its device open: unbinding it would wait for it too.
+	[ -n "$STUCK" ] || edu_release
 }
 
 prepare
@@ -145,6 +178,12 @@ for impl in $IMPLS; do
 	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
 	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
 	run_clients "$dir"
+	if [ -n "$STUCK" ]; then
+		sleep 2 # the sysrq report
+		dmesg >"$dir/dmesg.txt"
+		echo "$STUCK" >"$dir/stuck"
+		break
+	fi
 	unload >"$dir/unload.log" 2>&1 || { say "unloading $impl failed: $(cat "$dir/unload.log")"; echo failed >"$dir/unload.failed"; }
 	kmemleak_scan "$dir"
 	dmesg >"$dir/dmesg.txt"
