@@ -3,7 +3,8 @@
 //! each allocated when a page in it is first pinned. Pinning a little of a huge mapping costs a
 //! little (one chunk and a directory of one pointer per 32 MiB of mapping), as upstream's xarray
 //! of pinned PFNs does, where one array for the whole mapping would be user sized (8 bytes per
-//! page of a mapping of any length).
+//! page of a mapping of any length). A mapping of a few pages keeps its PFNs in the table itself
+//! and allocates nothing, as an xarray holding one entry does.
 //!
 //! Lookups are two array indexings; runs are found by the caller, page by page.
 
@@ -21,6 +22,9 @@ use crate::{
 const CHUNK_SHIFT: u32 = 13;
 const CHUNK: usize = 1 << CHUNK_SHIFT;
 
+/// Up to this many pages, the PFNs are kept in place.
+const INLINE: usize = 4;
+
 /// Chunk number and index in the chunk of page `idx`.
 fn split(idx: u64) -> Option<(usize, usize)> {
     let chunk = usize::try_from(idx >> CHUNK_SHIFT).ok()?;
@@ -28,20 +32,38 @@ fn split(idx: u64) -> Option<(usize, usize)> {
     Some((chunk, at))
 }
 
-/// Sparse PFN table; an empty chunk vector is a chunk not allocated.
+/// Entries chunk `c` of a table of `npages` pages needs: a whole chunk but for the last one.
+fn chunk_len(npages: u64, c: usize) -> usize {
+    let first = u64::try_from(c)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(CHUNK as u64);
+    let left = npages.saturating_sub(first);
+    usize::try_from(left).unwrap_or(CHUNK).clamp(1, CHUNK)
+}
+
+enum Store {
+    /// At most [`INLINE`] pages: their PFNs, once reserved.
+    Inline(Option<[u64; INLINE]>),
+    /// The chunk directory; an empty chunk vector is a chunk not allocated.
+    Chunks(QuietVec<KVVec<u64>, KVmalloc>),
+}
+
+/// Sparse PFN table.
 pub(crate) struct PfnTable {
-    dir: QuietVec<KVVec<u64>, KVmalloc>,
+    store: Store,
     /// Pages of the memory: the last chunk is only as long as the pages it covers, so a small
-    /// mapping (a 4 KiB area: one PFN) costs its size, not a whole chunk.
+    /// mapping costs its size, not a whole chunk.
     npages: u64,
 }
 
 impl PfnTable {
     pub(crate) fn new(npages: u64) -> Self {
-        Self {
-            dir: QuietVec::new(),
-            npages,
-        }
+        let store = if npages <= INLINE as u64 {
+            Store::Inline(None)
+        } else {
+            Store::Chunks(QuietVec::new())
+        };
+        Self { store, npages }
     }
 
     /// A table for as many pages as this one, empty.
@@ -49,13 +71,13 @@ impl PfnTable {
         Self::new(self.npages)
     }
 
-    /// Entries chunk `c` needs: a whole chunk but for the last one.
-    fn chunk_len(&self, c: usize) -> usize {
-        let first = u64::try_from(c)
-            .unwrap_or(u64::MAX)
-            .saturating_mul(CHUNK as u64);
-        let left = self.npages.saturating_sub(first);
-        usize::try_from(left).unwrap_or(CHUNK).clamp(1, CHUNK)
+    /// The PFNs of chunk `c`, if it exists (an inline table is chunk 0).
+    fn chunk(&self, c: usize) -> Option<&[u64]> {
+        match &self.store {
+            Store::Inline(Some(pfns)) if c == 0 => pfns.get(..chunk_len(self.npages, 0)),
+            Store::Inline(_) => None,
+            Store::Chunks(dir) => dir.get(c).map(|chunk| &chunk[..]).filter(|s| !s.is_empty()),
+        }
     }
 
     /// Makes room for the PFNs of pages `span`: the directory up to its last page and every chunk
@@ -64,18 +86,29 @@ impl PfnTable {
         let first = usize::try_from(span.start >> CHUNK_SHIFT).map_err(|_| ENOMEM)?;
         let last = usize::try_from(span.last >> CHUNK_SHIFT).map_err(|_| ENOMEM)?;
         let need = last.checked_add(1).ok_or(ENOMEM)?;
-        if self.dir.len() < need {
-            // At most one entry per 32 MiB of the mapping: a 128 TiB one needs 32 MiB here.
-            let more = need - self.dir.len();
-            self.dir.reserve(more, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
-            while self.dir.len() < need {
-                self.dir.push(KVVec::new(), GFP_KERNEL_ACCOUNT)?;
+        let npages = self.npages;
+        match &mut self.store {
+            Store::Inline(pfns) => {
+                if span.last >= INLINE as u64 {
+                    return Err(EINVAL);
+                }
+                pfns.get_or_insert([0; INLINE]);
             }
-        }
-        for c in first..=last {
-            if self.dir[c].is_empty() {
-                let len = self.chunk_len(c);
-                self.dir[c] = KVVec::from_elem(0, len, GFP_KERNEL_ACCOUNT)?;
+            Store::Chunks(dir) => {
+                if dir.len() < need {
+                    // At most one entry per 32 MiB of the mapping: a 128 TiB one needs 32 MiB.
+                    let more = need - dir.len();
+                    dir.reserve(more, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
+                    while dir.len() < need {
+                        dir.push(KVVec::new(), GFP_KERNEL_ACCOUNT)?;
+                    }
+                }
+                for c in first..=last {
+                    if dir[c].is_empty() {
+                        let len = chunk_len(npages, c);
+                        dir[c] = KVVec::from_elem(0, len, GFP_KERNEL_ACCOUNT)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -84,32 +117,30 @@ impl PfnTable {
     /// Records the PFN of page `idx`, whose chunk [`Self::reserve`] made.
     pub(crate) fn set(&mut self, idx: u64, pfn: u64) -> Result {
         let (c, at) = split(idx).ok_or(EINVAL)?;
-        let slot = self
-            .dir
-            .get_mut(c)
-            .and_then(|chunk| chunk.get_mut(at))
-            .ok_or(EINVAL)?;
-        *slot = pfn;
+        let slot = match &mut self.store {
+            Store::Inline(Some(pfns)) if idx < self.npages => pfns.get_mut(at),
+            Store::Inline(_) => None,
+            Store::Chunks(dir) => dir.get_mut(c).and_then(|chunk| chunk.get_mut(at)),
+        };
+        *slot.ok_or(EINVAL)? = pfn;
         Ok(())
     }
 
     /// The PFN recorded for page `idx`, if its chunk exists.
     pub(crate) fn get(&self, idx: u64) -> Option<u64> {
         let (c, at) = split(idx)?;
-        self.dir.get(c)?.get(at).copied()
+        self.chunk(c)?.get(at).copied()
     }
 
     /// A view of pages `span`, if every chunk of it exists.
     pub(crate) fn view(&self, span: Span) -> Option<PfnView<'_>> {
         let first = usize::try_from(span.start >> CHUNK_SHIFT).ok()?;
         let last = usize::try_from(span.last >> CHUNK_SHIFT).ok()?;
-        let all = self
-            .dir
-            .get(first..=last)?
-            .iter()
-            .all(|chunk| !chunk.is_empty());
+        if span.last >= self.npages || !(first..=last).all(|c| self.chunk(c).is_some()) {
+            return None;
+        }
         let len = usize::try_from(span.len()).ok()?;
-        all.then_some(PfnView {
+        Some(PfnView {
             table: self,
             first: span.start,
             len,
@@ -149,7 +180,7 @@ impl PfnView<'_> {
         let mut expect = first.wrapping_add(1);
         while n < max {
             let (c, at) = split(start.checked_add(u64::try_from(n).ok()?)?)?;
-            let rest = self.table.dir.get(c)?.get(at..)?;
+            let rest = self.table.chunk(c)?.get(at..)?;
             let take = rest.len().min(max - n);
             let mut k = 0;
             while k < take && rest[k] == expect {
