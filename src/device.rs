@@ -394,6 +394,11 @@ impl Device {
         }
     }
 
+    /// Whether vDEVICE `id` holds the device's slot (the device is not unbinding).
+    pub(crate) fn holds_vdev(&self, id: u32) -> bool {
+        self.vdev.load(Ordering::Acquire) == id
+    }
+
     /// Frees the vDEVICE slot if vDEVICE `id` holds it.
     pub(crate) fn clear_vdev(&self, id: u32) {
         let _ = self

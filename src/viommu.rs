@@ -389,10 +389,17 @@ pub(crate) fn vdevice_alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         drop(vdev);
         return Err(e);
     }
-    ucmd.ictx
-        .objects
-        .lock()
-        .finalize(reserved, Object::Vdevice(vdev));
+    // The device's unbind may have begun since the claim: it takes the vDEVICE out of the table
+    // only once published, so one published after its look would keep the device for good.
+    // Checked and published under the table lock, which the unbind takes to look.
+    let mut objects = ucmd.ictx.objects.lock();
+    if !idev.holds_vdev(id) {
+        objects.abort(reserved);
+        drop(objects);
+        drop(vdev);
+        return Err(ENOENT);
+    }
+    objects.finalize(reserved, Object::Vdevice(vdev));
     Ok(())
 }
 

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -1081,6 +1082,122 @@ TEST_F_TIMEOUT(lookup, device_lookup_vs_unbind, 2 * LOOKUP_SECONDS + STALL_MAX +
 	EXPECT_EQ(0, destroy(r.fd, r.ioas));
 	for (__u32 id = 1; id <= 64; id++)
 		EXPECT_EQ(ENOENT, destroy(r.fd, id) ? errno : 0);
+}
+
+/*
+ * A vDEVICE allocation races its device's unbind. Two threads allocate vDEVICEs for the newest
+ * mock device on its vIOMMU while the main thread creates a device (with a nesting parent HWPT
+ * and a vIOMMU on it) and destroys it at once. A vDEVICE the allocation published must be gone
+ * with the device: its ID answers ENOENT (the unbind's tombstone). Ours published a vDEVICE
+ * claimed before the unbind began but finished after the unbind looked: it outlived the device,
+ * holding it (and the context) until the user destroyed it.
+ */
+#define VDEV_SECONDS 3.0
+
+struct vdev_race {
+	int fd;
+	/* The newest device and its vIOMMU, as one word: idev << 32 | viommu; 0 while none. */
+	_Atomic __u64 target;
+	/* vDEVICEs allocated for the current target (the main thread checks and clears them). */
+	_Atomic __u32 made[2];
+	/* The main thread's round, and the last round each thread saw no target in: all its calls
+	 * on the previous target had returned and been counted. */
+	atomic_ulong round, idle[2];
+	atomic_int stop;
+	atomic_ulong calls, made_total, unexpected;
+	atomic_int first_errno;
+};
+
+static void *vdev_thread(void *arg)
+{
+	struct vdev_race *r = ((void **)arg)[0];
+	int me = (int)(uintptr_t)((void **)arg)[1];
+
+	while (!atomic_load(&r->stop)) {
+		__u64 t = atomic_load(&r->target);
+		struct iommu_vdevice_alloc cmd = {
+			.size = sizeof(cmd),
+			.viommu_id = (__u32)t,
+			.dev_id = (__u32)(t >> 32),
+			.virt_id = 0x10 + me,
+		};
+
+		if (!t) {
+			atomic_store(&r->idle[me], atomic_load(&r->round));
+			continue;
+		}
+		atomic_fetch_add(&r->calls, 1);
+		if (!ioctl(r->fd, IOMMU_VDEVICE_ALLOC, &cmd)) {
+			__u32 none = 0;
+
+			atomic_fetch_add(&r->made_total, 1);
+			/* One vDEVICE per device: a second success before the check is wrong too. */
+			if (!atomic_compare_exchange_strong(&r->made[me], &none, cmd.out_vdevice_id) &&
+			    atomic_fetch_add(&r->unexpected, 1) == 0)
+				atomic_store(&r->first_errno, 0);
+		} else if (errno != ENOENT && errno != EEXIST && errno != EINVAL &&
+			   atomic_fetch_add(&r->unexpected, 1) == 0) {
+			/* EINVAL: a stale target whose IDs were reused by other kinds. */
+			atomic_store(&r->first_errno, errno);
+		}
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(lookup, vdevice_alloc_vs_unbind, VDEV_SECONDS + STALL_MAX + 30)
+{
+	struct vdev_race r = { .fd = self->r.fd };
+	void *args[2][2] = { { &r, (void *)0 }, { &r, (void *)1 } };
+	pthread_t threads[2];
+	unsigned long cycles = 0, outlived = 0, round;
+	__u32 ioas;
+	double end;
+
+	ASSERT_EQ(0, ioas_alloc(r.fd, &ioas));
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&threads[i], NULL, vdev_thread, args[i]));
+	end = now() + VDEV_SECONDS;
+	while (now() < end) {
+		__u32 stdev, hwpt, idev, parent, viommu;
+		struct iommu_viommu_alloc va = { .size = sizeof(va), .type = IOMMU_VIOMMU_TYPE_SELFTEST };
+
+		ASSERT_EQ(0, mock_domain(r.fd, ioas, &stdev, &hwpt, &idev));
+		ASSERT_EQ(0, hwpt_alloc(r.fd, idev, ioas, IOMMU_HWPT_ALLOC_NEST_PARENT,
+					IOMMU_HWPT_DATA_NONE, NULL, 0, &parent));
+		va.dev_id = idev;
+		va.hwpt_id = parent;
+		ASSERT_EQ(0, ioctl(r.fd, IOMMU_VIOMMU_ALLOC, &va));
+		viommu = va.out_viommu_id;
+		atomic_store(&r.target, (__u64)idev << 32 | viommu);
+		ASSERT_EQ(0, destroy(r.fd, stdev));
+		atomic_store(&r.target, 0);
+		/* Every allocation on the target has returned and been counted. */
+		round = atomic_fetch_add(&r.round, 1) + 1;
+		for (int i = 0; i < 2; i++)
+			while (atomic_load(&r.idle[i]) != round)
+				sched_yield();
+		for (int i = 0; i < 2; i++) {
+			__u32 v = atomic_exchange(&r.made[i], 0);
+
+			if (v && !destroy(r.fd, v))
+				outlived++;
+			else if (v)
+				EXPECT_EQ(ENOENT, errno);
+		}
+		ASSERT_EQ(0, destroy(r.fd, viommu)) TH_LOG("vIOMMU: %s", strerror(errno));
+		ASSERT_EQ(0, destroy(r.fd, parent));
+		cycles++;
+	}
+	atomic_store(&r.stop, 1);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_join(threads[i], NULL));
+	printf("# %lu devices with a vIOMMU created and destroyed; %lu vDEVICE allocations, %lu made, %lu outlived their device\n",
+	       cycles, atomic_load(&r.calls), atomic_load(&r.made_total), outlived);
+	EXPECT_EQ(0, outlived);
+	EXPECT_EQ(0, atomic_load(&r.unexpected))
+		TH_LOG("first unexpected errno: %s", strerror(atomic_load(&r.first_errno)));
+	EXPECT_LT(0, atomic_load(&r.made_total));
+	EXPECT_EQ(0, destroy(r.fd, ioas));
 }
 
 TEST_HARNESS_MAIN
