@@ -47,7 +47,7 @@ bench:
 
 # The whole suite on a debug kernel; any splat in dmesg, or kmemleak report after an unload, fails
 # it. Default: lockdep, kmemleak, atomic-sleep checks, Rust debug assertions (gcc). HARD_PROFILE=debug
-# adds KASAN (clang build); under TCG its guest does not yet come up under virtme-ng in time.
+# adds KASAN (clang build); under TCG that guest takes about ten minutes to boot (see tools/vm/run.sh).
 HARD_PROFILE ?= lockdep
 check-hard:
 	$(MAKE) check KPROFILE=$(HARD_PROFILE)

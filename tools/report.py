@@ -20,7 +20,7 @@ UPSTREAM_SUITES = ("iommufd", "iommufd_fail_nth")
 SPLAT = re.compile(r"(WARNING:|BUG:|Oops|KASAN:|UBSAN:|kernel BUG|panicked at|"
                    r"unreferenced object|possible circular locking|possible recursive locking|"
                    r"inconsistent lock state|sleeping function called from invalid context|"
-                   r"Kernel panic)")
+                   r"Kernel panic|blocked for more than|soft lockup|hard LOCKUP)")
 # A kmemleak report whose allocation backtrace has these frames, in this order, is the IOMMU
 # core's and shows with the C module too: when device_add() fails under fault injection after
 # iommu_mock_device_add() has set up dev->iommu (iommu_fwspec_init), nothing frees it, as
@@ -112,7 +112,7 @@ def why_unfinished(raw, d):
     console = read(os.path.join(raw, "console.log"))
     last = [l for l in console.splitlines() if l.startswith("[guest]")]
     splat = next((l.strip() for l in console.splitlines() if SPLAT.search(l) or
-                  "still waiting" in l or "blocked for more than" in l), "")
+                  "still waiting" in l), "")
     parts = ["guest crashed or timed out (results/raw/console.log)"]
     if last:
         parts.append(f"last guest line: {last[-1][8:][:100]}")

@@ -38,14 +38,27 @@ qemu_opts+=" -device edu"
 qemu_opts+=" -device pci-bridge,id=br0,chassis_nr=1 -device edu,bus=br0,addr=1 -device edu,bus=br0,addr=2"
 # Extra QEMU options, e.g. `-icount shift=0,sleep=off` for instruction-counted time (make bench).
 qemu_opts+=" ${VM_QEMU_EXTRA:-}"
-# A hung task or soft lockup becomes a panic, and a panic ends QEMU (virtme passes -no-reboot).
+# A hung task, soft or hard lockup becomes a panic, and a panic ends QEMU (virtme passes
+# -no-reboot). watchdog_thresh=60 (the most): a lockup is 120 s in the kernel (60 s with
+# interrupts off), so a TCG guest whose vCPUs the host leaves waiting a while is not one.
 # no_timer_check: under TCG on a loaded host the IO-APIC timer check can fail at boot and panic
 # ("timer doesn't work through Interrupt-remapped IO-APIC"); the check tests QEMU, not us.
 append=(--append "no_timer_check" --append "hung_task_panic=1" --append "sysctl.kernel.softlockup_panic=1" --append "oops=panic"
+	--append "watchdog_thresh=60" --append "nmi_watchdog=panic"
 	--append "intel_iommu=on,sm_on" --append "iommu.strict=1"
 	# The guest saves dmesg per module run and the host scans it for splats: a buffer big enough
 	# for a whole hard run (the default 256 KiB wraps, and an early WARN would scroll away).
 	--append "log_buf_len=32M")
+
+# The KASAN kernel (profile debug) under TCG: udevd does not finish coldplug before
+# virtme-ng-init gives up waiting, so the command's I/O ports are never named and it never runs.
+# There the guest uses virtme's shell init, which mounts the --rodir shares before it starts udevd,
+# and /usr/lib/systemd is a share holding only a stand-in udevd that names the ports and exits
+# (tools/vm/udevd-standin). Other kernels boot with udev as usual.
+init_opts=()
+if [ "${KPROFILE:-default}" = debug ]; then
+	init_opts=(--no-virtme-ng-init "--rodir=/usr/lib/systemd=$here/udevd-standin")
+fi
 
 vng_cmd() { # accel-flag timeout command...
 	local accel=$1 limit=$2; shift 2
@@ -55,7 +68,7 @@ vng_cmd() { # accel-flag timeout command...
 	# --verbose puts the guest kernel's console in the output: the log keeps it (that is where a
 	# panic or oops shows), the terminal gets only the command's own lines.
 	timeout --kill-after=15 "$limit" vng -r "$kdir" $accel --verbose --disable-microvm --disable-monitor \
-		--memory 3G --cpus 2 --qemu-opts="$qemu_opts" "${append[@]}" "${rwdirs[@]}" \
+		--memory 3G --cpus 2 --qemu-opts="$qemu_opts" "${append[@]}" "${rwdirs[@]}" "${init_opts[@]}" \
 		--cwd "$repo" --exec "$cmd" </dev/null
 }
 
