@@ -12,7 +12,8 @@ set -uo pipefail
 : "${IMPLS:?}" "${OUT:?}" "${KDIR:?}" "${REPO:?}"
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-1200}
 
-say() { printf '[guest] %s\n' "$*"; }
+# Each line carries the guest's uptime: a run cut short by the VM limit shows how far it got when.
+say() { printf '[guest] %5ss %s\n' "$(cut -d. -f1 /proc/uptime)" "$*"; }
 
 prepare() {
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
