@@ -125,6 +125,16 @@ impl DomainBox {
         self.0.as_ptr()
     }
 
+    /// Asks the driver to make the domain's DMA snoop the CPU caches whatever the device asks
+    /// (`enforce_cache_coherency()`); whether it does. Only before anything is mapped: drivers
+    /// with a per-PTE bit for it decide once.
+    fn enforce_cache_coherency(&self) -> bool {
+        // SAFETY: our live domain; its ops are the driver's, static.
+        let op = unsafe { (*(*self.0.as_ptr()).ops).enforce_cache_coherency };
+        // SAFETY: the driver's op on its own domain, which nothing uses yet.
+        op.is_some_and(|f| unsafe { f(self.0.as_ptr()) })
+    }
+
     /// Routes the domain's I/O page faults to a fault queue (before anything attaches). The
     /// queue is held by the HWPT's `fault` field, not here.
     fn set_fault_handler(&self, fault: Option<&Hold<Fault>>) {
@@ -153,6 +163,8 @@ pub(crate) struct HwptPaging {
     pub(crate) nest_parent: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: may be attached at PASIDs.
     pasid_compat: bool,
+    /// The domain keeps all DMA cache coherent (set at allocation for a device that can).
+    pub(crate) enforce_cc: bool,
     /// Where I/O page faults on this domain go (`IOMMU_HWPT_FAULT_ID_VALID`), held.
     fault: Option<Hold<Fault>>,
     users: Users,
@@ -198,6 +210,14 @@ impl HwptPaging {
             return Err(errno::eopnotsupp());
         }
         let domain = DomainBox::alloc(dev, flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID, user_data)?;
+        // A device whose IOMMU can keep even its no-snoop DMA coherent gets a domain that does
+        // (VFIO tells KVM so, and KVM then skips emulating WBINVD), set before the fill below
+        // maps anything. Such a driver that cannot do it on a new domain is buggy (upstream
+        // WARNs too). Devices without the capability may still share the domain later.
+        let enforce_cc = dev.capable(bindings::iommu_cap_IOMMU_CAP_ENFORCE_CACHE_COHERENCY);
+        if enforce_cc && kernel::warn_on!(!domain.enforce_cache_coherency()) {
+            return Err(EINVAL);
+        }
         domain.set_fault_handler(fault.as_ref());
         let dref = DomainRef(domain.0);
         ioas.iopt.lock().add_domain(dref)?;
@@ -211,6 +231,7 @@ impl HwptPaging {
                 auto_domain,
                 nest_parent: flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
                 pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
+                enforce_cc,
                 fault,
                 users: Users::default(),
                 id: AtomicU32::new(0),

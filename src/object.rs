@@ -317,6 +317,14 @@ impl Objects {
         }
     }
 
+    /// Whether `test` holds for every paging HWPT on `ioas`.
+    pub(crate) fn all_paging_on(&self, ioas: &Ioas, test: impl Fn(&HwptPaging) -> bool) -> bool {
+        self.slots.values().all(|slot| match slot {
+            Some(Object::HwptPaging(h)) if core::ptr::eq(&*h.ioas, ioas) => test(h),
+            _ => true,
+        })
+    }
+
     /// Every IOAS of the context, in use, lowest ID first.
     pub(crate) fn all_ioas(&self) -> Result<KVec<InUse<Ioas>>> {
         let mut out = KVec::new();

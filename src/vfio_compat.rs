@@ -189,9 +189,11 @@ fn check_extension(ictx: &Ictx, kind: usize) -> isize {
             isize::from(!no_iommu)
         }
         Ok(v::VFIO_NOIOMMU_IOMMU) => isize::from(cfg!(CONFIG_VFIO_NOIOMMU)),
+        // Whether DMA through the compat IOAS keeps caches coherent whatever the device asks:
+        // only if every domain on it enforces that (none enforce it without a device whose
+        // IOMMU can).
         Ok(v::VFIO_DMA_CC_IOMMU) => match compat_ioas(ictx) {
-            // Every domain enforces coherency: iommufd only accepts such devices.
-            Ok(_) => 1,
+            Ok(ioas) => isize::from(ictx.objects.lock().all_paging_on(&ioas, |h| h.enforce_cc)),
             Err(e) => e.to_errno() as isize,
         },
         _ => 0,

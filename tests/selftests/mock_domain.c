@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/vfio.h>
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
@@ -906,6 +907,35 @@ TEST_F(mock, rlimit_mode_mm_charges_vmlck)
 	close(fd2);
 	EXPECT_EQ(0, vm_status("VmLck"));
 	EXPECT_EQ(0, vm_status("VmPin"));
+}
+
+/*
+ * VFIO_CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) on the compat IOAS says whether every domain on it keeps
+ * DMA cache coherent whatever the device asks. The mock IOMMU cannot enforce that
+ * (IOMMU_CAP_ENFORCE_CACHE_COHERENCY is not among its capabilities), so its domains do not: with
+ * one on the IOAS the answer is 0, and 1 again once it is gone. Without a compat IOAS: ENODEV.
+ */
+TEST_F(mock, vfio_dma_cc_iommu_follows_domains)
+{
+	struct iommu_vfio_ioas set = {
+		.size = sizeof(set),
+		.ioas_id = self->ioas,
+		.op = IOMMU_VFIO_IOAS_SET,
+	};
+	__u32 stdev, hwpt, idev, manual;
+
+	EXPECT_FAIL(ENODEV, ioctl(self->fd, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU));
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_VFIO_IOAS, &set));
+	EXPECT_EQ(1, ioctl(self->fd, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas, &stdev, &hwpt, &idev));
+	EXPECT_EQ(0, ioctl(self->fd, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU));
+	/* A HWPT allocated by hand on the IOAS counts too (the automatic one goes with stdev). */
+	ASSERT_EQ(0, hwpt_alloc(self->fd, idev, self->ioas, 0, IOMMU_HWPT_DATA_NONE, NULL, 0,
+				&manual));
+	ASSERT_EQ(0, destroy(self->fd, stdev));
+	EXPECT_EQ(0, ioctl(self->fd, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU));
+	ASSERT_EQ(0, destroy(self->fd, manual));
+	EXPECT_EQ(1, ioctl(self->fd, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU));
 }
 
 TEST_HARNESS_MAIN
