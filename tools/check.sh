@@ -65,15 +65,15 @@ grep -E '^test result:' "$results/raw/host-tests.txt" | head -3 || true
 # Limits per kernel profile. A debug kernel under TCG is 5-50 times slower than the default one;
 # there the fuzzer gets its full call count (FUZZ_CALLS) instead of the one-minute cap.
 if [ "${KPROFILE:-default}" = default ]; then
-	vm_timeout=${VM_TIMEOUT:-3000} suite_timeout=${SUITE_TIMEOUT:-600}
+	vm_timeout=${VM_TIMEOUT:-3000} suite_timeout=${SUITE_TIMEOUT:-600} stuck_grace=60
 	fuzz_calls=${FUZZ_CALLS:-200000} fuzz_secs=${FUZZ_SECS:-60}
 else
-	vm_timeout=${VM_TIMEOUT:-14400} suite_timeout=${SUITE_TIMEOUT:-5400}
+	vm_timeout=${VM_TIMEOUT:-14400} suite_timeout=${SUITE_TIMEOUT:-5400} stuck_grace=900
 	fuzz_calls=${FUZZ_CALLS:-200000} fuzz_secs=${FUZZ_SECS:-3600}
 fi
 stamp "VM: $impls (kernel profile ${KPROFILE:-default})"
 tools/vm/run.sh --timeout "$vm_timeout" --log "$results/raw/console.log" --rwdir "$results/raw" -- \
-	env IMPLS="$impls" OUT="$results/raw" KDIR="$kdir" REPO="$repo" SUITE_TIMEOUT="$suite_timeout" \
+	env IMPLS="$impls" OUT="$results/raw" KDIR="$kdir" REPO="$repo" SUITE_TIMEOUT="$suite_timeout" STUCK_GRACE="$stuck_grace" \
 	FUZZ_CALLS="$fuzz_calls" FUZZ_SECS="$fuzz_secs" tools/vm/guest-tests.sh \
 	| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
 

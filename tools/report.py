@@ -152,6 +152,10 @@ def main():
 
     for impl in impls:
         d = os.path.join(raw, impl)
+        skipped = read(os.path.join(d, "skipped")).strip()
+        if skipped:
+            rows.append(("kernel", "guest_finished", impl, "fail", True, skipped))
+            continue
         finished = os.path.exists(os.path.join(d, "done"))
         rows.append(("kernel", "guest_finished", impl, "ok" if finished else "fail", True,
                      "" if finished else why_unfinished(raw, d)))

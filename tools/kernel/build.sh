@@ -120,7 +120,7 @@ fi
 # that build. Kbuild tracks which objects depend on which CONFIG_ symbols, so only those rebuild,
 # in minutes rather than a cold build's quarter of an hour.
 if [ ! -f "$out/.config" ]; then
-	prev=$(ls -td "$cache/build/$kver-$profile-"*/.iommufd-rs-built 2>/dev/null | head -n 1)
+	prev=$(ls -td "$cache/build/$kver-$profile-"*/.iommufd-rs-built 2>/dev/null | head -n 1 || true)
 	if [ -n "$prev" ]; then
 		prev=$(dirname "$prev")
 		log "starting from $prev"
@@ -128,7 +128,7 @@ if [ ! -f "$out/.config" ]; then
 		cp -a "$prev" "$out.tmp"
 		rm -f "$out.tmp/.iommufd-rs-built" "$out.tmp"/.iommufd-rs-selftests-* "$out.tmp"/kvm-probe-*
 		rm -rf "$out.tmp/.virtme_mods"
-		mv "$out.tmp" "$out"
+		mv -T "$out.tmp" "$out"
 	fi
 fi
 mkdir -p "$out"

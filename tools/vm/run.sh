@@ -56,6 +56,10 @@ append=(--append "no_timer_check" --append "hung_task_panic=1" --append "sysctl.
 # and /usr/lib/systemd is a share holding only a stand-in udevd that names the ports and exits
 # (tools/vm/udevd-standin). Other kernels boot with udev as usual.
 init_opts=()
+# On the debug kernels every lock costs a lot more: a task only counts as hung after 10 minutes.
+if [ "${KPROFILE:-default}" != default ]; then
+	append+=(--append "sysctl.kernel.hung_task_timeout_secs=600")
+fi
 if [ "${KPROFILE:-default}" = debug ]; then
 	init_opts=(--no-virtme-ng-init "--rodir=/usr/lib/systemd=$here/udevd-standin")
 fi
