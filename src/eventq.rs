@@ -16,14 +16,13 @@ use kernel::{
     bindings,
     ffi::c_int,
     fs::file::FileDescriptorReservation,
-    new_mutex, new_poll_condvar, new_spinlock,
+    new_mutex, new_spinlock,
     prelude::*,
     rbtree::{
         RBTree,
         RBTreeNodeReservation, //
     },
     sync::{
-        poll::PollCondVar,
         Arc,
         Mutex,
         SpinLock, //
@@ -44,6 +43,7 @@ use crate::{
     },
     queue_fd::{
         self,
+        PollQueue,
         QueueFile,
         QueueFops, //
     },
@@ -93,7 +93,7 @@ pub(crate) struct Fault {
     #[pin]
     response: Mutex<Responses>,
     #[pin]
-    wait: PollCondVar,
+    wait: PollQueue,
     users: Users,
 }
 
@@ -112,7 +112,7 @@ impl Fault {
             group.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
             return;
         }
-        self.wait.notify_all();
+        self.wait.wake_all();
     }
 
     /// Answers "invalid" every group that came through `handle` (its device is detaching).
@@ -366,7 +366,7 @@ impl QueueFile for Fault {
         Fault::write(self, buf, count)
     }
 
-    fn wait(&self) -> &PollCondVar {
+    fn wait(&self) -> &PollQueue {
         &self.wait
     }
 
@@ -388,7 +388,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 map: RBTree::new(),
                 next: 0,
             }),
-            wait <- new_poll_condvar!("iommufd fault"),
+            wait <- PollQueue::new(c"iommufd fault", kernel::static_lock_class!()),
             users: Users::default(),
         }),
         GFP_KERNEL_ACCOUNT,

@@ -13,10 +13,9 @@ use core::mem::size_of;
 use kernel::{
     bindings,
     fs::file::FileDescriptorReservation,
-    new_mutex, new_poll_condvar, new_spinlock,
+    new_mutex, new_spinlock,
     prelude::*,
     sync::{
-        poll::PollCondVar,
         Arc,
         Mutex,
         SpinLock, //
@@ -38,6 +37,7 @@ use crate::{
     },
     queue_fd::{
         self,
+        PollQueue,
         QueueFile,
         QueueFops, //
     },
@@ -106,7 +106,7 @@ pub(crate) struct Veventq {
     #[pin]
     reader: Mutex<()>,
     #[pin]
-    wait: PollCondVar,
+    wait: PollQueue,
     users: Users,
 }
 
@@ -169,7 +169,7 @@ impl Veventq {
             q.lost = Some(sequence);
         }
         drop(q);
-        self.wait.notify_all();
+        self.wait.wake_all();
         rc
     }
 
@@ -285,7 +285,7 @@ impl QueueFile for Veventq {
         Veventq::read(self, buf, count)
     }
 
-    fn wait(&self) -> &PollCondVar {
+    fn wait(&self) -> &PollQueue {
         &self.wait
     }
 
@@ -332,7 +332,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                 lost: None,
             }),
             reader <- new_mutex!(()),
-            wait <- new_poll_condvar!("iommufd vevent"),
+            wait <- PollQueue::new(c"iommufd vevent", kernel::static_lock_class!()),
             users: Users::default(),
         }),
         GFP_KERNEL_ACCOUNT,
