@@ -512,12 +512,10 @@ impl Pages {
                     Source::DmaBuf(d) => d.pfns(self.base, idx, want, pfns)?,
                 };
                 if let Source::User = self.source {
-                    for i in 0..got {
-                        // SAFETY: GUP filled the first `got` entries of the array's capacity with
-                        // pages it pinned, so each is a valid page.
-                        let pfn = unsafe { shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i)) };
-                        let set = pfns.set(idx + i as u64, pfn as u64);
-                        if set.is_err() {
+                    // Recorded a chunk's slice at a time (one table lookup per run, not per page).
+                    let mut i = 0;
+                    while i < got {
+                        let Some(slots) = pfns.slots_mut(idx + i as u64, got - i) else {
                             // Cannot happen (`pin` reserved the span); never leave a pinned page
                             // unrecorded.
                             for j in i..got {
@@ -525,8 +523,16 @@ impl Pages {
                                 unsafe { bindings::unpin_user_page(*pages.as_ptr().add(j)) };
                             }
                             idx += i as u64;
-                            return set;
+                            return Err(EINVAL);
+                        };
+                        for (k, slot) in slots.iter_mut().enumerate() {
+                            // SAFETY: GUP filled the first `got` entries of the array's capacity
+                            // with pages it pinned, so each is a valid page; `i + k < got`.
+                            *slot =
+                                unsafe { shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i + k)) }
+                                    as u64;
                         }
+                        i += slots.len();
                     }
                 }
                 idx += got as u64;
@@ -681,13 +687,9 @@ impl Pages {
         };
         let mut i = 0;
         while i < run.len() {
-            let Some(start) = run.get(i) else {
+            let Some((start, n)) = run.run_at(i) else {
                 return;
             };
-            let mut n = 1;
-            while run.get(i + n) == Some(start + n as u64) {
-                n += 1;
-            }
             // SAFETY: these `n` pages were pinned by `pin_part` and are physically contiguous,
             // so their `struct page`s are too; each carries one pin of ours.
             unsafe {

@@ -126,6 +126,21 @@ impl PfnTable {
         Ok(())
     }
 
+    /// The slots of pages `idx..` up to the end of their chunk, at most `max` of them, for
+    /// recording a run of PFNs with one lookup (chunks [`Self::reserve`] made).
+    pub(crate) fn slots_mut(&mut self, idx: u64, max: usize) -> Option<&mut [u64]> {
+        let (c, at) = split(idx)?;
+        let npages = self.npages;
+        let chunk = match &mut self.store {
+            Store::Inline(Some(pfns)) => pfns.get_mut(..chunk_len(npages, 0)).filter(|_| c == 0),
+            Store::Inline(None) => None,
+            Store::Chunks(dir) => dir.get_mut(c).map(|chunk| &mut chunk[..]),
+        }?;
+        let rest = chunk.get_mut(at..).filter(|r| !r.is_empty())?;
+        let n = rest.len().min(max);
+        rest.get_mut(..n)
+    }
+
     /// The PFN recorded for page `idx`, if its chunk exists.
     pub(crate) fn get(&self, idx: u64) -> Option<u64> {
         let (c, at) = split(idx)?;
