@@ -1169,6 +1169,17 @@ TEST_F_TIMEOUT(lookup, vdevice_alloc_vs_unbind, VDEV_SECONDS + STALL_MAX + 30)
 		ASSERT_EQ(0, ioctl(r.fd, IOMMU_VIOMMU_ALLOC, &va));
 		viommu = va.out_viommu_id;
 		atomic_store(&r.target, (__u64)idev << 32 | viommu);
+		/*
+		 * Every other round lets an allocation succeed first (a vDEVICE the unbind must
+		 * tombstone; on a loaded machine an immediate destroy may never see one made), the
+		 * others destroy at once (racing allocations in flight).
+		 */
+		if (cycles % 2 == 0) {
+			double until = now() + 1.0;
+
+			while (!atomic_load(&r.made[0]) && !atomic_load(&r.made[1]) && now() < until)
+				sched_yield();
+		}
 		ASSERT_EQ(0, destroy(r.fd, stdev));
 		atomic_store(&r.target, 0);
 		/* Every allocation on the target has returned and been counted. */
