@@ -6,7 +6,8 @@
 //! page of a mapping of any length). A mapping of a few pages keeps its PFNs in the table itself
 //! and allocates nothing, as an xarray holding one entry does.
 //!
-//! Lookups are two array indexings; runs are found by the caller, page by page.
+//! Lookups are two array indexings; runs of pages are written and read a chunk's slice at a time
+//! ([`PfnTable::slots_mut`], [`PfnView::run_at`]).
 
 use kernel::{
     alloc::allocator::KVmalloc,
@@ -114,14 +115,22 @@ impl PfnTable {
         Ok(())
     }
 
+    /// The PFNs of chunk `c` for writing, if it exists (as [`Self::chunk`]).
+    fn chunk_mut(&mut self, c: usize) -> Option<&mut [u64]> {
+        let npages = self.npages;
+        match &mut self.store {
+            Store::Inline(Some(pfns)) if c == 0 => pfns.get_mut(..chunk_len(npages, 0)),
+            Store::Inline(_) => None,
+            Store::Chunks(dir) => dir
+                .get_mut(c)
+                .map(|chunk| &mut chunk[..])
+                .filter(|s| !s.is_empty()),
+        }
+    }
+
     /// Records the PFN of page `idx`, whose chunk [`Self::reserve`] made.
     pub(crate) fn set(&mut self, idx: u64, pfn: u64) -> Result {
-        let (c, at) = split(idx).ok_or(EINVAL)?;
-        let slot = match &mut self.store {
-            Store::Inline(Some(pfns)) if idx < self.npages => pfns.get_mut(at),
-            Store::Inline(_) => None,
-            Store::Chunks(dir) => dir.get_mut(c).and_then(|chunk| chunk.get_mut(at)),
-        };
+        let slot = self.slots_mut(idx, 1).and_then(|s| s.first_mut());
         *slot.ok_or(EINVAL)? = pfn;
         Ok(())
     }
@@ -130,13 +139,7 @@ impl PfnTable {
     /// recording a run of PFNs with one lookup (chunks [`Self::reserve`] made).
     pub(crate) fn slots_mut(&mut self, idx: u64, max: usize) -> Option<&mut [u64]> {
         let (c, at) = split(idx)?;
-        let npages = self.npages;
-        let chunk = match &mut self.store {
-            Store::Inline(Some(pfns)) => pfns.get_mut(..chunk_len(npages, 0)).filter(|_| c == 0),
-            Store::Inline(None) => None,
-            Store::Chunks(dir) => dir.get_mut(c).map(|chunk| &mut chunk[..]),
-        }?;
-        let rest = chunk.get_mut(at..).filter(|r| !r.is_empty())?;
+        let rest = self.chunk_mut(c)?.get_mut(at..).filter(|r| !r.is_empty())?;
         let n = rest.len().min(max);
         rest.get_mut(..n)
     }
