@@ -425,7 +425,7 @@ impl Device {
         let a = self.igroup.attach.lock();
         let i = a.find(bindings::IOMMU_NO_PASID)?;
         match &a.list[i].hwpt {
-            Hwpt::Nested(n) => n.viommu.clone(),
+            Hwpt::Nested(n) => n.viommu.as_ref().map(|v| v.arc().clone()),
             Hwpt::Paging(_) => None,
         }
     }
@@ -784,7 +784,7 @@ impl Device {
             return Ok(None);
         }
         a.pasid_compat(hwpt, pasid)?;
-        let move_resv = rid && !Arc::ptr_eq(&old.paging().ioas, &hwpt.paging().ioas);
+        let move_resv = rid && !Arc::ptr_eq(old.paging().ioas.arc(), hwpt.paging().ioas.arc());
         if move_resv {
             for (n, (_, dev)) in a.list[i].devices.iter().enumerate() {
                 if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev.as_ptr()) {

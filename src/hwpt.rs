@@ -156,7 +156,8 @@ impl Drop for DomainBox {
 /// `IOMMUFD_OBJ_HWPT_PAGING`.
 pub(crate) struct HwptPaging {
     domain: DomainBox,
-    pub(crate) ioas: Arc<Ioas>,
+    /// The IOAS whose mappings the domain carries, held (its `DESTROY` answers `EBUSY`).
+    pub(crate) ioas: Hold<Ioas>,
     /// Made by an attach to an IOAS, not by `IOMMU_HWPT_ALLOC`.
     pub(crate) auto_domain: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`: nested domains may sit on it.
@@ -221,13 +222,12 @@ impl HwptPaging {
         domain.set_fault_handler(fault.as_ref());
         let dref = DomainRef(domain.0);
         ioas.iopt.lock().add_domain(dref)?;
-        // From here the value's Drop undoes both the fill and this hold, even if the allocation
-        // below fails (the value is dropped then). The fault queue's hold is a field.
-        ioas.users().hold(1);
+        // From here the value's Drop undoes the fill, and its fields give the holds back, even
+        // if the allocation below fails (the value is dropped then).
         let hwpt = Arc::new(
             HwptPaging {
                 domain,
-                ioas: ioas.clone(),
+                ioas: Hold::new(ioas.clone()),
                 auto_domain,
                 nest_parent: flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
                 pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
@@ -261,17 +261,18 @@ impl Drop for HwptPaging {
             .iopt
             .lock()
             .remove_domain(DomainRef(self.domain.0));
-        self.ioas.users().release(1);
+        // The IOAS's hold goes with the field, after this.
     }
 }
 
 /// `IOMMUFD_OBJ_HWPT_NESTED`: a domain whose stage-1 table userspace (a guest) owns, on top of a
-/// nesting-parent paging HWPT that translates the stage-2. It holds the parent.
+/// nesting-parent paging HWPT that translates the stage-2.
 pub(crate) struct HwptNested {
     domain: DomainBox,
-    pub(crate) parent: Arc<HwptPaging>,
-    /// The vIOMMU it was made on, held (its `DESTROY` answers `EBUSY`).
-    pub(crate) viommu: Option<Arc<crate::viommu::Viommu>>,
+    /// The nesting parent, held (its `DESTROY` answers `EBUSY`).
+    pub(crate) parent: Hold<HwptPaging>,
+    /// The vIOMMU it was made on, held likewise.
+    pub(crate) viommu: Option<Hold<crate::viommu::Viommu>>,
     /// Where I/O page faults on this domain go, held.
     fault: Option<Hold<Fault>>,
     pasid_compat: bool,
@@ -326,16 +327,12 @@ impl HwptNested {
             }
         };
         domain.set_fault_handler(fault.as_ref());
-        parent.users().hold(1);
-        if let Some(viommu) = viommu {
-            viommu.users().hold(1);
-        }
-        // On failure the value is dropped, and its Drop gives the holds back.
+        // On failure the value is dropped, and its fields give the holds back.
         Ok(Arc::new(
             HwptNested {
                 domain,
-                parent: parent.clone(),
-                viommu: viommu.cloned(),
+                parent: Hold::new(parent.clone()),
+                viommu: viommu.map(|v| Hold::new(v.clone())),
                 fault,
                 pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
                 users: Users::default(),
@@ -346,15 +343,6 @@ impl HwptNested {
 
     pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
         self.domain.as_ptr()
-    }
-}
-
-impl Drop for HwptNested {
-    fn drop(&mut self) {
-        self.parent.users().release(1);
-        if let Some(v) = &self.viommu {
-            v.users().release(1);
-        }
     }
 }
 
@@ -385,7 +373,7 @@ impl Hwpt {
     pub(crate) fn paging(&self) -> &Arc<HwptPaging> {
         match self {
             Hwpt::Paging(h) => h,
-            Hwpt::Nested(h) => &h.parent,
+            Hwpt::Nested(h) => h.parent.arc(),
         }
     }
 

@@ -521,8 +521,11 @@ pub(crate) fn hw_queue_alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if !viommu.ops().hw_queue_supported(cmd.type_) {
         return Err(errno::eopnotsupp());
     }
-    let (locked, base_pa) =
-        LockedRange::new(&viommu.parent.ioas, cmd.nesting_parent_iova, cmd.length)?;
+    let (locked, base_pa) = LockedRange::new(
+        viommu.parent.ioas.arc(),
+        cmd.nesting_parent_iova,
+        cmd.length,
+    )?;
     let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
     let reserved = ucmd.ictx.objects.lock().reserve(node)?;
     let id = reserved.id;
