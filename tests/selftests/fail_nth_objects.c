@@ -32,11 +32,8 @@
 #include "iommufd_test.h"
 
 #include "kselftest_harness.h"
+#include "common.h"
 
-#define PAGE 4096UL
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
-/* First IOVA of the mock domain's aperture, where every map here goes. */
-#define AP ((__u64)MOCK_APERTURE_START)
 /* Most scenarios map this many pages: enough for several PTEs, quick under TCG. */
 #define NP 16
 #define LEN (NP * PAGE)
@@ -114,23 +111,12 @@ static bool nth_fired(void)
 	return atoi(v) == 0;
 }
 
-/* ------------------------------------------------------------------ ioctl wrappers (-errno) */
-
-static int ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc c = { .size = sizeof(c) };
-	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &c);
-
-	*id = c.out_ioas_id;
-	return ret ? -errno : 0;
-}
-
-static int destroy(int fd, __u32 id)
-{
-	struct iommu_destroy c = { .size = sizeof(c), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &c) ? -errno : 0;
-}
+/*
+ * ------------------------------------------------------------------ ioctl wrappers
+ *
+ * Those common.h has not. Like common.h's, they return what the ioctl returned (0, or -1 with
+ * errno set); FAIL_NTH_LOOP turns the result of the call under test into 0 or -errno.
+ */
 
 /* The ID the next object gets (IDs are handed out lowest free first); 0 if that fails. */
 static __u32 next_id(int fd)
@@ -173,16 +159,6 @@ static int next_fd(void)
 	return fd;
 }
 
-static int map_at(int fd, __u32 ioas, void *va, __u64 len, __u64 iova)
-{
-	struct iommu_ioas_map c = {
-		.size = sizeof(c), .flags = RW | IOMMU_IOAS_MAP_FIXED_IOVA, .ioas_id = ioas,
-		.user_va = (uintptr_t)va, .length = len, .iova = iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_MAP, &c) ? -errno : 0;
-}
-
 static int map_file(int fd, __u32 ioas, int mfd, __u64 start, __u64 len, __u64 iova)
 {
 	struct iommu_ioas_map_file c = {
@@ -190,32 +166,12 @@ static int map_file(int fd, __u32 ioas, int mfd, __u64 start, __u64 len, __u64 i
 		.fd = mfd, .start = start, .length = len, .iova = iova,
 	};
 
-	return ioctl(fd, IOMMU_IOAS_MAP_FILE, &c) ? -errno : 0;
-}
-
-static int unmap(int fd, __u32 ioas, __u64 iova, __u64 len, __u64 *out)
-{
-	struct iommu_ioas_unmap c = { .size = sizeof(c), .ioas_id = ioas, .iova = iova, .length = len };
-	int ret = ioctl(fd, IOMMU_IOAS_UNMAP, &c);
-
-	if (out)
-		*out = c.length;
-	return ret ? -errno : 0;
+	return ioctl(fd, IOMMU_IOAS_MAP_FILE, &c);
 }
 
 static int unmap_all(int fd, __u32 ioas, __u64 *out)
 {
 	return unmap(fd, ioas, 0, UINT64_MAX, out);
-}
-
-static int copy(int fd, __u32 dst, __u32 src, __u64 dst_iova, __u64 src_iova, __u64 len)
-{
-	struct iommu_ioas_copy c = {
-		.size = sizeof(c), .flags = RW | IOMMU_IOAS_MAP_FIXED_IOVA, .dst_ioas_id = dst,
-		.src_ioas_id = src, .length = len, .dst_iova = dst_iova, .src_iova = src_iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_COPY, &c) ? -errno : 0;
 }
 
 static int option(int fd, __u32 obj, __u32 opt, __u16 op, __u64 *val)
@@ -226,7 +182,7 @@ static int option(int fd, __u32 obj, __u32 opt, __u16 op, __u64 *val)
 	int ret = ioctl(fd, IOMMU_OPTION, &c);
 
 	*val = c.val64;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 /* Pins of this context are charged to the pinning mm (VmLck) rather than the user. */
@@ -243,20 +199,20 @@ static int vfio_ioas(int fd, __u16 op, __u32 *ioas)
 	int ret = ioctl(fd, IOMMU_VFIO_IOAS, &c);
 
 	*ioas = c.ioas_id;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 static int change_process(int fd)
 {
 	struct iommu_ioas_change_process c = { .size = sizeof(c) };
 
-	return ioctl(fd, IOMMU_IOAS_CHANGE_PROCESS, &c) ? -errno : 0;
+	return ioctl(fd, IOMMU_IOAS_CHANGE_PROCESS, &c);
 }
 
 static int test_cmd(int fd, struct iommu_test_cmd *c)
 {
 	c->size = sizeof(*c);
-	return ioctl(fd, IOMMU_TEST_CMD, c) ? -errno : 0;
+	return ioctl(fd, IOMMU_TEST_CMD, c);
 }
 
 static int temp_memory_limit(int fd, __u32 limit)
@@ -266,20 +222,6 @@ static int temp_memory_limit(int fd, __u32 limit)
 	};
 
 	return test_cmd(fd, &c);
-}
-
-static int mock_domain(int fd, __u32 pt, __u32 *stdev, __u32 *hwpt, __u32 *idev)
-{
-	struct iommu_test_cmd c = { .op = IOMMU_TEST_OP_MOCK_DOMAIN, .id = pt };
-	int ret = test_cmd(fd, &c);
-
-	if (stdev)
-		*stdev = c.mock_domain.out_stdev_id;
-	if (hwpt)
-		*hwpt = c.mock_domain.out_hwpt_id;
-	if (idev)
-		*idev = c.mock_domain.out_idev_id;
-	return ret;
 }
 
 static int mock_pasid_device(int fd, __u32 pt, __u32 *stdev, __u32 *idev)
@@ -329,19 +271,6 @@ static int pasid_check(int fd, __u32 stdev, __u32 pasid, __u32 hwpt)
 	return test_cmd(fd, &c);
 }
 
-static int replace(int fd, __u32 stdev, __u32 pt, __u32 *out)
-{
-	struct iommu_test_cmd c = {
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, .id = stdev,
-		.mock_domain_replace = { .pt_id = pt },
-	};
-	int ret = test_cmd(fd, &c);
-
-	if (out)
-		*out = c.mock_domain_replace.pt_id;
-	return ret;
-}
-
 static int check_map(int fd, __u32 hwpt, __u64 iova, __u64 len, void *va)
 {
 	struct iommu_test_cmd c = {
@@ -356,19 +285,9 @@ static int check_map(int fd, __u32 hwpt, __u64 iova, __u64 len, void *va)
 static bool none_mapped(int fd, __u32 hwpt, __u64 iova, __u64 len, char *va)
 {
 	for (__u64 off = 0; off < len; off += PAGE)
-		if (check_map(fd, hwpt, iova + off, PAGE, va + off) != -EINVAL)
+		if (!check_map(fd, hwpt, iova + off, PAGE, va + off) || errno != EINVAL)
 			return false;
 	return true;
-}
-
-static int check_refs(int fd, void *va, __u64 len, __u32 refs)
-{
-	struct iommu_test_cmd c = {
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = len, .uptr = (uintptr_t)va, .refs = refs },
-	};
-
-	return test_cmd(fd, &c);
 }
 
 static int check_iotlb(int fd, __u32 hwpt, __u32 id, __u32 val)
@@ -417,8 +336,9 @@ static int cache_state(int fd, __u32 idev)
 	return mask;
 }
 
-static int hwpt_alloc(int fd, __u32 dev, __u32 pt, __u32 flags, __u32 fault, __u32 type,
-		      void *data, __u32 len, __u32 *out)
+/* common.h's hwpt_alloc() with a fault queue: fault_id is @fault. */
+static int hwpt_alloc_fault(int fd, __u32 dev, __u32 pt, __u32 flags, __u32 fault, __u32 type,
+			    void *data, __u32 len, __u32 *out)
 {
 	struct iommu_hwpt_alloc c = {
 		.size = sizeof(c), .flags = flags, .dev_id = dev, .pt_id = pt, .data_type = type,
@@ -428,12 +348,12 @@ static int hwpt_alloc(int fd, __u32 dev, __u32 pt, __u32 flags, __u32 fault, __u
 
 	if (out)
 		*out = c.out_hwpt_id;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 static int paging_alloc(int fd, __u32 dev, __u32 pt, __u32 flags, __u32 *out)
 {
-	return hwpt_alloc(fd, dev, pt, flags, 0, IOMMU_HWPT_DATA_NONE, NULL, 0, out);
+	return hwpt_alloc(fd, dev, pt, flags, IOMMU_HWPT_DATA_NONE, NULL, 0, out);
 }
 
 /* A nested HWPT whose mock IOTLB entries start at IOMMU_TEST_IOTLB_DEFAULT. */
@@ -441,7 +361,7 @@ static int nested_alloc(int fd, __u32 dev, __u32 pt, __u32 *out)
 {
 	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
 
-	return hwpt_alloc(fd, dev, pt, 0, 0, IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data), out);
+	return hwpt_alloc(fd, dev, pt, 0, IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data), out);
 }
 
 static int hw_info(int fd, __u32 dev, struct iommu_test_hw_info *info, __u64 *caps)
@@ -454,7 +374,7 @@ static int hw_info(int fd, __u32 dev, struct iommu_test_hw_info *info, __u64 *ca
 
 	if (caps)
 		*caps = c.out_capabilities;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 static int set_dirty(int fd, __u32 hwpt, bool on)
@@ -463,7 +383,7 @@ static int set_dirty(int fd, __u32 hwpt, bool on)
 		.size = sizeof(c), .flags = on ? IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0, .hwpt_id = hwpt,
 	};
 
-	return ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &c) ? -errno : 0;
+	return ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &c);
 }
 
 /* The dirty bits of the NP pages at AP, one per CPU page. */
@@ -475,7 +395,7 @@ static int get_dirty(int fd, __u32 hwpt, __u64 *bits)
 	};
 
 	*bits = 0;
-	return ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &c) ? -errno : 0;
+	return ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &c);
 }
 
 /* The mock IOMMU marks the pages of @bits dirty, as a device writing them would. */
@@ -492,50 +412,6 @@ static int mark_dirty(int fd, __u32 hwpt, __u64 bits, __u64 *nr)
 	return ret;
 }
 
-static int create_access(int fd, __u32 ioas, __u32 flags, int *afd)
-{
-	struct iommu_test_cmd c = {
-		.op = IOMMU_TEST_OP_CREATE_ACCESS, .id = ioas, .create_access = { .flags = flags },
-	};
-	int ret = test_cmd(fd, &c);
-
-	*afd = ret ? -1 : (int)c.create_access.out_access_fd;
-	return ret;
-}
-
-static int access_pages(int fd, int afd, __u64 iova, __u64 len, void *va, __u32 *id)
-{
-	struct iommu_test_cmd c = {
-		.op = IOMMU_TEST_OP_ACCESS_PAGES, .id = afd,
-		.access_pages = { .flags = MOCK_FLAGS_ACCESS_WRITE, .iova = iova, .length = len,
-				  .uptr = (uintptr_t)va },
-	};
-	int ret = test_cmd(fd, &c);
-
-	*id = c.access_pages.out_access_pages_id;
-	return ret;
-}
-
-static int unpin(int fd, int afd, __u32 id)
-{
-	struct iommu_test_cmd c = {
-		.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, .id = afd,
-		.destroy_access_pages = { .access_pages_id = id },
-	};
-
-	return test_cmd(fd, &c);
-}
-
-static int access_rw(int fd, int afd, __u64 iova, void *data, __u64 len, __u32 flags)
-{
-	struct iommu_test_cmd c = {
-		.op = IOMMU_TEST_OP_ACCESS_RW, .id = afd,
-		.access_rw = { .iova = iova, .length = len, .uptr = (uintptr_t)data, .flags = flags },
-	};
-
-	return test_cmd(fd, &c);
-}
-
 static int viommu_alloc(int fd, __u32 dev, __u32 hwpt, struct iommu_viommu_selftest *data,
 			__u32 *out)
 {
@@ -546,7 +422,7 @@ static int viommu_alloc(int fd, __u32 dev, __u32 hwpt, struct iommu_viommu_selft
 	int ret = ioctl(fd, IOMMU_VIOMMU_ALLOC, &c);
 
 	*out = c.out_viommu_id;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 static int vdev_alloc(int fd, __u32 viommu, __u32 dev, __u64 virt_id, __u32 *out)
@@ -557,7 +433,7 @@ static int vdev_alloc(int fd, __u32 viommu, __u32 dev, __u64 virt_id, __u32 *out
 	int ret = ioctl(fd, IOMMU_VDEVICE_ALLOC, &c);
 
 	*out = c.out_vdevice_id;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 static int veventq_alloc(int fd, __u32 viommu, __u32 *id, int *evfd)
@@ -570,7 +446,7 @@ static int veventq_alloc(int fd, __u32 viommu, __u32 *id, int *evfd)
 
 	*id = c.out_veventq_id;
 	*evfd = ret ? -1 : (int)c.out_veventq_fd;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 static int hw_queue_alloc(int fd, __u32 viommu, __u64 iova, __u64 len, __u32 *out)
@@ -582,7 +458,7 @@ static int hw_queue_alloc(int fd, __u32 viommu, __u64 iova, __u64 len, __u32 *ou
 	int ret = ioctl(fd, IOMMU_HW_QUEUE_ALLOC, &c);
 
 	*out = c.out_hw_queue_id;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 static int fault_alloc(int fd, __u32 *id, int *ffd)
@@ -592,7 +468,7 @@ static int fault_alloc(int fd, __u32 *id, int *ffd)
 
 	*id = c.out_fault_id;
 	*ffd = ret ? -1 : (int)c.out_fault_fd;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 /* IOMMU_HWPT_INVALIDATE; *num goes in as entry_num and comes back as the number handled. */
@@ -605,28 +481,10 @@ static int invalidate(int fd, __u32 id, __u32 type, void *data, __u32 entry_len,
 	int ret = ioctl(fd, IOMMU_HWPT_INVALIDATE, &c);
 
 	*num = c.entry_num;
-	return ret ? -errno : 0;
+	return ret;
 }
 
 /* ------------------------------------------------------------------ accounting */
-
-/* A "Vm...:" line of /proc/self/status, in kB; -1 if missing. */
-static long vm_status(const char *tag)
-{
-	char line[128];
-	long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, strlen(tag)) && line[strlen(tag)] == ':') {
-			val = strtol(line + strlen(tag) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
-}
 
 /* Pins are charged (VmLck, RLIMIT_MEMLOCK) only for tasks without CAP_IPC_LOCK. */
 static int drop_cap_ipc_lock(void)
@@ -681,10 +539,10 @@ static int injected_index(int rc)
 /*
  * Drives one scenario (@what names it in the log): `prepare` sets up a fresh fd without
  * injection, `op` is the ioctl under test, `check` verifies the state after an injected failure,
- * `cleanup` runs after every call (the success one too; `rc` is the op's result) to release
- * what the op handed out, such as an fd. The loop stops at the first call that completes without
- * reaching the n-th allocation, which must succeed. Failed checks are followed by a line giving
- * n and the errno of the call they followed.
+ * `cleanup` runs after every call (the success one too; `rc` is the op's result, 0 or -errno) to
+ * release what the op handed out, such as an fd. The loop stops at the first call that completes
+ * without reaching the n-th allocation, which must succeed. Failed checks are followed by a line
+ * giving n and the errno of the call they followed.
  */
 #define FAIL_NTH_LOOP(_what, _prepare, _op, _check, _cleanup)                           \
 	do {                                                                          \
@@ -699,7 +557,7 @@ static int injected_index(int rc)
 			ASSERT_LE(0, fd);                                             \
 			_prepare;                                                     \
 			nth_arm(n);                                                   \
-			rc = (_op);                                                   \
+			rc = (_op) ? -errno : 0;                                      \
 			fired = nth_fired();                                          \
 			if (!fired) {                                                 \
 				ASSERT_EQ(0, rc) {                                    \
@@ -807,7 +665,7 @@ TEST(mock_domain_attach)
 		{
 			ASSERT_EQ(0, rlimit_mode_mm(fd));
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-			ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 			next = next_id(fd);
 		},
 		mock_domain(fd, ioas, &stdev, &hwpt, &idev),
@@ -834,7 +692,7 @@ TEST(mock_domain_attach)
 	FAIL_NTH_LOOP("mock_domain, user accounting at the limit",
 		{
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-			ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 		},
 		mock_domain(fd, ioas, &stdev, &hwpt, &idev),
 		{
@@ -864,7 +722,7 @@ TEST(hwpt_alloc_paging)
 		FAIL_NTH_LOOP(what,
 			{
 				ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-				ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+				ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 				ASSERT_EQ(0, mock_domain(fd, ioas, &stdev, NULL, &idev));
 				next = next_id(fd);
 			},
@@ -927,8 +785,8 @@ TEST(mock_domain_replace)
 		{
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas1));
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas2));
-			ASSERT_EQ(0, map_at(fd, ioas1, b, LEN, AP));
-			ASSERT_EQ(0, map_at(fd, ioas2, b + LEN, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas1, b, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas2, b + LEN, LEN, AP));
 			ASSERT_EQ(0, mock_domain(fd, ioas1, &stdev, &hwpt, NULL));
 			next = next_id(fd);
 		},
@@ -940,7 +798,7 @@ TEST(mock_domain_replace)
 			EXPECT_EQ(0, check_refs(fd, b, LEN, 1));
 			EXPECT_EQ(0, check_refs(fd, b + LEN, LEN, 0));
 			EXPECT_EQ(pin0 + KB(NP), vm_status("VmPin"));
-			EXPECT_EQ(-EBUSY, destroy(fd, ioas1));
+			EXPECT_FAIL(EBUSY, destroy(fd, ioas1));
 			EXPECT_EQ(0, destroy(fd, ioas2));
 		}, {});
 
@@ -949,8 +807,8 @@ TEST(mock_domain_replace)
 		{
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas1));
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas2));
-			ASSERT_EQ(0, map_at(fd, ioas1, b, LEN, AP));
-			ASSERT_EQ(0, map_at(fd, ioas2, b + LEN, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas1, b, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas2, b + LEN, LEN, AP));
 			ASSERT_EQ(0, mock_domain(fd, ioas1, &stdev, &hwpt, &idev));
 			ASSERT_EQ(0, paging_alloc(fd, idev, ioas2, 0, &manual));
 			next = next_id(fd);
@@ -959,7 +817,7 @@ TEST(mock_domain_replace)
 		{
 			EXPECT_TRUE(ids_free(fd, next));
 			EXPECT_EQ(0, check_map(fd, hwpt, AP, LEN, b));
-			EXPECT_EQ(-EBUSY, destroy(fd, hwpt));
+			EXPECT_FAIL(EBUSY, destroy(fd, hwpt));
 			/* The manual HWPT has no device: it goes, and its pins with it. */
 			EXPECT_EQ(0, destroy(fd, manual));
 			EXPECT_EQ(0, check_refs(fd, b + LEN, LEN, 0));
@@ -980,7 +838,7 @@ TEST(pasid_attach_replace)
 #define PASID_PREPARE                                                                        \
 	do {                                                                                 \
 		ASSERT_EQ(0, ioas_alloc(fd, &ioas));                                         \
-		ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));                                  \
+		ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));                               \
 		ASSERT_EQ(0, mock_pasid_device(fd, ioas, &stdev, &idev));                    \
 		ASSERT_EQ(0, paging_alloc(fd, idev, ioas, IOMMU_HWPT_ALLOC_PASID, &rid));    \
 		ASSERT_EQ(0, replace(fd, stdev, rid, NULL));                                 \
@@ -1016,7 +874,7 @@ TEST(pasid_attach_replace)
 		{
 			EXPECT_TRUE(ids_free(fd, next));
 			EXPECT_EQ(0, pasid_check(fd, stdev, 200, hwpt));
-			EXPECT_EQ(-EBUSY, destroy(fd, hwpt));
+			EXPECT_FAIL(EBUSY, destroy(fd, hwpt));
 			EXPECT_EQ(0, destroy(fd, hwpt2));
 		},
 		/* Attached to one HWPT or the other. */
@@ -1054,7 +912,7 @@ TEST(map_with_domain)
 				ASSERT_EQ(0, ioas_alloc(fd, &ioas));
 				ASSERT_EQ(0, mock_domain(fd, ioas, NULL, &hwpt, NULL));
 			},
-			map_at(fd, ioas, b, LEN, AP),
+			map_fixed(fd, ioas, b, LEN, AP),
 			{
 				EXPECT_EQ(0, check_refs(fd, b, LEN, 0));
 				EXPECT_EQ(pin0, vm_status("VmPin"));
@@ -1062,7 +920,7 @@ TEST(map_with_domain)
 				EXPECT_TRUE(none_mapped(fd, hwpt, AP, LEN, b));
 				ASSERT_EQ(0, unmap_all(fd, ioas, &got));
 				EXPECT_EQ(0, got);
-				ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+				ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 				EXPECT_EQ(0, check_map(fd, hwpt, AP, LEN, b));
 				EXPECT_EQ(0, check_refs(fd, b, LEN, 1));
 				EXPECT_EQ(pin0 + KB(NP), vm_status("VmPin"));
@@ -1081,22 +939,26 @@ TEST(copy_with_domain)
 	long pin0 = vm_status("VmPin");
 
 	ASSERT_NE(NULL, b);
-	/* The source has no domain: the copy is what pins the pages. */
+	/*
+	 * Every copy is of [AP, AP + LEN) to the same IOVA, the destination IOVA (in-out) a fresh
+	 * AP for each call. The source has no domain first: the copy is what pins the pages.
+	 */
 	FAIL_NTH_LOOP("copy into a domain",
 		{
 			ASSERT_EQ(0, ioas_alloc(fd, &src));
 			ASSERT_EQ(0, ioas_alloc(fd, &dst));
-			ASSERT_EQ(0, map_at(fd, src, b, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, src, b, LEN, AP));
 			ASSERT_EQ(0, mock_domain(fd, dst, NULL, &hwpt, NULL));
 		},
-		copy(fd, dst, src, AP, AP, LEN),
+		copy(fd, dst, &(__u64){ AP }, src, AP, LEN, RW | IOMMU_IOAS_MAP_FIXED_IOVA),
 		{
 			EXPECT_EQ(0, check_refs(fd, b, LEN, 0));
 			EXPECT_EQ(pin0, vm_status("VmPin"));
 			EXPECT_TRUE(none_mapped(fd, hwpt, AP, LEN, b));
 			ASSERT_EQ(0, unmap_all(fd, dst, &got));
 			EXPECT_EQ(0, got);
-			ASSERT_EQ(0, copy(fd, dst, src, AP, AP, LEN));
+			ASSERT_EQ(0, copy(fd, dst, &(__u64){ AP }, src, AP, LEN,
+					  RW | IOMMU_IOAS_MAP_FIXED_IOVA));
 			EXPECT_EQ(0, check_map(fd, hwpt, AP, LEN, b));
 			EXPECT_EQ(0, check_refs(fd, b, LEN, 1));
 			/* The source area is whole. */
@@ -1110,10 +972,10 @@ TEST(copy_with_domain)
 			ASSERT_EQ(0, ioas_alloc(fd, &src));
 			ASSERT_EQ(0, ioas_alloc(fd, &dst));
 			ASSERT_EQ(0, mock_domain(fd, src, NULL, NULL, NULL));
-			ASSERT_EQ(0, map_at(fd, src, b, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, src, b, LEN, AP));
 			ASSERT_EQ(0, mock_domain(fd, dst, NULL, &hwpt, NULL));
 		},
-		copy(fd, dst, src, AP, AP, LEN),
+		copy(fd, dst, &(__u64){ AP }, src, AP, LEN, RW | IOMMU_IOAS_MAP_FIXED_IOVA),
 		{
 			EXPECT_EQ(0, check_refs(fd, b, LEN, 1));
 			EXPECT_EQ(pin0 + KB(NP), vm_status("VmPin"));
@@ -1138,7 +1000,7 @@ TEST(access_create)
 		FAIL_NTH_LOOP(flags ? "create_access, pinning" : "create_access",
 			{
 				ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-				ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+				ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 				next = next_id(fd);
 				nfd = next_fd();
 			},
@@ -1169,15 +1031,15 @@ TEST(access_pages_pin)
 	FAIL_NTH_LOOP("access_pages",
 		{
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-			ASSERT_EQ(0, map_at(fd, ioas, b, LEN / 2, AP));
-			ASSERT_EQ(0, map_at(fd, ioas, b + LEN / 2, LEN / 2, AP + LEN / 2));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN / 2, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b + LEN / 2, LEN / 2, AP + LEN / 2));
 			ASSERT_EQ(0, create_access(fd, ioas, PIN, &afd));
 		},
-		access_pages(fd, afd, AP, LEN, b, &pid),
+		access_pages(fd, afd, AP, LEN, b, MOCK_FLAGS_ACCESS_WRITE, &pid),
 		{
 			EXPECT_EQ(0, check_refs(fd, b, LEN, 0));
 			EXPECT_EQ(pin0, vm_status("VmPin"));
-			ASSERT_EQ(0, access_pages(fd, afd, AP, LEN, b, &pid));
+			ASSERT_EQ(0, access_pages(fd, afd, AP, LEN, b, MOCK_FLAGS_ACCESS_WRITE, &pid));
 			EXPECT_EQ(0, check_refs(fd, b, LEN, 1));
 			EXPECT_EQ(pin0 + KB(NP), vm_status("VmPin"));
 			ASSERT_EQ(0, unpin(fd, afd, pid));
@@ -1194,11 +1056,11 @@ TEST(access_pages_pin)
 		{
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas));
 			ASSERT_EQ(0, mock_domain(fd, ioas, &stdev, NULL, NULL));
-			ASSERT_EQ(0, map_at(fd, ioas, b, LEN / 2, AP));
-			ASSERT_EQ(0, map_at(fd, ioas, b + LEN / 2, LEN / 2, AP + LEN / 2));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN / 2, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b + LEN / 2, LEN / 2, AP + LEN / 2));
 			ASSERT_EQ(0, create_access(fd, ioas, PIN, &afd));
 		},
-		access_pages(fd, afd, AP, LEN, b, &pid),
+		access_pages(fd, afd, AP, LEN, b, MOCK_FLAGS_ACCESS_WRITE, &pid),
 		{
 			EXPECT_EQ(0, check_refs(fd, b, LEN, 1));
 			EXPECT_EQ(pin0 + KB(NP), vm_status("VmPin"));
@@ -1229,7 +1091,7 @@ TEST(access_rw_copy)
 		FAIL_NTH_LOOP(modes[i] ? "access_rw write, slow path" : "access_rw write",
 			{
 				ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-				ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+				ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 				ASSERT_EQ(0, create_access(fd, ioas, 0, &afd));
 				memset(b, 0x5a, LEN);
 			},
@@ -1274,7 +1136,7 @@ TEST(get_hw_info)
 			EXPECT_NE(0, caps & IOMMU_HW_CAP_DIRTY_TRACKING);
 			/* No reference on the device was left: it unbinds. */
 			EXPECT_EQ(0, destroy(fd, stdev));
-			EXPECT_EQ(-ENOENT, hw_info(fd, idev, &info, &caps));
+			EXPECT_FAIL(ENOENT, hw_info(fd, idev, &info, &caps));
 		}, {});
 }
 
@@ -1294,7 +1156,7 @@ TEST(set_dirty_tracking)
 				ASSERT_EQ(0, mock_domain(fd, ioas, NULL, NULL, &idev));
 				ASSERT_EQ(0, paging_alloc(fd, idev, ioas, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
 							  &hwpt));
-				ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+				ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 				if (!on) {
 					ASSERT_EQ(0, set_dirty(fd, hwpt, true));
 				}
@@ -1303,7 +1165,7 @@ TEST(set_dirty_tracking)
 			{
 				/* The mock IOMMU only marks pages while tracking: the old state holds. */
 				if (on) {
-					EXPECT_EQ(-EINVAL, mark_dirty(fd, hwpt, 1, &nr));
+					EXPECT_FAIL(EINVAL, mark_dirty(fd, hwpt, 1, &nr));
 				} else {
 					EXPECT_EQ(0, mark_dirty(fd, hwpt, 1, &nr));
 					EXPECT_EQ(0, get_dirty(fd, hwpt, &bits));
@@ -1328,7 +1190,7 @@ TEST(get_dirty_bitmap)
 			ASSERT_EQ(0, mock_domain(fd, ioas, NULL, NULL, &idev));
 			ASSERT_EQ(0, paging_alloc(fd, idev, ioas, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
 						  &hwpt));
-			ASSERT_EQ(0, map_at(fd, ioas, b, LEN, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
 			ASSERT_EQ(0, set_dirty(fd, hwpt, true));
 			ASSERT_EQ(0, mark_dirty(fd, hwpt, marked, &nr));
 			ASSERT_EQ(4, nr);
@@ -1386,7 +1248,7 @@ TEST(vfio_ioas_set)
 		vfio_ioas(fd, IOMMU_VFIO_IOAS_SET, &got),
 		{
 			/* No compat IOAS was set. */
-			EXPECT_EQ(-ENODEV, vfio_ioas(fd, IOMMU_VFIO_IOAS_GET, &got));
+			EXPECT_FAIL(ENODEV, vfio_ioas(fd, IOMMU_VFIO_IOAS_GET, &got));
 			EXPECT_EQ(0, destroy(fd, ioas));
 		}, {});
 }
@@ -1558,7 +1420,7 @@ TEST(hw_queue)
 	FAIL_NTH_LOOP("hw_queue_alloc",
 		{
 			ASSERT_EQ(0, ioas_alloc(fd, &ioas));
-			ASSERT_EQ(0, map_at(fd, ioas, b, PAGE, AP));
+			ASSERT_EQ(0, map_fixed(fd, ioas, b, PAGE, AP));
 			ASSERT_EQ(0, mock_domain(fd, ioas, NULL, NULL, &idev));
 			ASSERT_EQ(0, paging_alloc(fd, idev, ioas, IOMMU_HWPT_ALLOC_NEST_PARENT, &parent));
 			ASSERT_EQ(0, viommu_alloc(fd, idev, parent, NULL, &viommu));
@@ -1571,7 +1433,7 @@ TEST(hw_queue)
 			/* Index 0 is free, and the queue's pin goes with the queue. */
 			ASSERT_EQ(0, hw_queue_alloc(fd, viommu, AP, PAGE, &q));
 			EXPECT_EQ(next, q);
-			EXPECT_EQ(-EBUSY, unmap(fd, ioas, AP, PAGE, NULL));
+			EXPECT_FAIL(EBUSY, unmap(fd, ioas, AP, PAGE, NULL));
 			EXPECT_EQ(0, destroy(fd, q));
 			EXPECT_EQ(0, unmap(fd, ioas, AP, PAGE, NULL));
 			EXPECT_EQ(0, destroy(fd, viommu));
@@ -1607,8 +1469,8 @@ TEST(fault_queue)
 			ASSERT_EQ(0, fault_alloc(fd, &fault, &ffd));
 			next = next_id(fd);
 		},
-		hwpt_alloc(fd, idev, ioas, IOMMU_HWPT_FAULT_ID_VALID, fault, IOMMU_HWPT_DATA_NONE,
-			   NULL, 0, &hwpt),
+		hwpt_alloc_fault(fd, idev, ioas, IOMMU_HWPT_FAULT_ID_VALID, fault,
+				 IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 		{
 			EXPECT_TRUE(ids_free(fd, next));
 			close(ffd);
@@ -1629,8 +1491,8 @@ TEST(fault_queue)
 			ASSERT_EQ(0, fault_alloc(fd, &fault, &ffd));
 			next = next_id(fd);
 		},
-		hwpt_alloc(fd, idev, parent, IOMMU_HWPT_FAULT_ID_VALID, fault, IOMMU_HWPT_DATA_SELFTEST,
-			   &data, sizeof(data), &hwpt),
+		hwpt_alloc_fault(fd, idev, parent, IOMMU_HWPT_FAULT_ID_VALID, fault,
+				 IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data), &hwpt),
 		{
 			EXPECT_TRUE(ids_free(fd, next));
 			close(ffd);
