@@ -74,7 +74,7 @@ if [ "${KPROFILE:-default}" = default ]; then
 	vm_timeout=${VM_TIMEOUT:-3000} suite_timeout=${SUITE_TIMEOUT:-600} stuck_grace=60
 	fuzz_calls=${FUZZ_CALLS:-200000} fuzz_secs=${FUZZ_SECS:-60}
 else
-	vm_timeout=${VM_TIMEOUT:-14400} suite_timeout=${SUITE_TIMEOUT:-5400} stuck_grace=900
+	vm_timeout=${VM_TIMEOUT:-14400} suite_timeout=${SUITE_TIMEOUT:-2400} stuck_grace=900
 	fuzz_calls=${FUZZ_CALLS:-200000} fuzz_secs=${FUZZ_SECS:-3600}
 fi
 stamp "VM: $impls (kernel profile ${KPROFILE:-default})"

@@ -6,7 +6,7 @@
 # crashed one.
 #
 # Environment: IMPLS ("c rust"), OUT (a read-write dir), KDIR (kernel build tree), REPO,
-# SUITE_TIMEOUT (seconds per suite binary).
+# SUITE_TIMEOUT (seconds per suite binary; the fuzzer gets FUZZ_SECS more, its own cap).
 set -uo pipefail
 
 : "${IMPLS:?}" "${OUT:?}" "${KDIR:?}" "${REPO:?}"
@@ -53,15 +53,16 @@ unload() {
 # see (woken now and then, or sleeping interruptibly while the kill is pending).
 STUCK=
 STUCK_GRACE=${STUCK_GRACE:-60}
+# LIMIT=N before the call gives one suite another limit than SUITE_TIMEOUT.
 run_suite() {
-	local dir=$1 suite=$2 bin=$3 rc pid start=$SECONDS
+	local dir=$1 suite=$2 bin=$3 rc pid start=$SECONDS limit=${LIMIT:-$SUITE_TIMEOUT}
 	shift 3
 	[ -z "$STUCK" ] || return 0
-	timeout -k 10 "$SUITE_TIMEOUT" "$bin" "$@" >"$dir/$suite.tap" 2>"$dir/$suite.err" &
+	timeout -k 10 "$limit" "$bin" "$@" >"$dir/$suite.tap" 2>"$dir/$suite.err" &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
-		if [ $((SECONDS - start)) -gt $((SUITE_TIMEOUT + STUCK_GRACE)) ]; then
-			stuck "$dir" "$suite" "$pid"
+		if [ $((SECONDS - start)) -gt $((limit + STUCK_GRACE)) ]; then
+			stuck "$dir" "$suite" "$pid" "$limit"
 			# It may have ended while the report was taken.
 			kill -0 "$pid" 2>/dev/null || { STUCK=; rm -f "$dir/$suite.stuck"; continue; }
 			return
@@ -78,8 +79,8 @@ run_suite() {
 # in the failure): first every thread of the suite's process group (timeout(1) leads it, with the
 # suite's pid as group ID), then every other thread in uninterruptible sleep, each with its state
 # and kernel stack. sysrq w puts the blocked tasks into the kernel log as well.
-stuck() { # dir suite pid
-	local dir=$1 suite=$2 pgid=$3 t state
+stuck() { # dir suite pid limit
+	local dir=$1 suite=$2 pgid=$3 limit=$4 t state
 	STUCK=$suite
 	{
 		for t in /proc/[0-9]*/task/[0-9]*; do
@@ -96,7 +97,7 @@ stuck() { # dir suite pid
 		done
 	} >"$dir/$suite.stuck"
 	echo w >/proc/sysrq-trigger 2>/dev/null
-	say "$suite: STUCK $STUCK_GRACE s past its ${SUITE_TIMEOUT} s limit: $(grep -c '^task ' "$dir/$suite.stuck") task(s) recorded; the run stops here"
+	say "$suite: STUCK $STUCK_GRACE s past its $limit s limit: $(grep -c '^task ' "$dir/$suite.stuck") task(s) recorded; the run stops here"
 }
 
 # On a kernel with kmemleak (the debug profiles), look for leaks once the module is gone: what it
@@ -191,7 +192,9 @@ for impl in $IMPLS; do
 	done
 	# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or FUZZ_SECS seconds, same
 	# seed for both modules so their errno profiles can be compared (results/raw/<impl>/fuzz.tap).
-	run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4
+	# Its limit is its own time cap plus a suite's: a hang elsewhere is not waited for that long.
+	LIMIT=$((SUITE_TIMEOUT + ${FUZZ_SECS:-60})) \
+		run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4
 	grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
 	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
 	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
