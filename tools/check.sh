@@ -32,14 +32,15 @@ stamp "module"
 mkdir -p results/raw
 make -s module KDIR="$kdir" CLIPPY=1 2>&1 | tee results/module-build.txt
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "check.sh: the module did not build" >&2; exit 1; }
-# On a debug kernel our suites get the longer per-test harness timeout upstream's do (a
+# On a debug kernel our suites and clients get the longer per-test harness timeout upstream's do (a
 # fail-nth test of ours ran past the default 30 s under KASAN). Always rebuilt (-B, seconds): the
 # same binaries serve both kinds of kernel.
 selftest_cflags=
 [ "${KPROFILE:-default}" = default ] || selftest_cflags="-include $repo/tools/kernel/slow-harness.h"
 make -s -B -C tests/selftests KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/selftests/build" \
 	EXTRA_CFLAGS="$selftest_cflags"
-make -s -C tests/clients KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/clients/build"
+make -s -B -C tests/clients KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/clients/build" \
+	EXTRA_CFLAGS="$selftest_cflags"
 if [ -f tests/clients/rustvmm/Cargo.toml ]; then
 	(cd tests/clients/rustvmm && cargo build --release --locked --quiet)
 fi
