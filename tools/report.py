@@ -103,6 +103,36 @@ def stuck_summary(text):
     return "; ".join(f"{t[0]}: {' < '.join(t[1:]) or '(no stack)'}" for t in tasks[:3])
 
 
+NMI_TASK = re.compile(r"\]\s+task:(\S+)\s+state:(\S+)")
+# A stack frame (`name+0x1f/0x80`, not the unreliable `? name+...`), and those every sleeper has.
+FRAME = re.compile(r"^([A-Za-z_][\w.]*)\+0x")
+DULL_FRAME = re.compile(r"^(__schedule|schedule|schedule_timeout|schedule_preempt_disabled|"
+                        r"entry_SYSCALL|do_syscall_64)")
+
+
+def nmi_summary(console):
+    """The tasks the host's NMI at the VM limit printed (tools/vm/run.sh), as `comm (state):
+    frame < frame ...`: those asleep uninterruptibly, and those with an iommufd or VFIO frame."""
+    at = console.find("NMI received for unknown reason")
+    if at < 0:
+        return ""
+    tasks, cur = [], None
+    for line in console[at:].splitlines():
+        m = NMI_TASK.search(line)
+        if m:
+            cur = [f"{m.group(1)} ({m.group(2)})"]
+            tasks.append(cur)
+        elif cur is not None and "]" in line:
+            frame = FRAME.match(line.split("]", 1)[1].strip())
+            if frame and not DULL_FRAME.match(frame.group(1)) and len(cur) < 8:
+                cur.append(frame.group(1))
+    pick = [t for t in tasks if t[0].endswith("(D)") or
+            any("iommufd" in f or "vfio" in f for f in t[1:])]
+    if not pick:
+        return "no task asleep uninterruptibly or in iommufd/VFIO"
+    return "; ".join(f"{t[0]}: {' < '.join(t[1:]) or '(no stack)'}" for t in pick[:4])
+
+
 def why_unfinished(raw, d):
     """Why an implementation's run has no `done` marker, from what the guest and the console
     left: a stuck suite, or the last suite that started and the first splat of the console."""
@@ -116,7 +146,10 @@ def why_unfinished(raw, d):
     parts = ["guest crashed or timed out (results/raw/console.log)"]
     if last:
         parts.append(f"last guest line: {last[-1][8:][:100]}")
-    if splat:
+    nmi = nmi_summary(console)
+    if nmi:
+        parts.append(f"tasks at the VM limit: {nmi[:400]}")
+    elif splat:
         parts.append(f"console: {splat[:160]}")
     return "; ".join(parts)
 

@@ -36,6 +36,9 @@ qemu_opts+=" -device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on"
 qemu_opts+=" -device edu"
 # Two more behind a conventional PCI bridge: one IOMMU group with two devices (DMA ownership tests).
 qemu_opts+=" -device pci-bridge,id=br0,chassis_nr=1 -device edu,bus=br0,addr=1 -device edu,bus=br0,addr=2"
+# A QMP socket for the host's NMI at the time limit (below).
+qmp=$(mktemp -u /tmp/iommufd-rs-qmp.XXXXXX)
+qemu_opts+=" -qmp unix:$qmp,server=on,wait=off"
 # Extra QEMU options, e.g. `-icount shift=0,sleep=off` for instruction-counted time (make bench).
 qemu_opts+=" ${VM_QEMU_EXTRA:-}"
 # A hung task, soft or hard lockup becomes a panic, and a panic ends QEMU (virtme passes
@@ -48,7 +51,12 @@ append=(--append "no_timer_check" --append "hung_task_panic=1" --append "sysctl.
 	--append "intel_iommu=on,sm_on" --append "iommu.strict=1"
 	# The guest saves dmesg per module run and the host scans it for splats: a buffer big enough
 	# for a whole hard run (the default 256 KiB wraps, and an early WARN would scroll away).
-	--append "log_buf_len=32M")
+	--append "log_buf_len=32M"
+	# A guest still running near the time limit gets an NMI from the host (below): it panics and
+	# prints every task with its stack (and the held locks on lockdep kernels) before it is
+	# killed, so a hang names what waits on what even when no detector fired (a task asleep in
+	# S state, or a guest whose userspace cannot run its own stuck-suite report).
+	--append "unknown_nmi_panic=1" --append "panic_sys_info=tasks,locks")
 
 # The KASAN kernel (profile debug) under TCG: udevd does not finish coldplug before
 # virtme-ng-init gives up waiting, so the command's I/O ports are never named and it never runs.
@@ -92,13 +100,46 @@ fi
 # Lines of the boot itself (kernel console, decompressor, firmware), kept out of the terminal.
 boot_noise='^\[ *[0-9]+\.[0-9]+\]|^(virtme|qemu-system|SeaBIOS|Booting|iPXE|Probing EDD|early console|input_|output|kernel_total_size|needed_size|trampoline_32bit|Physical KASLR|Virtual KASLR|Memory KASLR|Poking KASLR|Decompressing|Parsing ELF)|^\s*$'
 start=$(date +%s)
+# The NMI comes 90 s before the limit (a quarter of the limit for short ones), time enough for
+# the dump under TCG; `nmi_sent` marks that it came.
+nmi_lead=90
+[ "$timeout" -ge 360 ] || nmi_lead=$((timeout / 4))
+nmi_sent=$qmp.nmi
+python3 - "$qmp" $((timeout - nmi_lead)) "$nmi_sent" >/dev/null 2>&1 <<'PY' &
+import json, pathlib, socket, sys, time
+time.sleep(int(sys.argv[2]))
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()  # greeting
+for cmd in ("qmp_capabilities", "inject-nmi"):
+    f.write(json.dumps({"execute": cmd}) + "\n")
+    f.flush()
+    while "return" not in (reply := json.loads(f.readline())) and "error" not in reply:
+        pass  # events
+    if "error" in reply:
+        sys.exit(1)
+pathlib.Path(sys.argv[3]).touch()
+PY
+nmi_watch=$!
 set +e
 vng_cmd "$accel" "$timeout" "$@" 2>&1 | tee "$log" | grep --line-buffered -v -E "$boot_noise"
 rc=${PIPESTATUS[0]}
 set -e
+kill "$nmi_watch" 2>/dev/null || true
+wait "$nmi_watch" 2>/dev/null || true
 took=$(( $(date +%s) - start ))
+nmi=
+[ -f "$nmi_sent" ] && nmi=1
+rm -f "$qmp" "$nmi_sent"
 
-if grep -qE 'Kernel panic - not syncing|BUG: kernel NULL|Oops:|general protection fault' "$log"; then
+if [ -n "$nmi" ]; then
+	# Not a crash: the host's NMI at the limit. The tasks' stacks follow the panic line in the log.
+	echo "[vm] FAIL: guest did not finish within ${timeout}s (hang); the host's NMI $nmi_lead s before the limit put every task's stack in $log; last output before it:" >&2
+	{ grep -v -E "$boot_noise" "$log" || true; } | tail -n 5 | sed 's/^/[vm]   /' >&2
+	rc=124
+elif grep -qE 'Kernel panic - not syncing|BUG: kernel NULL|Oops:|general protection fault' "$log"; then
 	echo "[vm] FAIL: guest kernel crashed after ${took}s:" >&2
 	grep -E -m5 'Kernel panic - not syncing|BUG:|Oops:|general protection fault|RIP:' "$log" | sed 's/^/[vm]   /' >&2
 	[ "$rc" = 0 ] && rc=70
