@@ -35,12 +35,12 @@ make -s module KDIR="$kdir" CLIPPY=1 2>&1 | tee results/module-build.txt
 # On a debug kernel our suites and clients get the longer per-test harness timeout upstream's do (a
 # fail-nth test of ours ran past the default 30 s under KASAN). Always rebuilt (-B, seconds): the
 # same binaries serve both kinds of kernel.
-selftest_cflags=
-[ "${KPROFILE:-default}" = default ] || selftest_cflags="-include $repo/tools/kernel/slow-harness.h"
+harness_cflags=
+[ "${KPROFILE:-default}" = default ] || harness_cflags="-include $repo/tools/kernel/slow-harness.h"
 make -s -B -C tests/selftests KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/selftests/build" \
-	EXTRA_CFLAGS="$selftest_cflags"
+	EXTRA_CFLAGS="$harness_cflags"
 make -s -B -C tests/clients KSRC="$ksrc" KDIR="$kdir" OUT="$repo/tests/clients/build" \
-	EXTRA_CFLAGS="$selftest_cflags"
+	EXTRA_CFLAGS="$harness_cflags"
 if [ -f tests/clients/rustvmm/Cargo.toml ]; then
 	(cd tests/clients/rustvmm && cargo build --release --locked --quiet)
 fi

@@ -86,6 +86,12 @@ def read(path, default=""):
         return default
 
 
+def tasks_line(tasks, n):
+    """The first `n` of `tasks` (each `[name, frame, frame, ...]`, innermost frame first) as
+    `name: frame < frame < ...; ...`, for one failure line."""
+    return "; ".join(f"{t[0]}: {' < '.join(t[1:]) or '(no stack)'}" for t in tasks[:n])
+
+
 def stuck_summary(text):
     """The tasks of a <suite>.stuck file (guest-tests.sh) as `comm: frame < frame < ...`, the
     innermost frames first, short enough for one failure line."""
@@ -100,7 +106,7 @@ def stuck_summary(text):
                 cur.append(frame)
     if not tasks:
         return "no task in state D (the suite's process ignored its kill)"
-    return "; ".join(f"{t[0]}: {' < '.join(t[1:]) or '(no stack)'}" for t in tasks[:3])
+    return tasks_line(tasks, 3)
 
 
 NMI_TASK = re.compile(r"\]\s+task:(\S+)\s+state:(\S+)")
@@ -130,7 +136,7 @@ def nmi_summary(console):
             any("iommufd" in f or "vfio" in f for f in t[1:])]
     if not pick:
         return "no task asleep uninterruptibly or in iommufd/VFIO"
-    return "; ".join(f"{t[0]}: {' < '.join(t[1:]) or '(no stack)'}" for t in pick[:4])
+    return tasks_line(pick, 4)
 
 
 def why_unfinished(raw, d):
