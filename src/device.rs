@@ -187,6 +187,66 @@ impl PinnedDrop for IGroup {
     }
 }
 
+/// A bind's count on its group's record in the context's group index, given back when dropped
+/// unless the bind succeeded ([`GroupJoin::keep`]).
+struct GroupJoin<'a> {
+    ictx: &'a Ictx,
+    igroup: Arc<IGroup>,
+    kept: bool,
+}
+
+impl<'a> GroupJoin<'a> {
+    /// Finds or makes the record of `group` and takes a count on it; consumes the group
+    /// reference `group` holds on every path.
+    fn new(ictx: &'a Ictx, group: NonNull<bindings::iommu_group>) -> Result<Self> {
+        let found = ictx.objects.lock().igroup_join(group.as_ptr());
+        let igroup = match found {
+            Some(g) => {
+                // SAFETY: the record holds its own reference; ours is not handed on.
+                unsafe { bindings::iommu_group_put(group.as_ptr()) };
+                g
+            }
+            None => {
+                let candidate = Arc::pin_init(
+                    try_pin_init!(IGroup {
+                        group,
+                        attach <- new_mutex!(GroupAttach { list: KVec::new() }),
+                    }),
+                    GFP_KERNEL_ACCOUNT,
+                )
+                .inspect_err(|_| {
+                    // SAFETY: the group reference taken by the caller, not handed on.
+                    unsafe { bindings::iommu_group_put(group.as_ptr()) }
+                })?;
+                // (From here the candidate owns the reference: dropping it puts it.)
+                let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+                let (g, unused) = ictx.objects.lock().igroup_insert(candidate, node);
+                drop(unused);
+                g
+            }
+        };
+        Ok(Self {
+            ictx,
+            igroup,
+            kept: false,
+        })
+    }
+
+    /// The bind succeeded: the count stays, with the device.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for GroupJoin<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let entry = self.ictx.objects.lock().igroup_leave(self.igroup.group());
+            drop(entry);
+        }
+    }
+}
+
 /// A reference to a `struct device`.
 ///
 /// # Invariants
@@ -270,25 +330,8 @@ impl Device {
         }
         // SAFETY: as above; takes a group reference, or NULL without a group.
         let group = NonNull::new(unsafe { bindings::iommu_group_get(raw) }).ok_or(ENODEV)?;
-        let existing = ictx.objects.lock().find_igroup(group.as_ptr());
-        let igroup = match existing {
-            Some(g) => {
-                // SAFETY: the bound devices of the group hold their own reference.
-                unsafe { bindings::iommu_group_put(group.as_ptr()) };
-                g
-            }
-            None => Arc::pin_init(
-                try_pin_init!(IGroup {
-                    group,
-                    attach <- new_mutex!(GroupAttach { list: KVec::new() }),
-                }),
-                GFP_KERNEL_ACCOUNT,
-            )
-            .inspect_err(|_| {
-                // SAFETY: the group reference taken above, not handed on.
-                unsafe { bindings::iommu_group_put(group.as_ptr()) }
-            })?,
-        };
+        let joined = GroupJoin::new(ictx, group)?;
+        let igroup = joined.igroup.clone();
         // SAFETY: `raw` is live; the owner cookie is this context, released in `Drop`.
         let rc = unsafe {
             bindings::iommu_device_claim_dma_owner(raw, ptr::from_ref(ictx).cast_mut().cast())
@@ -339,6 +382,8 @@ impl Device {
         let mut objects = ictx.objects.lock();
         let reserved = objects.reserve(node)?;
         objects.finalize(reserved, Object::Device(idev.clone()));
+        // The group count now belongs to the published device; `unbind` gives it back.
+        joined.keep();
         Ok(idev)
     }
 
@@ -360,7 +405,16 @@ impl Device {
             }
         }
         if let Some(ictx) = ictx {
-            let obj = ictx.objects.lock().remove_device(self.id());
+            let (obj, group) = {
+                let mut objects = ictx.objects.lock();
+                let obj = objects.remove_device(self.id());
+                // The count `bind` took on the group record, if the device was published.
+                let group = obj
+                    .as_ref()
+                    .and_then(|_| objects.igroup_leave(self.igroup.group()));
+                (obj, group)
+            };
+            drop(group);
             drop(obj);
             // Ioctls that looked the device up by ID finish before it goes: the caller frees
             // the device (and `dev->iommu` with it) once this returns.

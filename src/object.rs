@@ -179,9 +179,21 @@ pub(crate) enum Pt {
     Nested(InUse<crate::hwpt::HwptNested>),
 }
 
+/// A group's record in the context's group index, with how many bindings use it: a bind takes a
+/// count before it publishes its device, the unbind (or the failed bind) gives it back, and the
+/// last one takes the record out.
+pub(crate) struct GroupEntry {
+    igroup: Arc<IGroup>,
+    bindings: usize,
+}
+
 /// The table proper; lives in the context's mutex.
 pub(crate) struct Objects {
     slots: RBTree<u32, Option<Object>>,
+    /// The group records of the bound devices by group (upstream's `ictx->groups`): one record
+    /// per group, found without walking the objects, so that concurrent binds of two devices of
+    /// one group share one attach state.
+    groups: RBTree<usize, GroupEntry>,
     /// Which IDs are taken (published or reserved); bit 0 is always set, IDs start at 1. Its
     /// capacity stops below 2^31 (`xa_limit_31b`): IDs stay positive as a C `int`.
     ids: IdPool,
@@ -212,6 +224,7 @@ impl Objects {
         }
         Self {
             slots: RBTree::new(),
+            groups: RBTree::new(),
             ids,
             account_mm: false,
             vfio_ioas: None,
@@ -451,17 +464,61 @@ impl Objects {
         }
     }
 
-    /// The group record of the devices already bound with `group`, if any.
+    /// The group record of the devices bound (or being bound) with `group`, if any.
     pub(crate) fn find_igroup(
         &self,
         group: *mut kernel::bindings::iommu_group,
     ) -> Option<Arc<IGroup>> {
-        self.slots.values().find_map(|slot| match slot {
-            Some(Object::Device(d)) if core::ptr::eq(d.igroup.group(), group) => {
-                Some(d.igroup.clone())
-            }
-            _ => None,
-        })
+        self.groups.get(&(group as usize)).map(|e| e.igroup.clone())
+    }
+
+    /// Takes a binding's count on `group`'s record, if there is one.
+    pub(crate) fn igroup_join(
+        &mut self,
+        group: *mut kernel::bindings::iommu_group,
+    ) -> Option<Arc<IGroup>> {
+        let entry = self.groups.get_mut(&(group as usize))?;
+        entry.bindings = entry.bindings.saturating_add(1);
+        Some(entry.igroup.clone())
+    }
+
+    /// Takes a binding's count on the record of `candidate`'s group: `candidate` becomes the
+    /// record (in `node`) unless another bind made one meanwhile. Returns the record, and the
+    /// candidate when it was not used, for the caller to drop outside the lock (it holds a group
+    /// reference).
+    pub(crate) fn igroup_insert(
+        &mut self,
+        candidate: Arc<IGroup>,
+        node: RBTreeNodeReservation<usize, GroupEntry>,
+    ) -> (Arc<IGroup>, Option<Arc<IGroup>>) {
+        if let Some(existing) = self.igroup_join(candidate.group()) {
+            return (existing, Some(candidate));
+        }
+        let key = candidate.group() as usize;
+        self.groups.insert(node.into_node(
+            key,
+            GroupEntry {
+                igroup: candidate.clone(),
+                bindings: 1,
+            },
+        ));
+        (candidate, None)
+    }
+
+    /// Gives back a binding's count on `group`'s record; the last one takes the record out and
+    /// returns it, for the caller to drop outside the lock.
+    pub(crate) fn igroup_leave(
+        &mut self,
+        group: *mut kernel::bindings::iommu_group,
+    ) -> Option<GroupEntry> {
+        let key = group as usize;
+        let entry = self.groups.get_mut(&key)?;
+        entry.bindings = entry.bindings.saturating_sub(1);
+        if entry.bindings == 0 {
+            self.groups.remove(&key)
+        } else {
+            None
+        }
     }
 
     /// Removes `id` if it still names `hwpt` and nothing holds it: an automatic HWPT whose last

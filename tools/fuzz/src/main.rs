@@ -5,7 +5,8 @@
 //!
 //!   iommufd-fuzz [CALLS] [SECONDS] [THREADS] [SEED]
 //!
-//! Prints calls, calls/s, and per command how often it succeeded and which errnos it gave: the
+//! Prints a progress line every `FUZZ_PROGRESS` seconds (300; 0 for none) with the recent rate,
+//! then calls, calls/s, and per command how often it succeeded and which errnos it gave: the
 //! command coverage.
 
 use std::collections::BTreeMap;
@@ -383,6 +384,8 @@ fn main() {
     let seconds = *args.get(1).unwrap_or(&60);
     let threads = *args.get(2).unwrap_or(&4);
     let seed = *args.get(3).unwrap_or(&0x5eed);
+    // Seconds between progress lines; 0 for none.
+    let progress_secs = std::env::var("FUZZ_PROGRESS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
 
     let file = OpenOptions::new().read(true).write(true).open("/dev/iommu").expect("open /dev/iommu");
     // Scratch memory the arguments point into: mapped user memory, a page of edge-valued IOVA
@@ -415,11 +418,22 @@ fn main() {
             std::thread::spawn(move || worker(s, seed.wrapping_add(t * 7919), calls / threads, st))
         })
         .collect();
+    // A progress line per interval with the rate in it: a rate that falls as the objects the
+    // calls leave behind pile up is a lookup that scans them.
+    let interval = Duration::from_secs(progress_secs.max(1));
+    let (mut last_at, mut last_calls) = (Instant::now(), 0u64);
     while handles.iter().any(|h| !h.is_finished()) {
         if start.elapsed() > Duration::from_secs(seconds) {
             shared.stop.store(true, Ordering::Relaxed);
         }
         std::thread::sleep(Duration::from_millis(50));
+        if progress_secs > 0 && last_at.elapsed() >= interval {
+            let now = shared.calls.load(Ordering::Relaxed);
+            let rate = (now - last_calls) as f64 / last_at.elapsed().as_secs_f64();
+            println!("# progress: {:.0}s {} calls, {:.0} calls/s in the last {}s", start.elapsed().as_secs_f64(),
+                     now, rate, interval.as_secs());
+            (last_at, last_calls) = (Instant::now(), now);
+        }
     }
     for h in handles {
         h.join().expect("worker panicked");
