@@ -106,8 +106,15 @@ nmi_lead=90
 [ "$timeout" -ge 360 ] || nmi_lead=$((timeout / 4))
 nmi_sent=$qmp.nmi
 python3 - "$qmp" $((timeout - nmi_lead)) "$nmi_sent" >/dev/null 2>&1 <<'PY' &
-import json, pathlib, socket, sys, time
-time.sleep(int(sys.argv[2]))
+import json, os, pathlib, socket, sys, time
+# Not a holder of the caller's descriptors (a `flock` on the VM lock): a watcher left behind must
+# not keep the next VM waiting. It also ends as soon as run.sh is gone.
+os.closerange(3, 65536)
+parent, deadline = os.getppid(), time.monotonic() + int(sys.argv[2])
+while time.monotonic() < deadline:
+    if os.getppid() != parent:
+        sys.exit(0)
+    time.sleep(1)
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(10)
 s.connect(sys.argv[1])
