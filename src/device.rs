@@ -241,7 +241,11 @@ impl<'a> GroupJoin<'a> {
 impl Drop for GroupJoin<'_> {
     fn drop(&mut self) {
         if !self.kept {
-            let entry = self.ictx.objects.lock().igroup_leave(self.igroup.group());
+            let entry = self
+                .ictx
+                .objects
+                .lock()
+                .igroup_leave(self.igroup.group(), false);
             drop(entry);
         }
     }
@@ -383,6 +387,7 @@ impl Device {
         let reserved = objects.reserve(node)?;
         objects.finalize(reserved, Object::Device(idev.clone()));
         // The group count now belongs to the published device; `unbind` gives it back.
+        objects.igroup_published(joined.igroup.group());
         joined.keep();
         Ok(idev)
     }
@@ -411,7 +416,7 @@ impl Device {
                 // The count `bind` took on the group record, if the device was published.
                 let group = obj
                     .as_ref()
-                    .and_then(|_| objects.igroup_leave(self.igroup.group()));
+                    .and_then(|_| objects.igroup_leave(self.igroup.group(), true));
                 (obj, group)
             };
             drop(group);

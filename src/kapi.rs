@@ -131,11 +131,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_ctx_has_group(
         return false;
     }
     // SAFETY: the caller's guarantee.
-    unsafe { ictx_ref(ictx) }
-        .objects
-        .lock()
-        .find_igroup(group)
-        .is_some()
+    unsafe { ictx_ref(ictx) }.objects.lock().has_group(group)
 }
 
 /// Binds `dev` (VFIO's `iommufd_device_bind()`); the device ID goes to `*id`.

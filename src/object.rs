@@ -181,10 +181,12 @@ pub(crate) enum Pt {
 
 /// A group's record in the context's group index, with how many bindings use it: a bind takes a
 /// count before it publishes its device, the unbind (or the failed bind) gives it back, and the
-/// last one takes the record out.
+/// last one takes the record out. `published` counts only the bindings whose device is in the
+/// table: what "a device of this group is bound here" means to VFIO.
 pub(crate) struct GroupEntry {
     igroup: Arc<IGroup>,
     bindings: usize,
+    published: usize,
 }
 
 /// The table proper; lives in the context's mutex.
@@ -464,12 +466,19 @@ impl Objects {
         }
     }
 
-    /// The group record of the devices bound (or being bound) with `group`, if any.
-    pub(crate) fn find_igroup(
-        &self,
-        group: *mut kernel::bindings::iommu_group,
-    ) -> Option<Arc<IGroup>> {
-        self.groups.get(&(group as usize)).map(|e| e.igroup.clone())
+    /// Whether a published device of `group` is bound to the context (a bind still under way
+    /// does not count: it may yet fail to claim the group).
+    pub(crate) fn has_group(&self, group: *mut kernel::bindings::iommu_group) -> bool {
+        self.groups
+            .get(&(group as usize))
+            .is_some_and(|e| e.published > 0)
+    }
+
+    /// Counts a bind of `group` whose device has just been published.
+    pub(crate) fn igroup_published(&mut self, group: *mut kernel::bindings::iommu_group) {
+        if let Some(entry) = self.groups.get_mut(&(group as usize)) {
+            entry.published = entry.published.saturating_add(1);
+        }
     }
 
     /// Takes a binding's count on `group`'s record, if there is one.
@@ -500,19 +509,25 @@ impl Objects {
             GroupEntry {
                 igroup: candidate.clone(),
                 bindings: 1,
+                published: 0,
             },
         ));
         (candidate, None)
     }
 
-    /// Gives back a binding's count on `group`'s record; the last one takes the record out and
-    /// returns it, for the caller to drop outside the lock.
+    /// Gives back a binding's count on `group`'s record (`published`: its device was in the
+    /// table); the last one takes the record out and returns it, for the caller to drop outside
+    /// the lock.
     pub(crate) fn igroup_leave(
         &mut self,
         group: *mut kernel::bindings::iommu_group,
+        published: bool,
     ) -> Option<GroupEntry> {
         let key = group as usize;
         let entry = self.groups.get_mut(&key)?;
+        if published {
+            entry.published = entry.published.saturating_sub(1);
+        }
         entry.bindings = entry.bindings.saturating_sub(1);
         if entry.bindings == 0 {
             self.groups.remove(&key)
