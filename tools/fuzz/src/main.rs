@@ -418,8 +418,8 @@ fn main() {
             std::thread::spawn(move || worker(s, seed.wrapping_add(t * 7919), calls / threads, st))
         })
         .collect();
-    // A progress line per interval with the rate in it: a rate that falls as the objects the
-    // calls leave behind pile up is a lookup that scans them.
+    // A progress line per interval with the rate in it, to see how the rate changes as the
+    // objects the calls leave behind pile up (it falls for both modules: see testing.rst).
     let interval = Duration::from_secs(progress_secs.max(1));
     let (mut last_at, mut last_calls) = (Instant::now(), 0u64);
     while handles.iter().any(|h| !h.is_finished()) {
