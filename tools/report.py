@@ -143,17 +143,46 @@ def nmi_summary(console):
     return tasks_line(pick, 4)
 
 
+LOCKUP = re.compile(r"hard LOCKUP on cpu (\d+)")
+
+
+def lockup_summary(console):
+    """Where the CPU a hard-lockup report names was, from the NMI backtrace the detector asked of
+    it: `cpu N: frame < frame < ..., interrupts on|off`. A CPU in the idle halt with interrupts on
+    is the emulator's stall (Documentation/testing.rst), not a kernel that spins."""
+    m = LOCKUP.search(console)
+    if not m:
+        return ""
+    cpu = m.group(1)
+    at = console.find(f"NMI backtrace for cpu {cpu}", m.end())
+    if at < 0:
+        return f"cpu {cpu}: no backtrace"
+    frames, irqs = [], "?"
+    for line in console[at:].splitlines()[1:]:
+        text = line.split("]", 1)[1].strip() if "]" in line else line.strip()
+        if text.startswith("RIP: 0010:"):
+            frames.append(text[len("RIP: 0010:"):].split("+")[0])
+        elif text.startswith("RSP:") and "EFLAGS:" in text:
+            irqs = "on" if int(text.split("EFLAGS:")[1].split()[0], 16) & 0x200 else "off"
+        elif FRAME.match(text) and len(frames) < 5:
+            frames.append(text.split("+")[0])
+        elif text.startswith("</TASK>") or text.startswith("</IRQ>") or "NMI backtrace" in text:
+            break
+    return f"cpu {cpu}: {' < '.join(frames) or '(no frames)'}, interrupts {irqs}"
+
+
 def why_unfinished(raw, d):
     """Why an implementation's run has no `done` marker, from what the guest and the console
     left: a stuck suite, or the last suite that started and the first splat of the console."""
     stuck = read(os.path.join(d, "stuck")).strip()
     if stuck:
         return f"suite {stuck} got stuck in the kernel and the run stopped there"
-    console = read(os.path.join(raw, "console.log"))
+    name = f"console-{os.path.basename(d)}.log"
+    console = read(os.path.join(raw, name))
     last = [l for l in console.splitlines() if l.startswith("[guest]")]
     splat = next((l.strip() for l in console.splitlines() if SPLAT.search(l) or
                   "still waiting" in l), "")
-    parts = ["guest crashed or timed out (results/raw/console.log)"]
+    parts = [f"guest crashed or timed out (results/raw/{name})"]
     if last:
         parts.append(f"last guest line: {last[-1][8:][:100]}")
     nmi = nmi_summary(console)
@@ -161,6 +190,9 @@ def why_unfinished(raw, d):
         parts.append(f"tasks at the VM limit: {nmi[:400]}")
     elif splat:
         parts.append(f"console: {splat[:160]}")
+    lockup = lockup_summary(console)
+    if lockup:
+        parts.append(f"locked {lockup}")
     return "; ".join(parts)
 
 

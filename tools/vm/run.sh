@@ -63,6 +63,10 @@ append=(--append "no_timer_check" --append "hung_task_panic=1" --append "sysctl.
 # There the guest uses virtme's shell init, which mounts the --rodir shares before it starts udevd,
 # and /usr/lib/systemd is a share holding only a stand-in udevd that names the ports and exits
 # (tools/vm/udevd-standin). Other kernels boot with udev as usual.
+# Extra kernel command-line words for one run, e.g. VM_APPEND="nmi_watchdog=1" (space-separated).
+for word in ${VM_APPEND:-}; do
+	append+=(--append "$word")
+done
 init_opts=()
 # On the debug kernels every lock costs a lot more: a task only counts as hung after 10 minutes.
 if [ "${KPROFILE:-default}" != default ]; then
