@@ -193,6 +193,11 @@ def why_unfinished(raw, d):
     lockup = lockup_summary(console)
     if lockup:
         parts.append(f"locked {lockup}")
+    # QEMU's own line when a store meant for another device reached VT-d's registers past their
+    # end (the TCG stale-TLB race, tools/vm/run.sh): the emulator lost a store, not the kernel.
+    misrouted = next((l.strip() for l in console.splitlines() if "MMIO over range" in l), "")
+    if misrouted:
+        parts.append(f"QEMU misrouted an MMIO access: {misrouted[:120]}")
     return "; ".join(parts)
 
 

@@ -32,7 +32,9 @@ done
 [ -n "$log" ] || log=$(mktemp /tmp/iommufd-rs-vm.XXXXXX.log)
 
 qemu_opts="-machine q35,kernel-irqchip=split"
-qemu_opts+=" -device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on"
+# eim=on: interrupt remapping with 32-bit destinations, which Linux needs before it puts the local
+# APICs in x2APIC mode (below).
+qemu_opts+=" -device intel-iommu,intremap=on,eim=on,caching-mode=on,x-scalable-mode=on"
 qemu_opts+=" -device edu"
 # Two more behind a conventional PCI bridge: one IOMMU group with two devices (DMA ownership tests).
 qemu_opts+=" -device pci-bridge,id=br0,chassis_nr=1 -device edu,bus=br0,addr=1 -device edu,bus=br0,addr=2"
@@ -99,6 +101,23 @@ elif [ "${VM_ACCEL:-auto}" = auto ] && [ -w /dev/kvm ]; then
 		echo "[vm] KVM probe: $(cat "$probe") (log: $probe.log)" >&2
 	fi
 	[ "$(cat "$probe")" = kvm ] && accel=
+fi
+# QEMU 10.0's TCG can send a vCPU's MMIO store to the wrong device when the memory map changes
+# under it (a PCI BAR mapped or unmapped; every VFIO reset does that): the store goes through a
+# TLB entry made before the change, whose section number now names another region. The store is
+# lost, and two kinds of loss stall the guest for good (Documentation/testing.rst):
+# - a local APIC store (a timer count, an EOI): that vCPU takes no timer interrupt and no IPI
+#   again; the hard-lockup detector finds it idle with interrupts on. One was seen landing in
+#   VT-d's registers: `vtd_mem_write: MMIO over range: addr=0x380` (TMICT is APIC offset 0x380).
+# - a virtio queue notification: with event-index suppression the driver never notifies again,
+#   and the console port or the 9p root goes quiet.
+# So under TCG the local APICs run in x2APIC mode (MSRs; QEMU's default CPU model has none), and
+# virtme-ng's virtio devices are legacy ones, notified by port I/O. Neither goes through the TLB.
+# tools/vm/bar-churn.py (the runner self-test) checks both. KVM guests get -cpu host from
+# virtme-ng, and KVM has no such race.
+if [ -n "$accel" ]; then
+	qemu_opts+=" -cpu qemu64,+x2apic"
+	qemu_opts+=" -global virtio-9p-pci.disable-modern=on -global virtio-serial-pci.disable-modern=on"
 fi
 
 # Lines of the boot itself (kernel console, decompressor, firmware), kept out of the terminal.
