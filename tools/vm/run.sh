@@ -109,11 +109,11 @@ fi
 # - a local APIC store (a timer count, an EOI): that vCPU takes no timer interrupt and no IPI
 #   again; the hard-lockup detector finds it idle with interrupts on. One was seen landing in
 #   VT-d's registers: `vtd_mem_write: MMIO over range: addr=0x380` (TMICT is APIC offset 0x380).
-# - a virtio queue notification: with event-index suppression the driver never notifies again,
-#   and the console port or the 9p root goes quiet.
+# - a virtio queue notification: with event-index suppression the driver would never notify that
+#   queue again, and the console port or the 9p root would go quiet (seen once, not proven).
 # So under TCG the local APICs run in x2APIC mode (MSRs; QEMU's default CPU model has none), and
 # virtme-ng's virtio devices are legacy ones, notified by port I/O. Neither goes through the TLB.
-# tools/vm/bar-churn.py (the runner self-test) checks both. KVM guests get -cpu host from
+# tools/vm/bar-churn.py (a runner self-test) checks that a guest survives BAR churn. KVM guests get -cpu host from
 # virtme-ng, and KVM has no such race.
 # Not with -icount (make bench): there QEMU aborts ("Bad icount read") when the guest reads the
 # x2APIC timer by MSR. icount runs all vCPUs on one thread, where the other vCPUs flush their
