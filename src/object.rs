@@ -4,7 +4,8 @@
 //! An ID is reserved first and the object published only once it is fully built: between the two
 //! the slot holds `None`, which every lookup treats as absent (upstream stores `XA_ZERO_ENTRY`).
 //! IDs are the lowest free number from 1, as upstream's `xa_alloc` with `XA_FLAGS_ALLOC1` gives,
-//! found in a bitmap of used IDs (`IdPool`) rather than by walking the table.
+//! found in a bitmap of used IDs (`IdPool`) rather than by walking the table. Beside the slots,
+//! indexes find a device's group record and a vIOMMU's mmap region without a walk either.
 //!
 //! Lock order: `Ictx::objects` is a leaf lock; nothing is copied to or from user space under it.
 
@@ -208,6 +209,10 @@ pub(crate) struct Objects {
     pub(crate) no_iommu_mode: bool,
     /// The next mmap offset to hand out (bytes, page aligned); offsets are never reused.
     next_mmap: u64,
+    /// The vIOMMU mmap regions by offset (upstream's `ictx->mt_mmap`): the ID of the vIOMMU
+    /// that offered each, 0 while that vIOMMU is being built. An `mmap()` finds its region
+    /// without walking the objects.
+    mmaps: RBTree<u64, u32>,
 }
 
 /// A reserved, not yet visible ID: hand it to [`Objects::finalize`] or [`Objects::abort`]
@@ -227,6 +232,7 @@ impl Objects {
         Self {
             slots: RBTree::new(),
             groups: RBTree::new(),
+            mmaps: RBTree::new(),
             ids,
             account_mm: false,
             vfio_ioas: None,
@@ -267,6 +273,11 @@ impl Objects {
     pub(crate) fn finalize(&mut self, reserved: Reserved, obj: Object) {
         Self::set_id(&obj, reserved.id);
         if let Some(slot) = self.slots.get_mut(&reserved.id) {
+            if let Object::Viommu(v) = &obj {
+                if let Some(id) = v.mmap.and_then(|m| self.mmaps.get_mut(&m.offset)) {
+                    *id = reserved.id;
+                }
+            }
             *slot = Some(obj);
         }
     }
@@ -296,7 +307,17 @@ impl Objects {
         }
         let obj = self.slots.remove(&id).flatten().ok_or(ENOENT)?;
         self.release_id(id);
+        self.unindex(&obj);
         Ok(obj)
+    }
+
+    /// Drops what the indexes beside the slots say of `obj`, which just left the table.
+    fn unindex(&mut self, obj: &Object) {
+        if let Object::Viommu(v) = obj {
+            if let Some(m) = v.mmap {
+                self.mmaps.remove(&m.offset);
+            }
+        }
     }
 
     /// The published object named `id`, for the lookups by ID below. The test build's fault
@@ -407,8 +428,14 @@ impl Objects {
         }
     }
 
-    /// An mmap offset for `length` bytes (page multiple), unique in the context.
-    pub(crate) fn alloc_mmap_offset(&mut self, length: u64) -> Result<u64> {
+    /// An mmap offset for `length` bytes (page multiple), unique in the context, indexed with
+    /// `node` (allocated by the caller before it took the lock) for a vIOMMU not yet published:
+    /// [`Objects::finalize`] names it, [`Objects::forget_mmap`] drops it if that never happens.
+    pub(crate) fn alloc_mmap_offset(
+        &mut self,
+        length: u64,
+        node: RBTreeNodeReservation<u64, u32>,
+    ) -> Result<u64> {
         let offset = self.next_mmap;
         // Offsets are page numbers in `vm_pgoff`: keep them inside an `unsigned long` of pages.
         let next = offset
@@ -416,17 +443,27 @@ impl Objects {
             .filter(|n| usize::try_from(*n / kernel::page::PAGE_SIZE as u64).is_ok())
             .ok_or(ENOSPC)?;
         self.next_mmap = next;
+        self.mmaps.insert(node.into_node(offset, 0));
         Ok(offset)
+    }
+
+    /// Drops the index entry of the region at `offset` if no published vIOMMU names it: the
+    /// vIOMMU it was handed out for was never built or never published.
+    pub(crate) fn forget_mmap(&mut self, offset: u64) {
+        if self.mmaps.get(&offset) == Some(&0) {
+            self.mmaps.remove(&offset);
+        }
     }
 
     /// The vIOMMU that offered the mmap region starting at `offset`, in use.
     pub(crate) fn find_mmap(&self, offset: u64) -> Option<InUse<crate::viommu::Viommu>> {
-        self.slots.values().find_map(|slot| match slot {
+        let id = self.mmaps.get(&offset)?;
+        match self.slots.get(id)? {
             Some(Object::Viommu(v)) if v.mmap.is_some_and(|m| m.offset == offset) => {
                 Some(InUse::new(v.clone()))
             }
             _ => None,
-        })
+        }
     }
 
     /// The fault queue named `id`, in use.
@@ -584,6 +621,9 @@ impl Objects {
         }
         let obj = self.slots.remove(&id).flatten();
         self.release_id(id);
+        if let Some(obj) = &obj {
+            self.unindex(obj);
+        }
         obj
     }
 }

@@ -64,6 +64,20 @@ pub(crate) struct MmapRegion {
     pub(crate) phys: u64,
 }
 
+/// The object table's index entry of a region handed out while a vIOMMU is built: dropped with
+/// this unless the vIOMMU was published (which names the entry), so that a failed
+/// `IOMMU_VIOMMU_ALLOC` leaves no entry behind.
+struct MmapIndexed<'a> {
+    ictx: &'a Ictx,
+    offset: u64,
+}
+
+impl Drop for MmapIndexed<'_> {
+    fn drop(&mut self) {
+        self.ictx.objects.lock().forget_mmap(self.offset);
+    }
+}
+
 /// Hands a driver an mmap offset for a physical range during [`ViommuOps`] set-up.
 pub(crate) type MmapAlloc<'a> = dyn FnMut(u64, u64) -> Result<u64> + 'a;
 
@@ -244,6 +258,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         len: usize::try_from(cmd.data_len).map_err(|_| EINVAL)?,
     };
     let mut region = None;
+    let mut indexed = None;
     let ops = driver_init(
         &idev,
         cmd.type_,
@@ -253,7 +268,12 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             if phys % PAGE != 0 || length == 0 || length % PAGE != 0 {
                 return Err(EINVAL);
             }
-            let offset = ucmd.ictx.objects.lock().alloc_mmap_offset(length)?;
+            let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+            let offset = ucmd.ictx.objects.lock().alloc_mmap_offset(length, node)?;
+            indexed = Some(MmapIndexed {
+                ictx: ucmd.ictx,
+                offset,
+            });
             region = Some(MmapRegion {
                 offset,
                 length,
