@@ -171,6 +171,13 @@ def lockup_summary(console):
     return f"cpu {cpu}: {' < '.join(frames) or '(no frames)'}, interrupts {irqs}"
 
 
+def misrouted_mmio(console):
+    """QEMU's own line for an MMIO access that reached VT-d's registers past their end: a store
+    the TCG stale-TLB race sent to the wrong device (tools/vm/run.sh). QEMU prints only the
+    first of a run. Empty if there is none."""
+    return next((l.strip() for l in console.splitlines() if "MMIO over range" in l), "")
+
+
 def why_unfinished(raw, d):
     """Why an implementation's run has no `done` marker, from what the guest and the console
     left: a stuck suite, or the last suite that started and the first splat of the console."""
@@ -193,9 +200,7 @@ def why_unfinished(raw, d):
     lockup = lockup_summary(console)
     if lockup:
         parts.append(f"locked {lockup}")
-    # QEMU's own line when a store meant for another device reached VT-d's registers past their
-    # end (the TCG stale-TLB race, tools/vm/run.sh): the emulator lost a store, not the kernel.
-    misrouted = next((l.strip() for l in console.splitlines() if "MMIO over range" in l), "")
+    misrouted = misrouted_mmio(console)
     if misrouted:
         parts.append(f"QEMU misrouted an MMIO access: {misrouted[:120]}")
     return "; ".join(parts)
@@ -261,12 +266,10 @@ def main():
                 note = (note + "; " if note else "") + \
                     f"{known} known upstream report(s), not ours: {KNOWN_LEAK_WHY}"
             rows.append(("kernel", "kmemleak_clean", impl, "fail" if leaked else "ok", True, note))
-        # QEMU's line for an MMIO access that reached VT-d's registers past their end: a store
-        # the emulator sent to the wrong device (tools/vm/run.sh). Reported, not gated: it is
-        # the emulator's, and it prints only the first one of a run.
+        # Reported, not gated: a misrouted access is the emulator's.
         console = read(os.path.join(raw, f"console-{impl}.log"))
         if console:
-            misrouted = next((l.strip() for l in console.splitlines() if "MMIO over range" in l), "")
+            misrouted = misrouted_mmio(console)
             rows.append(("kernel", "qemu_mmio_in_range", impl, "fail" if misrouted else "ok", False,
                          misrouted[:160]))
 

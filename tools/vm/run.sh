@@ -59,16 +59,16 @@ append=(--append "no_timer_check" --append "hung_task_panic=1" --append "sysctl.
 	# killed, so a hang names what waits on what even when no detector fired (a task asleep in
 	# S state, or a guest whose userspace cannot run its own stuck-suite report).
 	--append "unknown_nmi_panic=1" --append "panic_sys_info=tasks,locks")
+# Extra kernel command-line words for one run, e.g. VM_APPEND="nmi_watchdog=1" (space-separated).
+for word in ${VM_APPEND:-}; do
+	append+=(--append "$word")
+done
 
 # The KASAN kernel (profile debug) under TCG: udevd does not finish coldplug before
 # virtme-ng-init gives up waiting, so the command's I/O ports are never named and it never runs.
 # There the guest uses virtme's shell init, which mounts the --rodir shares before it starts udevd,
 # and /usr/lib/systemd is a share holding only a stand-in udevd that names the ports and exits
 # (tools/vm/udevd-standin). Other kernels boot with udev as usual.
-# Extra kernel command-line words for one run, e.g. VM_APPEND="nmi_watchdog=1" (space-separated).
-for word in ${VM_APPEND:-}; do
-	append+=(--append "$word")
-done
 init_opts=()
 # On the debug kernels every lock costs a lot more: a task only counts as hung after 10 minutes.
 if [ "${KPROFILE:-default}" != default ]; then
@@ -113,10 +113,10 @@ fi
 #   queue again, and the console port or the 9p root would go quiet (seen once, not proven).
 # So under TCG the local APICs run in x2APIC mode (MSRs; QEMU's default CPU model has none), and
 # virtme-ng's virtio devices are legacy ones, notified by port I/O. Neither goes through the TLB.
-# tools/vm/bar-churn.py (a runner self-test) checks that a guest survives BAR churn. KVM guests get -cpu host from
-# virtme-ng, and KVM has no such race.
-# Not with -icount (make bench): there QEMU aborts ("Bad icount read") when the guest reads the
-# x2APIC timer by MSR. icount runs all vCPUs on one thread, where the other vCPUs flush their
+# tools/vm/bar-churn.py (a runner self-test) checks that a guest survives BAR churn. KVM guests
+# get -cpu host from virtme-ng, and KVM has no such race.
+# Not with -icount (make bench): there QEMU aborts ("Bad icount read"), we believe on the guest's
+# read of the x2APIC timer by MSR; without x2APIC the same VM runs. icount runs all vCPUs on one thread, where the other vCPUs flush their
 # TLBs before they run again; only the vCPU that changed the map keeps a window.
 if [ -n "$accel" ]; then
 	case " ${VM_QEMU_EXTRA:-} " in
