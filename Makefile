@@ -47,7 +47,7 @@ bench:
 
 # The whole suite on a debug kernel; any splat in dmesg, or kmemleak report after an unload, fails
 # it. Default: KASAN, lockdep, kmemleak, atomic-sleep checks, Rust debug assertions, failslab
-# (tools/kernel/debug.config, clang build); a run of ours took 6545 s under TCG (session 7).
+# (tools/kernel/debug.config, clang build); a run of ours took 6545 s under TCG (2026-11-22, tree dfc1500).
 # HARD_PROFILE=lockdep leaves KASAN out (gcc build) and takes about a third of that.
 # Against ours only (HARD_IMPL=both adds the C module, doubling the time).
 HARD_PROFILE ?= debug

@@ -76,7 +76,7 @@ if [ "${KPROFILE:-default}" = default ]; then
 	fuzz_calls=${FUZZ_CALLS:-200000} fuzz_secs=${FUZZ_SECS:-60}
 else
 	vm_timeout=${VM_TIMEOUT:-14400} suite_timeout=${SUITE_TIMEOUT:-2400} stuck_grace=900
-	# A million calls: 3808 s under KASAN and TCG (263 calls/s; session 7), well inside the cap.
+	# A million calls: 3808 s under KASAN and TCG (263 calls/s; 2026-11-22, tree dfc1500), well inside the cap.
 	fuzz_calls=${FUZZ_CALLS:-1000000} fuzz_secs=${FUZZ_SECS:-6600}
 fi
 # One boot per implementation, each with its own console log: a guest that dies (a crash, or the
