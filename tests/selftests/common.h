@@ -304,4 +304,27 @@ static inline long vm_status(const char *tag)
 	return val;
 }
 
+/*
+ * Whether the loaded iommufd is ours (the Rust module), for the few tests where ours is stricter
+ * than upstream (Documentation/design.rst, "Where we are stricter than upstream"): they assert
+ * our answer and log the C module's. The runners say which one they loaded (IOMMUFD_IMPL=c or
+ * rust); without it, an out-of-tree module (taint flag O) is taken for ours.
+ */
+static inline int impl_is_rust(void)
+{
+	const char *impl = getenv("IOMMUFD_IMPL");
+	char taint[32] = "";
+	FILE *f;
+
+	if (impl)
+		return strcmp(impl, "rust") == 0;
+	f = fopen("/sys/module/iommufd/taint", "r");
+	if (!f)
+		return 0;
+	if (!fgets(taint, sizeof(taint), f))
+		taint[0] = 0;
+	fclose(f);
+	return strchr(taint, 'O') != NULL;
+}
+
 #endif /* IOMMUFD_RS_SELFTESTS_COMMON_H */

@@ -180,6 +180,8 @@ for impl in $IMPLS; do
 	fi
 	dmesg -C
 	say "=== $impl"
+	# The few suites where ours is stricter than upstream read which module is loaded.
+	export IOMMUFD_IMPL=$impl
 	if ! load "$impl" >"$dir/load.log" 2>&1; then
 		say "loading the $impl module failed: $(cat "$dir/load.log")"
 		echo "load failed" >"$dir/load.failed"

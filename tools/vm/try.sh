@@ -25,6 +25,7 @@ if [ "${IOMMUFD_RS_IN_GUEST:-}" = 1 ]; then
 	esac
 	for _ in $(seq 50); do [ -c /dev/iommu ] && break; sleep 0.1; done
 	dmesg -C
+	export IOMMUFD_IMPL=$impl
 	rc=0
 	"$@" || rc=$?
 	echo "[try] exit $rc"
