@@ -113,40 +113,8 @@ kmemleak_scan() {
 	echo clear >$k
 }
 
-# The edu devices (1234:11e8), by PCI address: the one on the root bus, then the two behind the
-# bridge (one IOMMU group).
-edu_devices() {
-	local d
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] && basename "$d"
-	done
-}
-
-# Hands edu device $1 to vfio-pci; its VFIO cdev on stdout.
-edu_to_vfio() {
-	local bdf=$1 d=/sys/bus/pci/devices/$1
-	modprobe vfio-pci || return 1
-	echo vfio-pci >"$d/driver_override"
-	[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
-	echo "$bdf" >/sys/bus/pci/drivers_probe
-	for _ in $(seq 50); do
-		[ -d "$d/vfio-dev" ] && break
-		sleep 0.1
-	done
-	local name
-	name=$(ls "$d/vfio-dev" 2>/dev/null | head -1)
-	[ -n "$name" ] || return 1
-	echo "/dev/vfio/devices/$name"
-}
-
-edu_release() {
-	local bdf d
-	for bdf in $(edu_devices); do
-		d=/sys/bus/pci/devices/$bdf
-		[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
-		echo >"$d/driver_override"
-	done
-}
+# edu_devices, edu_to_vfio, edu_release.
+. "$REPO/tools/vm/edu.sh"
 
 # The whole stack: edu through vfio-pci's cdev on the loaded iommufd, DMA through VT-d; the
 # group pair for DMA ownership.

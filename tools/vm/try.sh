@@ -6,6 +6,10 @@
 #
 #   try.sh c|rust COMMAND [ARGS...]      e.g. try.sh rust tests/selftests/build/uapi_basic
 #
+# TRY_VFIO=1 first hands every edu device to vfio-pci and exports their cdevs as VFIO_CDEVS
+# (root-bus device first, then the two of the bridged group), for commands like
+# tests/clients/build/edu_dma "$VFIO_CDEV".
+#
 # The Rust module is ./iommufd.ko of this checkout (make module first); the C one is the test
 # kernel's. Exit status: the command's. Callers that share a machine serialise boots themselves
 # (flock).
@@ -24,6 +28,13 @@ if [ "${IOMMUFD_RS_IN_GUEST:-}" = 1 ]; then
 	rust) insmod "$repo/iommufd.ko" ;;
 	esac
 	for _ in $(seq 50); do [ -c /dev/iommu ] && break; sleep 0.1; done
+	if [ "${TRY_VFIO:-0}" = 1 ]; then
+		. "$here/edu.sh"
+		VFIO_CDEVS=
+		for bdf in $(edu_devices); do VFIO_CDEVS+="$(edu_to_vfio "$bdf") "; done
+		export VFIO_CDEVS VFIO_CDEV=${VFIO_CDEVS%% *}
+		echo "[try] VFIO_CDEVS=$VFIO_CDEVS"
+	fi
 	dmesg -C
 	export IOMMUFD_IMPL=$impl
 	rc=0
@@ -31,9 +42,11 @@ if [ "${IOMMUFD_RS_IN_GUEST:-}" = 1 ]; then
 	echo "[try] exit $rc"
 	echo "[try] dmesg:"
 	dmesg | sed 's/^/[try]   /'
+	[ "${TRY_VFIO:-0}" = 1 ] && edu_release
 	for m in vfio_pci vfio_pci_core vfio_iommu_type1 vfio iommufd; do
 		grep -q "^$m " /proc/modules && { rmmod "$m" || echo "[try] rmmod $m failed"; }
 	done
 	exit $rc
 fi
-exec "$here/run.sh" --timeout "${VM_TIMEOUT:-900}" -- env IOMMUFD_RS_IN_GUEST=1 "$here/try.sh" "$impl" "$@"
+exec "$here/run.sh" --timeout "${VM_TIMEOUT:-900}" -- env IOMMUFD_RS_IN_GUEST=1 TRY_VFIO="${TRY_VFIO:-0}" \
+	"$here/try.sh" "$impl" "$@"
