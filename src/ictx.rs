@@ -178,9 +178,16 @@ impl MiscDevice for Ictx {
         let (fops, dev) = unsafe { ((*misc.as_raw()).fops, (*misc.as_raw()).this_device) };
         crate::kapi::IOMMU_FOPS.store(fops.cast_mut(), core::sync::atomic::Ordering::Release);
         crate::kapi::IOMMU_DEV.store(dev, core::sync::atomic::Ordering::Release);
+        let mut objects = Objects::new();
+        // Opened as the VFIO container: pins are charged as VFIO's type1 charges them (to the
+        // process's locked_vm), as upstream does there.
+        if crate::miscdev::is_vfio_container(misc.as_raw()) {
+            objects.account_mm = true;
+            kernel::pr_info_once!("IOMMUFD is providing /dev/vfio/vfio, not VFIO.\n");
+        }
         KBox::try_pin_init(
             try_pin_init!(Ictx {
-                objects <- new_mutex!(Objects::new()),
+                objects <- new_mutex!(objects),
                 file: FilePtr(file.as_ptr()),
             }),
             GFP_KERNEL_ACCOUNT,

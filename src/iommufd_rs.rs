@@ -6,13 +6,7 @@
 //! per-open context, `object.rs` the object table, `ioas.rs` the IOAS. `pure/` is
 //! kernel-independent and is also built by the host tests (`tests/host`).
 
-use kernel::{
-    miscdevice::{
-        MiscDeviceOptions,
-        MiscDeviceRegistration, //
-    },
-    prelude::*,
-};
+use kernel::prelude::*;
 
 mod access;
 mod device;
@@ -30,6 +24,7 @@ mod ioctl;
 mod iopt;
 mod kapi;
 mod kbind;
+mod miscdev;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock;
 #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -59,7 +54,11 @@ module! {
 struct IommufdModule {
     // Fields drop in order: /dev/iommu goes before the mock IOMMU its objects may use.
     #[pin]
-    misc: MiscDeviceRegistration<ictx::Ictx>,
+    misc: miscdev::Registration<ictx::Ictx>,
+    /// `/dev/vfio/vfio`, where the kernel has no VFIO container of its own.
+    #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
+    #[pin]
+    vfio: miscdev::Registration<ictx::Ictx>,
     #[cfg(CONFIG_IOMMUFD_TEST)]
     _mock: mock::MockIommu,
     _fault: fault::FaultPoint,
@@ -67,7 +66,7 @@ struct IommufdModule {
 
 impl kernel::InPlaceModule for IommufdModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        let opts = MiscDeviceOptions { name: c"iommu" };
+        miscdev::init_fops::<ictx::Ictx>(module);
         eventq::init_statics(module);
         veventq::init_statics(module);
         #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -76,7 +75,20 @@ impl kernel::InPlaceModule for IommufdModule {
             _fault: fault::FaultPoint::new(),
             #[cfg(CONFIG_IOMMUFD_TEST)]
             _mock: mock::MockIommu::register(module)?,
-            misc <- MiscDeviceRegistration::register(opts),
+            // As upstream's `iommu_misc_dev` and `vfio_misc_dev`.
+            misc <- miscdev::Registration::register(miscdev::Options {
+                name: c"iommu",
+                nodename: None,
+                minor: None,
+                mode: 0o660,
+            }),
+            #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
+            vfio <- miscdev::Registration::register(miscdev::Options {
+                name: c"vfio",
+                nodename: Some(c"vfio/vfio"),
+                minor: Some(kernel::bindings::VFIO_MINOR),
+                mode: 0o666,
+            }),
         })
     }
 }

@@ -27,6 +27,13 @@ MODULE_IMPORT_NS("GENERIC_PT_IOMMU");
 /* iova_bitmap, built into the kernel for VFIO and us (src/dirty.rs). */
 MODULE_IMPORT_NS("IOMMUFD");
 
+#if IS_ENABLED(CONFIG_IOMMUFD_VFIO_CONTAINER)
+/* We provide /dev/vfio/vfio (src/miscdev.rs): opening it loads us, as it loads upstream's. */
+#include <linux/miscdevice.h>
+MODULE_ALIAS_MISCDEV(VFIO_MINOR);
+MODULE_ALIAS("devname:vfio/vfio");
+#endif
+
 int iommufd_rs_page_ref_count(const struct page *page)
 {
 	return page_ref_count(page);
