@@ -89,6 +89,39 @@ for impl in $impls; do
 		| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
 done
 
+# The kernel without VFIO's own container (tools/kernel/nocontainer.config): /dev/vfio/vfio comes
+# from the loaded iommufd, so the clients' type1 paths run through each module's compat layer with
+# no vfio_iommu_type1 anywhere. One boot per implementation, the clients only; our module is built
+# for that kernel in a copy of the tree (results/raw/nocontainer-build), which leaves ./iommufd.ko
+# alone. The kernel starts from the default build's objects (a few minutes, not a cold build).
+# NOCONTAINER=0 leaves this out.
+labels=
+if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
+	stamp "kernel: nocontainer profile"
+	tools/kernel/build.sh --profile nocontainer
+	nc_kdir=$(tools/kernel/build.sh --profile nocontainer --dir)
+	nc_tree=$results/raw/nocontainer-build
+	mkdir -p "$nc_tree"
+	mkdir -p "$nc_tree/tools"
+	cp -a Kbuild Kconfig Makefile src "$nc_tree/"
+	cp -a tools/gen-bindings.sh tools/kernel "$nc_tree/tools/"
+	rm -rf "$nc_tree/src/generated"
+	find "$nc_tree/src" -name '*.o' -o -name '*.cmd' -o -name '*.d' | xargs -r rm -f
+	(cd "$nc_tree" && make -s module KPROFILE=nocontainer KDIR="$nc_kdir" KSRC="$ksrc") \
+		>"$results/raw/module-build-nocontainer.txt" 2>&1 ||
+		{ echo "check.sh: the module did not build for the nocontainer kernel" >&2; tail -20 "$results/raw/module-build-nocontainer.txt" >&2; }
+	for impl in $impls; do
+		stamp "VM: $impl (kernel profile nocontainer, clients)"
+		KPROFILE=nocontainer KDIR="$nc_kdir" tools/vm/run.sh --timeout "$vm_timeout" \
+			--log "$results/raw/console-$impl-nocontainer.log" --rwdir "$results/raw" -- \
+			env IMPLS="$impl" LABEL=nocontainer SUITES=clients OUT="$results/raw" KDIR="$nc_kdir" \
+			REPO="$repo" RUST_KO="$nc_tree/iommufd.ko" IOMMUFD_PROVIDES_VFIO_CONTAINER=1 \
+			SUITE_TIMEOUT="$suite_timeout" STUCK_GRACE="$stuck_grace" tools/vm/guest-tests.sh \
+			| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
+		labels+=" $impl-nocontainer"
+	done
+fi
+
 # The runner's self-test is about the runner, not the kernel: on a debug profile it boots the
 # default kernel when that one is built (three slow debug boots would add most of an hour).
 stamp "VM runner self-test (panic, hang, exit status)"
@@ -99,7 +132,7 @@ grep -E '^(not )?ok' "$results/raw/runner.tap" || true
 
 stamp "report"
 set +e
-python3 tools/report.py "$results/raw" "$repo" "$impls" | tee "$results/raw/report.txt" | sed '$d'
+python3 tools/report.py "$results/raw" "$repo" "$impls$labels" | tee "$results/raw/report.txt" | sed '$d'
 rc=${PIPESTATUS[0]}
 set -e
 stamp "done in $(( $(date +%s) - t0 ))s"

@@ -303,10 +303,10 @@ def main():
     for s, *_ in rows:
         if s not in suites:
             suites.append(s)
-    lines = [f"{'suite':<20}" + "".join(f"{i + ' ok/fail/skip':>22}" for i in ("c", "rust"))]
+    lines = [f"{'suite':<20}" + "".join(f"{i + ' ok/fail/skip':>22}" for i in impls)]
     for s in suites:
         cells = []
-        for i in ("c", "rust"):
+        for i in impls:
             rs = [r for (ss, _, ii, r, _, _) in rows if ss == s and ii == i]
             cells.append(f"{rs.count('ok')}/{rs.count('fail')}/{rs.count('skip')}" if rs else "-")
         lines.append(f"{s:<20}" + "".join(f"{c:>22}" for c in cells))

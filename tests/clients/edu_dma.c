@@ -251,10 +251,26 @@ TEST(edu_dma_after_replace)
 	edu_teardown(self);
 }
 
-/* The legacy group path: the VFIO group is given the iommufd fd as its container
- * (VFIO_GROUP_SET_CONTAINER -> iommufd_ctx_from_file, iommufd_vfio_compat_ioas_create), the
- * device is attached to the compat IOAS, and the VMM maps with the type1 ioctls on /dev/iommu. */
-TEST(edu_dma_group_compat)
+/* The iommufd module's reference count, or -1. */
+static long iommufd_refcnt(void)
+{
+	FILE *f = fopen("/sys/module/iommufd/refcnt", "r");
+	long n = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+/*
+ * The legacy group path with @container_path as the container: the VFIO group is given its fd
+ * (VFIO_GROUP_SET_CONTAINER), the VMM picks type1 and maps with the type1 ioctls, and edu DMAs
+ * through the result.
+ */
+static void group_dma(struct __test_metadata *_metadata, const char *container_path)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	struct vfio_iommu_type1_dma_map map = {
@@ -284,14 +300,14 @@ TEST(edu_dma_group_compat)
 	link[n] = 0;
 	snprintf(group_path, sizeof(group_path), "/dev/vfio/%s", strrchr(link, '/') + 1);
 
-	iommufd = open("/dev/iommu", O_RDWR);
-	ASSERT_LE(0, iommufd);
+	iommufd = open(container_path, O_RDWR);
+	ASSERT_LE(0, iommufd) TH_LOG("%s: %s", container_path, strerror(errno));
 	group = open(group_path, O_RDWR);
 	ASSERT_LE(0, group) TH_LOG("%s: %s", group_path, strerror(errno));
 	ASSERT_EQ(0, ioctl(group, VFIO_GROUP_GET_STATUS, &status));
 	ASSERT_TRUE(status.flags & VFIO_GROUP_FLAGS_VIABLE);
 	ASSERT_EQ(0, ioctl(group, VFIO_GROUP_SET_CONTAINER, &iommufd))
-		TH_LOG("VFIO_GROUP_SET_CONTAINER with /dev/iommu: %s", strerror(errno));
+		TH_LOG("VFIO_GROUP_SET_CONTAINER with %s: %s", container_path, strerror(errno));
 	ASSERT_EQ(0, ioctl(iommufd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
 	dev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
 	ASSERT_LE(0, dev) TH_LOG("VFIO_GROUP_GET_DEVICE_FD %s: %s", bdf, strerror(errno));
@@ -327,6 +343,40 @@ TEST(edu_dma_group_compat)
 	ASSERT_EQ(0, ioctl(group, VFIO_GROUP_UNSET_CONTAINER));
 	close(group);
 	close(iommufd);
+}
+
+/* The group path with /dev/iommu as the container (VFIO_GROUP_SET_CONTAINER ->
+ * iommufd_ctx_from_file, iommufd_vfio_compat_ioas_create): the device is attached to the compat
+ * IOAS and the VMM maps with the type1 ioctls on /dev/iommu. */
+TEST(edu_dma_group_compat)
+{
+	group_dma(_metadata, "/dev/iommu");
+}
+
+/*
+ * A type1 VMM as it was written (DPDK, older QEMU): /dev/vfio/vfio. On a kernel without VFIO's
+ * own container (CONFIG_VFIO_CONTAINER=n; the runner says so with
+ * IOMMUFD_PROVIDES_VFIO_CONTAINER=1) the loaded iommufd provides that device: opening it takes a
+ * reference on the iommufd module, and vfio_iommu_type1 is nowhere. Elsewhere it is VFIO's.
+ */
+TEST(edu_dma_vfio_container)
+{
+	const char *provides = getenv("IOMMUFD_PROVIDES_VFIO_CONTAINER");
+	long before = iommufd_refcnt();
+	int fd;
+
+	if (provides && strcmp(provides, "1") == 0) {
+		ASSERT_NE(0, access("/sys/module/vfio_iommu_type1", F_OK));
+		fd = open("/dev/vfio/vfio", O_RDWR);
+		ASSERT_LE(0, fd) TH_LOG("/dev/vfio/vfio: %s", strerror(errno));
+		EXPECT_EQ(before + 1, iommufd_refcnt());
+		EXPECT_EQ(VFIO_API_VERSION, ioctl(fd, VFIO_GET_API_VERSION));
+		EXPECT_EQ(1, ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU));
+		close(fd);
+	}
+	group_dma(_metadata, "/dev/vfio/vfio");
+	if (provides && strcmp(provides, "1") == 0)
+		EXPECT_NE(0, access("/sys/module/vfio_iommu_type1", F_OK));
 }
 
 int main(int argc, char **argv)

@@ -121,6 +121,11 @@ fi
 # in minutes rather than a cold build's quarter of an hour.
 if [ ! -f "$out/.config" ]; then
 	prev=$(ls -td "$cache/build/$kver-$profile-"*/.iommufd-rs-built 2>/dev/null | head -n 1 || true)
+	# A profile never built before that builds with the same compiler as the default one (the
+	# nocontainer profile, a few VFIO symbols apart) starts from the default build the same way.
+	if [ -z "$prev" ] && [ ${#make_vars[@]} = 0 ] && [ "$profile" != default ]; then
+		prev=$(ls -td "$cache/build/$kver-default-"*/.iommufd-rs-built 2>/dev/null | head -n 1 || true)
+	fi
 	if [ -n "$prev" ]; then
 		prev=$(dirname "$prev")
 		log "starting from $prev"

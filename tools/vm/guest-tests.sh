@@ -7,6 +7,8 @@
 #
 # Environment: IMPLS ("c rust"), OUT (a read-write dir), KDIR (kernel build tree), REPO,
 # SUITE_TIMEOUT (seconds per suite binary; the fuzzer gets FUZZ_SECS more, its own cap).
+# Optional: SUITES=clients runs the VFIO clients only; LABEL names the results $OUT/<impl>-LABEL
+# (another kernel profile); RUST_KO is the Rust module to load (default $REPO/iommufd.ko).
 set -uo pipefail
 
 : "${IMPLS:?}" "${OUT:?}" "${KDIR:?}" "${REPO:?}"
@@ -28,7 +30,7 @@ prepare() {
 load() { # impl
 	case $1 in
 	c) modprobe iommufd ;;
-	rust) insmod "$REPO/iommufd.ko" ;;
+	rust) insmod "${RUST_KO:-$REPO/iommufd.ko}" ;;
 	esac || return 1
 	for _ in $(seq 50); do [ -c /dev/iommu ] && return 0; sleep 0.1; done
 	say "/dev/iommu did not appear"
@@ -136,10 +138,26 @@ run_clients() {
 	[ -n "$STUCK" ] || edu_release
 }
 
+# Our suites, the fuzzer and upstream's suites, into $1.
+run_all_but_clients() {
+	local dir=$1 t
+	for t in "$REPO"/tests/selftests/build/*; do
+		[ -x "$t" ] && run_suite "$dir" "$(basename "$t")" "$t"
+	done
+	# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or FUZZ_SECS seconds, same
+	# seed for both modules so their errno profiles can be compared (results/raw/<impl>/fuzz.tap).
+	# Its limit is its own time cap plus a suite's: a hang elsewhere is not waited for that long.
+	LIMIT=$((SUITE_TIMEOUT + ${FUZZ_SECS:-60})) \
+		run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4
+	grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
+	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
+	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
+}
+
 prepare
 [ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
 for impl in $IMPLS; do
-	dir=$OUT/$impl
+	dir=$OUT/$impl${LABEL:+-$LABEL}
 	rm -rf "$dir"; mkdir -p "$dir"
 	if [ -n "$STUCK" ]; then
 		echo "not run: suite $STUCK of the module before it got stuck" >"$dir/skipped"
@@ -157,17 +175,7 @@ for impl in $IMPLS; do
 		touch "$dir/done"
 		continue
 	fi
-	for t in "$REPO"/tests/selftests/build/*; do
-		[ -x "$t" ] && run_suite "$dir" "$(basename "$t")" "$t"
-	done
-	# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or FUZZ_SECS seconds, same
-	# seed for both modules so their errno profiles can be compared (results/raw/<impl>/fuzz.tap).
-	# Its limit is its own time cap plus a suite's: a hang elsewhere is not waited for that long.
-	LIMIT=$((SUITE_TIMEOUT + ${FUZZ_SECS:-60})) \
-		run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4
-	grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
-	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
-	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
+	[ "${SUITES:-all}" = clients ] || run_all_but_clients "$dir"
 	run_clients "$dir"
 	if [ -n "$STUCK" ]; then
 		sleep 2 # the sysrq report
