@@ -49,6 +49,7 @@ use crate::{
             Span,
             SpanSet, //
         },
+        ulong::Ulong,
     },
     uapi, //
 };
@@ -132,7 +133,7 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         let iopt = ioas.iopt.lock();
         cmd.out_iova_alignment = iopt.iova_alignment;
         let mut total = 0u32;
-        for span in iova::usable_ranges(&iopt.reserved) {
+        for span in iova::usable_ranges(&iopt.reserved, ULONG) {
             if ranges.len() < capacity {
                 ranges.push(span, GFP_KERNEL)?;
             }
@@ -208,7 +209,22 @@ const MAX_ALIGN: u64 = PAGE_SIZE as u64;
 const GEOMETRY: iova::Geometry = iova::Geometry {
     page_size: PAGE_SIZE as u64,
     max_align: MAX_ALIGN,
+    ulong: ULONG,
 };
+
+/// Upstream's IOVAs and lengths are `unsigned long`: every `__u64` of the uAPI is bounded by this
+/// kernel's `ULONG_MAX` before it is used (`pure::ulong`).
+const ULONG: Ulong = Ulong::NATIVE;
+
+/// Upstream's `iopt_alloc_user_pages()` checks of user memory to map: the range must not wrap
+/// the address space (`EOVERFLOW`) and its length must leave room for the page count (`EINVAL`).
+pub(crate) fn check_user_range(user_va: u64, length: u64) -> Result {
+    let uptr = usize::try_from(user_va).map_err(|_| EOVERFLOW)?;
+    let len = usize::try_from(length).map_err(|_| EOVERFLOW)?;
+    uptr.checked_add(len).ok_or(EOVERFLOW)?;
+    ULONG.pages_length(length, PAGE_SIZE as u64)?;
+    Ok(())
+}
 
 /// The flags MAP, MAP_FILE and COPY know; anything else is `EOPNOTSUPP`.
 const MAP_FLAGS: u32 = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
@@ -221,19 +237,13 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if cmd.flags & !MAP_FLAGS != 0 || cmd.__reserved != 0 {
         return Err(errno::eopnotsupp());
     }
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
+    ULONG.arg(cmd.iova)?;
+    ULONG.arg(cmd.length)?;
     let prot = map_prot(cmd.flags)?;
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
 
     // The pages object: user memory from the page holding `user_va`.
-    let uptr = usize::try_from(cmd.user_va).map_err(|_| EOVERFLOW)?;
-    let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
-    uptr.checked_add(length).ok_or(EOVERFLOW)?;
-    if length == 0 || length > usize::MAX - PAGE_SIZE {
-        return Err(EINVAL);
-    }
+    check_user_range(cmd.user_va, cmd.length)?;
     let account_mm = ucmd.ictx.objects.lock().account_mm;
     let iova = map_pages(
         &ioas,
@@ -292,15 +302,12 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if cmd.flags & !MAP_FLAGS != 0 {
         return Err(errno::eopnotsupp());
     }
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
+    ULONG.arg(cmd.iova)?;
+    ULONG.arg(cmd.length)?;
     let prot = map_prot(cmd.flags)?;
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
-    if cmd.length == 0 {
-        return Err(EINVAL);
-    }
-    cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
+    // `EINVAL` if empty, `EOVERFLOW` if the file range reaches past `ULONG_MAX`.
+    ULONG.span(cmd.start, cmd.length)?;
     // A dma-buf maps its exporter's physical range; any other file its pages.
     // SAFETY: `dma_buf_get()` takes any fd number and returns an error pointer or a reference.
     let dmabuf = unsafe { bindings::dma_buf_get(cmd.fd) };
@@ -379,9 +386,11 @@ fn insert_areas(
     let span = match alloc_hint {
         Some(addr) => {
             let start = space.alloc(GEOMETRY, addr, length).map_err(iova_errno)?;
-            Span::from_len(start, length).ok_or(EOVERFLOW)?
+            ULONG.span(start, length)?
         }
-        None => space.check_fixed(iova, length).map_err(iova_errno)?,
+        None => space
+            .check_fixed(GEOMETRY, iova, length)
+            .map_err(iova_errno)?,
     };
     let page = PAGE_SIZE as u64;
     let mut cur = span.start;
@@ -447,9 +456,9 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if cmd.flags & !MAP_FLAGS != 0 {
         return Err(errno::eopnotsupp());
     }
-    if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
-        return Err(EOVERFLOW);
-    }
+    ULONG.arg(cmd.length)?;
+    ULONG.arg(cmd.src_iova)?;
+    ULONG.arg(cmd.dst_iova)?;
     let prot = map_prot(cmd.flags)?;
     let src = ucmd.ictx.get_ioas(cmd.src_ioas_id)?;
     let mut elems = KVec::new();
@@ -506,18 +515,12 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
     let all = cmd.iova == 0 && cmd.length == u64::MAX;
     let range = if all {
-        Span {
-            start: 0,
-            last: u64::MAX,
-        }
+        ULONG.whole()
     } else {
-        if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-            return Err(EOVERFLOW);
-        }
-        if cmd.length == 0 {
-            return Err(EINVAL);
-        }
-        Span::from_len(cmd.iova, cmd.length).ok_or(EOVERFLOW)?
+        ULONG.arg(cmd.iova)?;
+        ULONG.arg(cmd.length)?;
+        // `EINVAL` if empty, `EOVERFLOW` past `ULONG_MAX`.
+        ULONG.span(cmd.iova, cmd.length)?
     };
     let unmapped = ioas.unmap(range)?;
     if unmapped == 0 && !all {

@@ -24,9 +24,12 @@ use kernel::{
 
 use crate::{
     pages::Pages,
-    pure::span::{
-        Span,
-        SpanSet, //
+    pure::{
+        span::{
+            Span,
+            SpanSet, //
+        },
+        ulong::Ulong,
     },
 };
 
@@ -324,16 +327,19 @@ impl DomainRef {
         area.pages.with_pins(|pins| {
             let pfns = pins.pfns(span).ok_or(EINVAL)?;
             let mut cur = iova;
+            let prot = i32::try_from(area.prot).map_err(|_| EINVAL)?;
             let rc = for_each_run(pfns, area, iova, small_pages, |at, phys, len| {
+                // The IOMMU API's `unsigned long` IOVA and `size_t` length.
+                let (c_iova, c_len) = Ulong::NATIVE.narrow::<usize>(at, len)?;
                 // SAFETY: the domain is live; `phys` is pinned memory we hold for as long as the
                 // mapping exists.
                 let rc = unsafe {
                     bindings::iommu_map(
                         self.as_ptr(),
-                        at as usize,
+                        c_iova,
                         phys,
-                        len as usize,
-                        area.prot as i32,
+                        c_len,
+                        prot,
                         bindings::GFP_KERNEL_ACCOUNT,
                     )
                 };
@@ -351,9 +357,14 @@ impl DomainRef {
     }
 
     pub(crate) fn unmap(self, iova: u64, length: u64) {
+        // Everything mapped passed the same bound on its way in.
+        let Ok((c_iova, c_len)) = Ulong::NATIVE.narrow::<usize>(iova, length) else {
+            kernel::pr_warn_once!("iommufd: unmap of {length} bytes at {iova:#x} out of range\n");
+            return;
+        };
         // SAFETY: the domain is live; unmapping a range we mapped.
-        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), iova as usize, length as usize) };
-        if done as u64 != length {
+        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), c_iova, c_len) };
+        if done != c_len {
             kernel::pr_warn_once!("iommufd: domain unmapped {done} of {length} bytes\n");
         }
     }
@@ -669,10 +680,8 @@ impl Iopt {
     /// The memory behind `[start, start + length - 1]`, which must be covered by adjacent areas
     /// with no gap (upstream's `iopt_get_pages()`): one element per area, sharing its pages.
     pub(crate) fn get_pages(&self, start: u64, length: u64, out: &mut KVec<Elem>) -> Result {
-        if length == 0 {
-            return Err(EINVAL);
-        }
-        let range = Span::from_len(start, length).ok_or(EOVERFLOW)?;
+        // `EINVAL` if empty, `EOVERFLOW` past `ULONG_MAX`.
+        let range = Ulong::NATIVE.span(start, length)?;
         let mut cur = range.start;
         loop {
             let point = Span {
