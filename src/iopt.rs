@@ -710,10 +710,12 @@ impl Iopt {
     }
 
     /// Removes the areas in `range`, which must cover each of them whole (upstream's
-    /// `iopt_unmap_iova_range()`): `ENOENT` at the first area the range cuts, with the areas
-    /// before it already gone, as upstream. Returns the bytes unmapped; each area leaves every
-    /// domain and gives up its pin. It stops early at an area accesses pin, marked so that no
-    /// new access pins it, and says which: the caller tells the accesses and calls again.
+    /// `iopt_unmap_iova_range()`): at the first area that is locked (`EBUSY`) or that the range
+    /// cuts (`ENOENT`; a locked area answers `EBUSY` even then, as upstream checks the lock
+    /// first) it stops, with the areas before it already gone, as upstream. Returns the bytes
+    /// unmapped; each area leaves every domain and gives up its pin. It stops early at an area
+    /// accesses pin, marked so that no new access pins it, and says which: the caller tells the
+    /// accesses and calls again.
     pub(crate) fn unmap_range(&mut self, range: Span) -> Result<(u64, Option<AccessedArea>)> {
         let mut unmapped = 0u64;
         // One tree walk to the first area, then neighbour steps: no lookup per area. The first
@@ -743,11 +745,12 @@ impl Iopt {
             if span.start > range.last {
                 break;
             }
-            if span.start < range.start || span.last > range.last {
-                return Err(ENOENT);
-            }
+            // The area is locked by an object that has not been destroyed.
             if area.num_locks != 0 {
                 return Err(EBUSY);
+            }
+            if span.start < range.start || span.last > range.last {
+                return Err(ENOENT);
             }
             if area.num_accesses != 0 {
                 let mut c = c;
