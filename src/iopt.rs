@@ -860,7 +860,7 @@ impl Iopt {
                 return Err(crate::errno::eopnotsupp());
             }
             let span = area.sub_page_span(a_iova, first, end);
-            area.pages.pin(span)?;
+            area.pages.pin_access(span)?;
             area.num_accesses += 1;
             area.pages.with_pins(|pins| {
                 if let Some(pfns) = pins.pfns(span) {
@@ -905,17 +905,31 @@ impl Iopt {
 
     /// Undoes [`Self::lock_pin`] of the same range.
     pub(crate) fn lock_unpin(&mut self, iova: u64, last: u64) {
-        let _ = self.for_each_contig(iova, last, |_, area, _, _| {
-            area.num_locks = area.num_locks.saturating_sub(1);
-            Ok(())
-        });
-        self.access_unpin(iova, last);
+        self.unpin_pieces(iova, last, true);
     }
 
     /// Undoes [`Self::access_pin`] of the same range.
     pub(crate) fn access_unpin(&mut self, iova: u64, last: u64) {
+        self.unpin_pieces(iova, last, false);
+    }
+
+    /// Gives back, piece by piece, what [`Self::access_pin`] (and with `unlock`, the lock of
+    /// [`Self::lock_pin`]) took over `[iova, last]` (upstream's `iopt_area_remove_access()`
+    /// per area). A piece counts only where its pages hold a pin of exactly its span: a driver
+    /// that unpins a range it never pinned changes nothing, and an area's access and lock counts
+    /// stay those of the pins it really has (a count dropped for nothing would let an unmap go
+    /// ahead without telling the access that still holds pages there).
+    fn unpin_pieces(&mut self, iova: u64, last: u64, unlock: bool) {
         let rc = self.for_each_contig(iova, last, |a_iova, area, first, end| {
-            area.pages.unpin(area.sub_page_span(a_iova, first, end));
+            if !area
+                .pages
+                .unpin_access(area.sub_page_span(a_iova, first, end))
+            {
+                return Ok(());
+            }
+            if unlock {
+                area.num_locks = area.num_locks.saturating_sub(1);
+            }
             area.num_accesses = area.num_accesses.saturating_sub(1);
             Ok(())
         });
