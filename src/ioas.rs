@@ -332,6 +332,8 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // SAFETY: this thread is in an ioctl on /dev/iommu and has no `fdget_pos()` of its own on
     // the file it just looked up.
     let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+    // As upstream's `iopt_alloc_pages()`: the page count of the range must fit.
+    ULONG.pages_length(cmd.length, PAGE_SIZE as u64)?;
     let account_mm = ucmd.ictx.objects.lock().account_mm;
     let iova = map_pages(
         &ioas,
