@@ -156,6 +156,30 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     Ok(())
 }
 
+/// A tree of allowed ranges being built, or on its way out: `num_iovas` is any `u32`, so it may
+/// hold millions of nodes, and it is freed one node at a time with a chance to reschedule in
+/// between rather than in one go.
+struct AllowedTree(SpanTree<u64>);
+
+impl Drop for AllowedTree {
+    fn drop(&mut self) {
+        let mut cursor = self.0 .0.cursor_front_mut();
+        while let Some(c) = cursor {
+            let (next, node) = c.remove_current();
+            drop(node);
+            cond_resched();
+            cursor = next;
+        }
+    }
+}
+
+/// `cond_resched()`: a long loop driven by userspace gives the CPU up where it has to (kernels
+/// without full preemption).
+fn cond_resched() {
+    // SAFETY: called in process context with no lock held.
+    unsafe { crate::shim::iommufd_rs_cond_resched() };
+}
+
 /// `IOMMU_IOAS_ALLOW_IOVAS`: replaces the allowed list; all or nothing.
 pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let cmd: uapi::iommu_ioas_allow_iovas = ucmd.cmd()?;
@@ -165,23 +189,25 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
     let count = usize::try_from(cmd.num_iovas).map_err(|_| EOVERFLOW)?;
 
-    // Build the new tree from user memory with no lock held.
-    let mut allowed = SpanTree::new();
+    // Build the new tree from user memory with no lock held; one range per iteration, each a
+    // user copy and an allocation, up to 2^32 of them: reschedule as we go.
+    let mut allowed = AllowedTree(SpanTree::new());
     for i in 0..count {
+        cond_resched();
         let elm: uapi::iommu_iova_range = range_slot(cmd.allowed_iovas, i)?.reader().read()?;
         // A single-byte range is refused too: upstream requires start < last.
         if elm.start >= elm.last {
             return Err(EINVAL);
         }
         // Overlap first, then the allocation: EINVAL wins over ENOMEM as upstream.
-        if allowed.intersects(Span {
+        if allowed.0.intersects(Span {
             start: elm.start,
             last: elm.last,
         }) {
             return Err(EINVAL);
         }
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
-        if !allowed.insert(elm.start, elm.last, node) {
+        if !allowed.0.insert(elm.start, elm.last, node) {
             return Err(EINVAL);
         }
     }
@@ -189,11 +215,15 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut iopt = ioas.iopt.lock();
     // A reserved range inside an allowed one would break the promise that IOVA_RANGES never
     // narrows below the allowed list.
-    if iopt.reserved.spans().any(|r| allowed.intersects(r)) {
+    if iopt.reserved.spans().any(|r| allowed.0.intersects(r)) {
+        drop(iopt);
         return Err(errno::eaddrinuse());
     }
     // The old tree is freed after the lock is released.
-    let old = core::mem::replace(&mut iopt.allowed, allowed);
+    let old = AllowedTree(core::mem::replace(
+        &mut iopt.allowed,
+        core::mem::replace(&mut allowed.0, SpanTree::new()),
+    ));
     drop(iopt);
     drop(old);
     Ok(())

@@ -108,6 +108,11 @@ phys_addr_t iommufd_rs_virt_to_phys(void *addr)
 	return virt_to_phys(addr);
 }
 
+void iommufd_rs_cond_resched(void)
+{
+	cond_resched();
+}
+
 /*
  * mmap() of /dev/iommu: a vIOMMU's physical region, mapped uncached as upstream does for MMIO.
  * The VMA's open/close ops count the mapping as a user of the vIOMMU (Rust, src/viommu.rs).

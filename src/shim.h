@@ -29,6 +29,7 @@ struct dma_resv;
 int iommufd_rs_dma_resv_lock(struct dma_resv *obj);
 void iommufd_rs_dma_resv_unlock(struct dma_resv *obj);
 phys_addr_t iommufd_rs_virt_to_phys(void *addr);
+void iommufd_rs_cond_resched(void);
 struct vm_area_struct;
 unsigned long iommufd_rs_vma_pgoff(const struct vm_area_struct *vma);
 int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t addr);
