@@ -33,6 +33,7 @@ use crate::{
         Iopt,
         SpanTree, //
     },
+    mapped_file::MappedFile,
     object::{
         self,
         Object,
@@ -364,6 +365,8 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
     // As upstream's `iopt_alloc_pages()`: the page count of the range must fit.
     ULONG.pages_length(cmd.length, PAGE_SIZE as u64)?;
+    // Stricter than upstream: device writes only where a writable shared mmap() could write.
+    let file = MappedFile::new(file, prot & bindings::IOMMU_WRITE != 0)?;
     let account_mm = ucmd.ictx.objects.lock().account_mm;
     let iova = map_pages(
         &ioas,

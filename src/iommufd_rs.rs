@@ -30,6 +30,7 @@ mod ioctl;
 mod iopt;
 mod kapi;
 mod kbind;
+mod mapped_file;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock;
 #[cfg(CONFIG_IOMMUFD_TEST)]

@@ -71,8 +71,8 @@ pub(crate) enum Source {
     /// User memory of the process that mapped it (`IOMMU_IOAS_MAP`, `IOPT_ADDRESS_USER`).
     User,
     /// A file's pages, a memfd typically (`IOMMU_IOAS_MAP_FILE`, `IOPT_ADDRESS_FILE`); held open
-    /// for as long as anything maps it.
-    File(ARef<File>),
+    /// for as long as anything maps it, admitted for device writes as a writable `mmap()` is.
+    File(crate::mapped_file::MappedFile),
     /// A dma-buf's physical range (`IOMMU_IOAS_MAP_FILE` on a dma-buf fd): device memory (MMIO)
     /// or an exporter's buffer, not pinned or charged; the exporter may revoke it.
     DmaBuf(crate::dmabuf::DmaBufSrc),

@@ -10,6 +10,7 @@ struct iommu_dirty_bitmap;
 struct iova_bitmap;
 struct iommu_iotlb_gather;
 struct iommu_domain;
+struct file;
 
 int iommufd_rs_page_ref_count(const struct page *page);
 bool iommufd_rs_page_compound(const struct page *page);
@@ -30,6 +31,10 @@ int iommufd_rs_dma_resv_lock(struct dma_resv *obj);
 void iommufd_rs_dma_resv_unlock(struct dma_resv *obj);
 phys_addr_t iommufd_rs_virt_to_phys(void *addr);
 void iommufd_rs_cond_resched(void);
+bool iommufd_rs_file_writable(const struct file *file);
+unsigned int iommufd_rs_file_seals(struct file *file);
+int iommufd_rs_mapping_map_writable(struct file *file);
+void iommufd_rs_mapping_unmap_writable(struct file *file);
 struct vm_area_struct;
 unsigned long iommufd_rs_vma_pgoff(const struct vm_area_struct *vma);
 int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t addr);
