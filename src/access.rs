@@ -51,7 +51,10 @@ use crate::{
         Users, //
     },
     pages::Source,
-    pure::span::Span,
+    pure::{
+        span::Span,
+        ulong::Ulong, //
+    },
     shim,
 };
 
@@ -240,7 +243,8 @@ impl Access {
         }
         if let Some(cur) = &cur {
             drop(st);
-            self.call_unmap(0, u64::MAX);
+            // Everything, as upstream's `unmap(data, 0, ULONG_MAX)`.
+            self.call_unmap(0, Ulong::NATIVE.max);
             st = self.state.lock();
             self.remove_from(cur);
             cur.users().release(1);
@@ -284,6 +288,13 @@ impl Access {
 
     /// Calls the driver's `unmap` op, if it has one.
     fn call_unmap(&self, iova: u64, length: u64) {
+        // The op's `unsigned long` IOVA and length. Every area passed the bound on its way in.
+        let Ok((c_iova, c_len)) = Ulong::NATIVE.narrow::<usize>(iova, length) else {
+            kernel::pr_warn_once!(
+                "iommufd: access unmap of {length} bytes at {iova:#x} out of range\n"
+            );
+            return;
+        };
         let live = self.ops_live.lock();
         if !*live {
             return;
@@ -292,7 +303,7 @@ impl Access {
         if let Some(unmap) = unsafe { (*self.ops).unmap } {
             // SAFETY: `data` is valid for the op until the access is destroyed, and destroy
             // waits for `ops_live`, held here.
-            unsafe { unmap(self.data, iova as usize, length as usize) };
+            unsafe { unmap(self.data, c_iova, c_len) };
         }
         drop(live);
     }

@@ -964,7 +964,10 @@ fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
             if kind == bindings::iommu_resv_type_IOMMU_RESV_DIRECT_RELAXABLE {
                 continue;
             }
-            let Some(span) = Span::from_len(start, length as u64) else {
+            let Some(span) = u64::try_from(length)
+                .ok()
+                .and_then(|length| Span::from_len(start, length))
+            else {
                 continue;
             };
             if let Err(e) = iopt.reserve(span, dev as usize) {

@@ -21,7 +21,18 @@ use kernel::{
     prelude::*,
 };
 
-use crate::{errno, hwpt::HwptPaging, ioctl::Ucmd, iopt::Iopt, pure::span::Span, shim, uapi};
+use crate::{
+    errno,
+    hwpt::HwptPaging,
+    ioctl::Ucmd,
+    iopt::Iopt,
+    pure::{
+        span::Span,
+        ulong::Ulong, //
+    },
+    shim,
+    uapi, //
+};
 
 /// `IOMMU_DIRTY_NO_CLEAR`: the driver reads without clearing (same bit as the uAPI flag).
 const DIRTY_NO_CLEAR: c_ulong = 1;
@@ -59,17 +70,11 @@ fn read_and_clear_areas(
         .and_then(|o| o.read_and_clear_dirty)
         .ok_or(errno::eopnotsupp())?;
     iopt.for_each_contig_ref(start, last, |first, end| {
+        // The driver's `unsigned long` IOVA and `size_t` length.
+        let (c_iova, c_len) = Ulong::NATIVE.narrow::<usize>(first, end - first + 1)?;
         // SAFETY: the driver contract: a live domain with dirty tracking, a range it maps, and
         // a bitmap cursor (or NULL bitmap) the caller initialized.
-        let rc = unsafe {
-            read(
-                domain,
-                first as usize,
-                (end - first + 1) as usize,
-                flags,
-                dirty,
-            )
-        };
+        let rc = unsafe { read(domain, c_iova, c_len, flags, dirty) };
         if rc != 0 {
             return Err(Error::from_errno(rc));
         }
@@ -99,7 +104,10 @@ unsafe extern "C" fn walk_window(
 ) -> c_int {
     // SAFETY: the caller's guarantee.
     let arg = unsafe { &*opaque.cast::<WalkArg<'_>>() };
-    let Some(span) = Span::from_len(iova as u64, length as u64) else {
+    let (Ok(iova), Ok(length)) = (u64::try_from(iova), u64::try_from(length)) else {
+        return EOVERFLOW.to_errno();
+    };
+    let Some(span) = Span::from_len(iova, length) else {
         return EINVAL.to_errno();
     };
     match read_and_clear_areas(
@@ -164,23 +172,14 @@ pub(crate) fn get_dirty_bitmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let hwpt = ucmd.ictx.objects.lock().get_hwpt_paging(cmd.hwpt_id)?;
     let domain = hwpt.domain();
     let iopt = hwpt.ioas.iopt.lock();
-    // Upstream's `iommufd_check_iova_range()`.
-    let last = cmd
-        .iova
-        .checked_add(cmd.length.wrapping_sub(1))
-        .ok_or(EOVERFLOW)?;
-    let align = iopt.iova_alignment;
-    let end = last.wrapping_add(1);
-    if cmd.iova & (align - 1) != 0 || end & (align - 1) != 0 {
-        return Err(EINVAL);
-    }
-    if cmd.page_size == 0 {
-        return Err(EINVAL);
-    }
-    let pmask = cmd.page_size.wrapping_sub(1);
-    if cmd.iova & pmask != 0 || end & pmask != 0 {
-        return Err(EINVAL);
-    }
+    // Upstream's `iommufd_check_iova_range()`, with its bound at `ULONG_MAX`.
+    Ulong::NATIVE.dirty_range(cmd.iova, cmd.length, iopt.iova_alignment, cmd.page_size)?;
+    // What `iova_bitmap_alloc()` takes: `unsigned long` IOVA and page size, `size_t` length, a
+    // user pointer. The range is inside the bound; the page size and pointer may not be.
+    let c_iova = c_ulong::try_from(cmd.iova).map_err(|_| EOVERFLOW)?;
+    let c_length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
+    let c_page_size = c_ulong::try_from(cmd.page_size).map_err(|_| EOVERFLOW)?;
+    let c_data = usize::try_from(cmd.data).map_err(|_| EFAULT)?;
     // SAFETY: the HWPT holds the domain; its dirty ops are static.
     if unsafe { (*domain).dirty_ops.as_ref() }
         .and_then(|o| o.read_and_clear_dirty)
@@ -191,10 +190,12 @@ pub(crate) fn get_dirty_bitmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // SAFETY: `iova_bitmap_alloc()` validates and pins the user bitmap itself.
     let bitmap = unsafe {
         bindings::iova_bitmap_alloc(
-            cmd.iova as c_ulong,
-            cmd.length as usize,
-            cmd.page_size as c_ulong,
-            cmd.data as usize as *mut u64,
+            c_iova,
+            c_length,
+            c_page_size,
+            kernel::uaccess::UserPtr::from_addr(c_data)
+                .as_mut_ptr()
+                .cast(),
         )
     };
     let bitmap = kernel::error::from_err_ptr(bitmap).map_err(|_| ENOMEM)?;

@@ -25,3 +25,12 @@ errno! {
     /// An fd that is not of the expected kind.
     ebadfd = EBADFD;
 }
+
+impl From<crate::pure::ulong::RangeError> for Error {
+    fn from(e: crate::pure::ulong::RangeError) -> Self {
+        match e {
+            crate::pure::ulong::RangeError::Inval => kernel::error::code::EINVAL,
+            crate::pure::ulong::RangeError::Overflow => kernel::error::code::EOVERFLOW,
+        }
+    }
+}

@@ -33,6 +33,7 @@ use crate::{
         Iopt,
         SpanTree, //
     },
+    mapped_file::MappedFile,
     object::{
         self,
         Object,
@@ -49,6 +50,7 @@ use crate::{
             Span,
             SpanSet, //
         },
+        ulong::Ulong,
     },
     uapi, //
 };
@@ -132,7 +134,7 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         let iopt = ioas.iopt.lock();
         cmd.out_iova_alignment = iopt.iova_alignment;
         let mut total = 0u32;
-        for span in iova::usable_ranges(&iopt.reserved) {
+        for span in iova::usable_ranges(&iopt.reserved, ULONG) {
             if ranges.len() < capacity {
                 ranges.push(span, GFP_KERNEL)?;
             }
@@ -155,6 +157,30 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     Ok(())
 }
 
+/// A tree of allowed ranges being built, or on its way out: `num_iovas` is any `u32`, so it may
+/// hold millions of nodes, and it is freed one node at a time with a chance to reschedule in
+/// between rather than in one go.
+struct AllowedTree(SpanTree<u64>);
+
+impl Drop for AllowedTree {
+    fn drop(&mut self) {
+        let mut cursor = self.0 .0.cursor_front_mut();
+        while let Some(c) = cursor {
+            let (next, node) = c.remove_current();
+            drop(node);
+            cond_resched();
+            cursor = next;
+        }
+    }
+}
+
+/// `cond_resched()`: a long loop driven by userspace gives the CPU up where it has to (kernels
+/// without full preemption).
+fn cond_resched() {
+    // SAFETY: called in process context with no lock held.
+    unsafe { crate::shim::iommufd_rs_cond_resched() };
+}
+
 /// `IOMMU_IOAS_ALLOW_IOVAS`: replaces the allowed list; all or nothing.
 pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let cmd: uapi::iommu_ioas_allow_iovas = ucmd.cmd()?;
@@ -164,23 +190,25 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
     let count = usize::try_from(cmd.num_iovas).map_err(|_| EOVERFLOW)?;
 
-    // Build the new tree from user memory with no lock held.
-    let mut allowed = SpanTree::new();
+    // Build the new tree from user memory with no lock held; one range per iteration, each a
+    // user copy and an allocation, up to 2^32 of them: reschedule as we go.
+    let mut allowed = AllowedTree(SpanTree::new());
     for i in 0..count {
+        cond_resched();
         let elm: uapi::iommu_iova_range = range_slot(cmd.allowed_iovas, i)?.reader().read()?;
         // A single-byte range is refused too: upstream requires start < last.
         if elm.start >= elm.last {
             return Err(EINVAL);
         }
         // Overlap first, then the allocation: EINVAL wins over ENOMEM as upstream.
-        if allowed.intersects(Span {
+        if allowed.0.intersects(Span {
             start: elm.start,
             last: elm.last,
         }) {
             return Err(EINVAL);
         }
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
-        if !allowed.insert(elm.start, elm.last, node) {
+        if !allowed.0.insert(elm.start, elm.last, node) {
             return Err(EINVAL);
         }
     }
@@ -188,11 +216,15 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut iopt = ioas.iopt.lock();
     // A reserved range inside an allowed one would break the promise that IOVA_RANGES never
     // narrows below the allowed list.
-    if iopt.reserved.spans().any(|r| allowed.intersects(r)) {
+    if iopt.reserved.spans().any(|r| allowed.0.intersects(r)) {
+        drop(iopt);
         return Err(errno::eaddrinuse());
     }
     // The old tree is freed after the lock is released.
-    let old = core::mem::replace(&mut iopt.allowed, allowed);
+    let old = AllowedTree(core::mem::replace(
+        &mut iopt.allowed,
+        core::mem::replace(&mut allowed.0, SpanTree::new()),
+    ));
     drop(iopt);
     drop(old);
     Ok(())
@@ -208,7 +240,22 @@ const MAX_ALIGN: u64 = PAGE_SIZE as u64;
 const GEOMETRY: iova::Geometry = iova::Geometry {
     page_size: PAGE_SIZE as u64,
     max_align: MAX_ALIGN,
+    ulong: ULONG,
 };
+
+/// Upstream's IOVAs and lengths are `unsigned long`: every `__u64` of the uAPI is bounded by this
+/// kernel's `ULONG_MAX` before it is used (`pure::ulong`).
+const ULONG: Ulong = Ulong::NATIVE;
+
+/// Upstream's `iopt_alloc_user_pages()` checks of user memory to map: the range must not wrap
+/// the address space (`EOVERFLOW`) and its length must leave room for the page count (`EINVAL`).
+pub(crate) fn check_user_range(user_va: u64, length: u64) -> Result {
+    let uptr = usize::try_from(user_va).map_err(|_| EOVERFLOW)?;
+    let len = usize::try_from(length).map_err(|_| EOVERFLOW)?;
+    uptr.checked_add(len).ok_or(EOVERFLOW)?;
+    ULONG.pages_length(length, PAGE_SIZE as u64)?;
+    Ok(())
+}
 
 /// The flags MAP, MAP_FILE and COPY know; anything else is `EOPNOTSUPP`.
 const MAP_FLAGS: u32 = uapi::IOMMU_IOAS_MAP_FIXED_IOVA
@@ -221,19 +268,13 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if cmd.flags & !MAP_FLAGS != 0 || cmd.__reserved != 0 {
         return Err(errno::eopnotsupp());
     }
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
+    ULONG.arg(cmd.iova)?;
+    ULONG.arg(cmd.length)?;
     let prot = map_prot(cmd.flags)?;
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
 
     // The pages object: user memory from the page holding `user_va`.
-    let uptr = usize::try_from(cmd.user_va).map_err(|_| EOVERFLOW)?;
-    let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
-    uptr.checked_add(length).ok_or(EOVERFLOW)?;
-    if length == 0 || length > usize::MAX - PAGE_SIZE {
-        return Err(EINVAL);
-    }
+    check_user_range(cmd.user_va, cmd.length)?;
     let account_mm = ucmd.ictx.objects.lock().account_mm;
     let iova = map_pages(
         &ioas,
@@ -292,15 +333,12 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if cmd.flags & !MAP_FLAGS != 0 {
         return Err(errno::eopnotsupp());
     }
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
+    ULONG.arg(cmd.iova)?;
+    ULONG.arg(cmd.length)?;
     let prot = map_prot(cmd.flags)?;
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
-    if cmd.length == 0 {
-        return Err(EINVAL);
-    }
-    cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
+    // `EINVAL` if empty, `EOVERFLOW` if the file range reaches past `ULONG_MAX`.
+    ULONG.span(cmd.start, cmd.length)?;
     // A dma-buf maps its exporter's physical range; any other file its pages.
     // SAFETY: `dma_buf_get()` takes any fd number and returns an error pointer or a reference.
     let dmabuf = unsafe { bindings::dma_buf_get(cmd.fd) };
@@ -325,6 +363,10 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // SAFETY: this thread is in an ioctl on /dev/iommu and has no `fdget_pos()` of its own on
     // the file it just looked up.
     let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+    // As upstream's `iopt_alloc_pages()`: the page count of the range must fit.
+    ULONG.pages_length(cmd.length, PAGE_SIZE as u64)?;
+    // Stricter than upstream: device writes only where a writable shared mmap() could write.
+    let file = MappedFile::new(file, prot & bindings::IOMMU_WRITE != 0)?;
     let account_mm = ucmd.ictx.objects.lock().account_mm;
     let iova = map_pages(
         &ioas,
@@ -379,9 +421,11 @@ fn insert_areas(
     let span = match alloc_hint {
         Some(addr) => {
             let start = space.alloc(GEOMETRY, addr, length).map_err(iova_errno)?;
-            Span::from_len(start, length).ok_or(EOVERFLOW)?
+            ULONG.span(start, length)?
         }
-        None => space.check_fixed(iova, length).map_err(iova_errno)?,
+        None => space
+            .check_fixed(GEOMETRY, iova, length)
+            .map_err(iova_errno)?,
     };
     let page = PAGE_SIZE as u64;
     let mut cur = span.start;
@@ -447,9 +491,9 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if cmd.flags & !MAP_FLAGS != 0 {
         return Err(errno::eopnotsupp());
     }
-    if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
-        return Err(EOVERFLOW);
-    }
+    ULONG.arg(cmd.length)?;
+    ULONG.arg(cmd.src_iova)?;
+    ULONG.arg(cmd.dst_iova)?;
     let prot = map_prot(cmd.flags)?;
     let src = ucmd.ictx.get_ioas(cmd.src_ioas_id)?;
     let mut elems = KVec::new();
@@ -506,18 +550,12 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let ioas = ucmd.ictx.get_ioas(cmd.ioas_id)?;
     let all = cmd.iova == 0 && cmd.length == u64::MAX;
     let range = if all {
-        Span {
-            start: 0,
-            last: u64::MAX,
-        }
+        ULONG.whole()
     } else {
-        if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-            return Err(EOVERFLOW);
-        }
-        if cmd.length == 0 {
-            return Err(EINVAL);
-        }
-        Span::from_len(cmd.iova, cmd.length).ok_or(EOVERFLOW)?
+        ULONG.arg(cmd.iova)?;
+        ULONG.arg(cmd.length)?;
+        // `EINVAL` if empty, `EOVERFLOW` past `ULONG_MAX`.
+        ULONG.span(cmd.iova, cmd.length)?
     };
     let unmapped = ioas.unmap(range)?;
     if unmapped == 0 && !all {

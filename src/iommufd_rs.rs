@@ -24,6 +24,7 @@ mod ioctl;
 mod iopt;
 mod kapi;
 mod kbind;
+mod mapped_file;
 mod miscdev;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock;

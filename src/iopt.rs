@@ -24,9 +24,12 @@ use kernel::{
 
 use crate::{
     pages::Pages,
-    pure::span::{
-        Span,
-        SpanSet, //
+    pure::{
+        span::{
+            Span,
+            SpanSet, //
+        },
+        ulong::Ulong,
     },
 };
 
@@ -324,16 +327,19 @@ impl DomainRef {
         area.pages.with_pins(|pins| {
             let pfns = pins.pfns(span).ok_or(EINVAL)?;
             let mut cur = iova;
+            let prot = i32::try_from(area.prot).map_err(|_| EINVAL)?;
             let rc = for_each_run(pfns, area, iova, small_pages, |at, phys, len| {
+                // The IOMMU API's `unsigned long` IOVA and `size_t` length.
+                let (c_iova, c_len) = Ulong::NATIVE.narrow::<usize>(at, len)?;
                 // SAFETY: the domain is live; `phys` is pinned memory we hold for as long as the
                 // mapping exists.
                 let rc = unsafe {
                     bindings::iommu_map(
                         self.as_ptr(),
-                        at as usize,
+                        c_iova,
                         phys,
-                        len as usize,
-                        area.prot as i32,
+                        c_len,
+                        prot,
                         bindings::GFP_KERNEL_ACCOUNT,
                     )
                 };
@@ -351,9 +357,14 @@ impl DomainRef {
     }
 
     pub(crate) fn unmap(self, iova: u64, length: u64) {
+        // Everything mapped passed the same bound on its way in.
+        let Ok((c_iova, c_len)) = Ulong::NATIVE.narrow::<usize>(iova, length) else {
+            kernel::pr_warn_once!("iommufd: unmap of {length} bytes at {iova:#x} out of range\n");
+            return;
+        };
         // SAFETY: the domain is live; unmapping a range we mapped.
-        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), iova as usize, length as usize) };
-        if done as u64 != length {
+        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), c_iova, c_len) };
+        if done != c_len {
             kernel::pr_warn_once!("iommufd: domain unmapped {done} of {length} bytes\n");
         }
     }
@@ -669,10 +680,8 @@ impl Iopt {
     /// The memory behind `[start, start + length - 1]`, which must be covered by adjacent areas
     /// with no gap (upstream's `iopt_get_pages()`): one element per area, sharing its pages.
     pub(crate) fn get_pages(&self, start: u64, length: u64, out: &mut KVec<Elem>) -> Result {
-        if length == 0 {
-            return Err(EINVAL);
-        }
-        let range = Span::from_len(start, length).ok_or(EOVERFLOW)?;
+        // `EINVAL` if empty, `EOVERFLOW` past `ULONG_MAX`.
+        let range = Ulong::NATIVE.span(start, length)?;
         let mut cur = range.start;
         loop {
             let point = Span {
@@ -701,10 +710,12 @@ impl Iopt {
     }
 
     /// Removes the areas in `range`, which must cover each of them whole (upstream's
-    /// `iopt_unmap_iova_range()`): `ENOENT` at the first area the range cuts, with the areas
-    /// before it already gone, as upstream. Returns the bytes unmapped; each area leaves every
-    /// domain and gives up its pin. It stops early at an area accesses pin, marked so that no
-    /// new access pins it, and says which: the caller tells the accesses and calls again.
+    /// `iopt_unmap_iova_range()`): at the first area that is locked (`EBUSY`) or that the range
+    /// cuts (`ENOENT`; a locked area answers `EBUSY` even then, as upstream checks the lock
+    /// first) it stops, with the areas before it already gone, as upstream. Returns the bytes
+    /// unmapped; each area leaves every domain and gives up its pin. It stops early at an area
+    /// accesses pin, marked so that no new access pins it, and says which: the caller tells the
+    /// accesses and calls again.
     pub(crate) fn unmap_range(&mut self, range: Span) -> Result<(u64, Option<AccessedArea>)> {
         let mut unmapped = 0u64;
         // One tree walk to the first area, then neighbour steps: no lookup per area. The first
@@ -734,11 +745,12 @@ impl Iopt {
             if span.start > range.last {
                 break;
             }
-            if span.start < range.start || span.last > range.last {
-                return Err(ENOENT);
-            }
+            // The area is locked by an object that has not been destroyed.
             if area.num_locks != 0 {
                 return Err(EBUSY);
+            }
+            if span.start < range.start || span.last > range.last {
+                return Err(ENOENT);
             }
             if area.num_accesses != 0 {
                 let mut c = c;
@@ -848,7 +860,7 @@ impl Iopt {
                 return Err(crate::errno::eopnotsupp());
             }
             let span = area.sub_page_span(a_iova, first, end);
-            area.pages.pin(span)?;
+            area.pages.pin_access(span)?;
             area.num_accesses += 1;
             area.pages.with_pins(|pins| {
                 if let Some(pfns) = pins.pfns(span) {
@@ -893,17 +905,31 @@ impl Iopt {
 
     /// Undoes [`Self::lock_pin`] of the same range.
     pub(crate) fn lock_unpin(&mut self, iova: u64, last: u64) {
-        let _ = self.for_each_contig(iova, last, |_, area, _, _| {
-            area.num_locks = area.num_locks.saturating_sub(1);
-            Ok(())
-        });
-        self.access_unpin(iova, last);
+        self.unpin_pieces(iova, last, true);
     }
 
     /// Undoes [`Self::access_pin`] of the same range.
     pub(crate) fn access_unpin(&mut self, iova: u64, last: u64) {
+        self.unpin_pieces(iova, last, false);
+    }
+
+    /// Gives back, piece by piece, what [`Self::access_pin`] (and with `unlock`, the lock of
+    /// [`Self::lock_pin`]) took over `[iova, last]` (upstream's `iopt_area_remove_access()`
+    /// per area). A piece counts only where its pages hold a pin of exactly its span: a driver
+    /// that unpins a range it never pinned changes nothing, and an area's access and lock counts
+    /// stay those of the pins it really has (a count dropped for nothing would let an unmap go
+    /// ahead without telling the access that still holds pages there).
+    fn unpin_pieces(&mut self, iova: u64, last: u64, unlock: bool) {
         let rc = self.for_each_contig(iova, last, |a_iova, area, first, end| {
-            area.pages.unpin(area.sub_page_span(a_iova, first, end));
+            if !area
+                .pages
+                .unpin_access(area.sub_page_span(a_iova, first, end))
+            {
+                return Ok(());
+            }
+            if unlock {
+                area.num_locks = area.num_locks.saturating_sub(1);
+            }
             area.num_accesses = area.num_accesses.saturating_sub(1);
             Ok(())
         });

@@ -339,12 +339,16 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_pin_pages(
     out_pages: *mut *mut bindings::page,
     flags: u32,
 ) -> c_int {
-    let (iova, length) = (iova as u64, length as u64);
+    let (Ok(iova), Ok(length)) = (u64::try_from(iova), u64::try_from(length)) else {
+        return EOVERFLOW.to_errno();
+    };
     let Some(end) = iova.checked_add(length) else {
         return EOVERFLOW.to_errno();
     };
     let page = kernel::page::PAGE_SIZE as u64;
-    let n = (end.div_ceil(page)).saturating_sub(iova / page) as usize;
+    let Ok(n) = usize::try_from(end.div_ceil(page).saturating_sub(iova / page)) else {
+        return EOVERFLOW.to_errno();
+    };
     // SAFETY: the caller's guarantee on the array.
     let out = unsafe { core::slice::from_raw_parts_mut(out_pages, n) };
     // SAFETY: the caller's guarantee.
@@ -360,8 +364,12 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_unpin_pages(
     iova: usize,
     length: usize,
 ) {
+    let (Ok(iova), Ok(length)) = (u64::try_from(iova), u64::try_from(length)) else {
+        kernel::pr_warn_once!("iommufd: access unpin out of range\n");
+        return;
+    };
     // SAFETY: the caller's guarantee.
-    unsafe { access_ref(access) }.unpin_pages(iova as u64, length as u64);
+    unsafe { access_ref(access) }.unpin_pages(iova, length);
 }
 
 /// # Safety
@@ -378,10 +386,13 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_rw(
     if length == 0 {
         return EINVAL.to_errno();
     }
+    let Ok(iova) = u64::try_from(iova) else {
+        return EOVERFLOW.to_errno();
+    };
     // SAFETY: the caller's guarantee.
     let buf = unsafe { core::slice::from_raw_parts_mut(data.cast::<u8>(), length) };
     // SAFETY: the caller's guarantee.
-    rc(unsafe { access_ref(access) }.rw(iova as u64, buf, flags))
+    rc(unsafe { access_ref(access) }.rw(iova, buf, flags))
 }
 
 /// The compat IOAS's ID (`ENODEV` without one).

@@ -71,8 +71,8 @@ pub(crate) enum Source {
     /// User memory of the process that mapped it (`IOMMU_IOAS_MAP`, `IOPT_ADDRESS_USER`).
     User,
     /// A file's pages, a memfd typically (`IOMMU_IOAS_MAP_FILE`, `IOPT_ADDRESS_FILE`); held open
-    /// for as long as anything maps it.
-    File(ARef<File>),
+    /// for as long as anything maps it, admitted for device writes as a writable `mmap()` is.
+    File(crate::mapped_file::MappedFile),
     /// A dma-buf's physical range (`IOMMU_IOAS_MAP_FILE` on a dma-buf fd): device memory (MMIO)
     /// or an exporter's buffer, not pinned or charged; the exporter may revoke it.
     DmaBuf(crate::dmabuf::DmaBufSrc),
@@ -299,6 +299,9 @@ impl<T, A: Allocator> Drop for QuietVec<T, A> {
 /// The pinned part of a [`Pages`]: who uses which page span, and the PFN of every pinned page.
 pub(crate) struct Pins {
     users: QuietVec<Span, Kmalloc>,
+    /// The users of `users` that are accesses' pins (upstream's `access_itree`): an access
+    /// unpin must match one of these exactly, never an area's own pin of the same span.
+    accesses: QuietVec<Span, Kmalloc>,
     /// The PFN of every pinned page; meaningful where a user covers it.
     pfns: PfnTable,
     /// Whom the pins are charged to; `IOMMU_IOAS_CHANGE_PROCESS` moves the charge.
@@ -373,6 +376,7 @@ impl Pages {
                 writable,
                 pins <- new_mutex!(Pins {
                     users: QuietVec::new(),
+                    accesses: QuietVec::new(),
                     pfns: PfnTable::new(npages),
                     account,
                     npinned: 0,
@@ -457,13 +461,13 @@ impl Pages {
     }
 
     /// Ends a user [`Self::pin`] added with the same `span`: unpins and uncharges what no other
-    /// user still covers.
-    pub(crate) fn unpin(&self, span: Span) {
+    /// user still covers. `false` (and nothing done) if no user has exactly that span.
+    pub(crate) fn unpin(&self, span: Span) -> bool {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
         let Some(i) = pins.users.iter().position(|u| *u == span) else {
             kernel::pr_warn_once!("iommufd: unpin of a span that was never pinned\n");
-            return;
+            return false;
         };
         let _ = pins.users.remove(i);
         let freed = cover::uncovered_len(&pins.users, span);
@@ -476,6 +480,35 @@ impl Pages {
         if pins.users.is_empty() {
             pins.pfns = pins.pfns.emptied();
         }
+        true
+    }
+
+    /// [`Self::pin`] for an access (upstream's `iopt_area_add_access()`), recorded as such.
+    pub(crate) fn pin_access(&self, span: Span) -> Result {
+        // Room first, so the record after the pin does not allocate (unless an access on
+        // another IOAS sharing these pages took it meanwhile; then it may, and is undone).
+        self.pins.lock().accesses.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        self.pin(span)?;
+        let recorded = self.pins.lock().accesses.push(span, GFP_KERNEL_ACCOUNT);
+        if let Err(e) = recorded {
+            self.unpin(span);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Ends an access pin of exactly `span` (upstream's `iopt_area_remove_access()`); `false`,
+    /// and nothing changed, if no access holds that span.
+    pub(crate) fn unpin_access(&self, span: Span) -> bool {
+        {
+            let mut pins = self.pins.lock();
+            let Some(i) = pins.accesses.iter().position(|u| *u == span) else {
+                kernel::pr_warn_once!("iommufd: access unpin of a span no access pinned\n");
+                return false;
+            };
+            let _ = pins.accesses.remove(i);
+        }
+        self.unpin(span)
     }
 
     /// Replaces the user `whole` by `a` and `b`, which cover the same pages: an area split.

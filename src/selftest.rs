@@ -510,7 +510,10 @@ unsafe extern "C" fn staccess_unmap(data: *mut c_void, iova: c_ulong, length: c_
     // SAFETY: `data` is the `StAccess` given at creation, alive until the access is destroyed
     // (its file's release destroys the access first).
     let st = unsafe { &*data.cast::<StAccess>() };
-    st.unmap(iova as u64, length as u64);
+    let (Ok(iova), Ok(length)) = (u64::try_from(iova), u64::try_from(length)) else {
+        return;
+    };
+    st.unmap(iova, length);
 }
 
 /// `release` of the access fd.

@@ -15,6 +15,8 @@
 #include <linux/dma-resv.h>
 #include <linux/io.h>
 #include <linux/wait.h>
+#include <linux/shmem_fs.h>
+#include <linux/hugetlb.h>
 
 #include "shim.h"
 
@@ -113,6 +115,39 @@ void iommufd_rs_dma_resv_unlock(struct dma_resv *obj)
 phys_addr_t iommufd_rs_virt_to_phys(void *addr)
 {
 	return virt_to_phys(addr);
+}
+
+void iommufd_rs_cond_resched(void)
+{
+	cond_resched();
+}
+
+bool iommufd_rs_file_writable(const struct file *file)
+{
+	return file->f_mode & FMODE_WRITE;
+}
+
+/* memfd_get_seals() (mm/memfd.c) is not exported: the same lookup, 0 for a file with no seals. */
+unsigned int iommufd_rs_file_seals(struct file *file)
+{
+	if (shmem_file(file))
+		return SHMEM_I(file_inode(file))->seals;
+#ifdef CONFIG_HUGETLBFS
+	if (is_file_hugepages(file))
+		return HUGETLBFS_I(file_inode(file))->seals;
+#endif
+	return 0;
+}
+
+/* A writable shared mapping's count on the file (what F_SEAL_WRITE waits to be zero). */
+int iommufd_rs_mapping_map_writable(struct file *file)
+{
+	return mapping_map_writable(file->f_mapping);
+}
+
+void iommufd_rs_mapping_unmap_writable(struct file *file)
+{
+	mapping_unmap_writable(file->f_mapping);
 }
 
 /*

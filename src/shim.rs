@@ -42,6 +42,11 @@ extern "C" {
     pub(crate) fn iommufd_rs_dma_resv_lock(obj: *mut bindings::dma_resv) -> c_int;
     pub(crate) fn iommufd_rs_dma_resv_unlock(obj: *mut bindings::dma_resv);
     pub(crate) fn iommufd_rs_virt_to_phys(addr: *mut kernel::ffi::c_void) -> bindings::phys_addr_t;
+    pub(crate) fn iommufd_rs_cond_resched();
+    pub(crate) fn iommufd_rs_file_writable(file: *const bindings::file) -> bool;
+    pub(crate) fn iommufd_rs_file_seals(file: *mut bindings::file) -> kernel::ffi::c_uint;
+    pub(crate) fn iommufd_rs_mapping_map_writable(file: *mut bindings::file) -> c_int;
+    pub(crate) fn iommufd_rs_mapping_unmap_writable(file: *mut bindings::file);
     pub(crate) fn iommufd_rs_vma_pgoff(vma: *const bindings::vm_area_struct) -> usize;
     pub(crate) fn iommufd_rs_mmap_phys(
         vma: *mut bindings::vm_area_struct,

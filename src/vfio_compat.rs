@@ -32,7 +32,7 @@ use crate::{
     pages::Source,
     pure::{
         iova,
-        span::Span, //
+        ulong::Ulong, //
     },
     uapi::{
         self,
@@ -126,10 +126,9 @@ fn map_dma(ictx: &Ictx, arg: UserPtr) -> Result {
         prot |= bindings::IOMMU_WRITE;
     }
     let ioas = compat_ioas(ictx)?;
-    if map.size == 0 {
-        return Err(EINVAL);
-    }
-    map.vaddr.checked_add(map.size).ok_or(EOVERFLOW)?;
+    // `EOVERFLOW` for a range that wraps, `EINVAL` for none or one with no room for its page
+    // count, as the MAP of the same memory.
+    crate::ioas::check_user_range(map.vaddr, map.size)?;
     let account_mm = ictx.objects.lock().account_mm;
     // Fixed IOVA, as type1.
     crate::ioas::map_pages(
@@ -157,15 +156,13 @@ fn unmap_dma(ictx: &Ictx, arg: UserPtr) -> Result {
         if unmap.iova != 0 || unmap.size != 0 {
             return Err(EINVAL);
         }
-        ioas.unmap(Span {
-            start: 0,
-            last: u64::MAX,
-        })?
+        ioas.unmap(Ulong::NATIVE.whole())?
     } else {
         if unmap.size == 0 {
             return Err(EINVAL);
         }
-        let range = Span::from_len(unmap.iova, unmap.size).ok_or(EOVERFLOW)?;
+        // Upstream takes both as `unsigned long`: `EOVERFLOW` past `ULONG_MAX`.
+        let range = Ulong::NATIVE.span(unmap.iova, unmap.size)?;
         {
             let mut iopt = ioas.iopt.lock();
             if iopt.disable_large_pages {
@@ -260,7 +257,7 @@ fn get_info(ictx: &Ictx, base: usize) -> Result {
     let mut ranges = KVec::new();
     {
         let iopt = ioas.iopt.lock();
-        for span in iova::usable_ranges(&iopt.reserved) {
+        for span in iova::usable_ranges(&iopt.reserved, Ulong::NATIVE) {
             ranges.push(span, GFP_KERNEL)?;
         }
     }

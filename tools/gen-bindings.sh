@@ -60,6 +60,7 @@ gen_kernel_extra() {
 		--allowlist-type 'iommufd_access_ops'
 		--allowlist-var 'IOMMUFD_ACCESS_RW_.*'
 		--allowlist-var '__IOMMUFD_ACCESS_RW_SLOW_PATH'
+		--allowlist-var 'F_SEAL_.*'
 		--allowlist-function 'pt_iommu_amdv1_mock_init'
 		--allowlist-function 'pt_iommu_amdv1_mock_iova_to_phys'
 		--allowlist-function 'pt_iommu_amdv1_mock_read_and_clear_dirty'

@@ -7,11 +7,14 @@
 //! (drivers/iommu/iommufd/io_pagetable.c, ioas.c), including their errno choices and quirks, so a
 //! VMM sees the same addresses from either module.
 
-use super::span::{
-    self,
-    Span,
-    SpanSet,
-    Union, //
+use super::{
+    span::{
+        self,
+        Span,
+        SpanSet,
+        Union, //
+    },
+    ulong::Ulong,
 };
 
 /// Why an IOVA request is refused; the glue maps these to errnos one to one.
@@ -19,7 +22,7 @@ use super::span::{
 pub(crate) enum IovaError {
     /// `EINVAL`: misaligned, empty, or over a reserved range.
     Inval,
-    /// `EOVERFLOW`: the range wraps past `u64::MAX`, or is too long to place.
+    /// `EOVERFLOW`: the range reaches past `ULONG_MAX`, or is too long to place.
     Overflow,
     /// `ENOSPC`: no free, allowed place is big enough.
     NoSpace,
@@ -27,13 +30,15 @@ pub(crate) enum IovaError {
     Exists,
 }
 
-/// Machine constants the choice depends on: the CPU page size and the largest alignment worth
-/// preserving (the THP size; upstream's `HPAGE_SIZE`, or `PAGE_SIZE` without THP). Parameters
+/// Machine constants the choice depends on: the CPU page size, the largest alignment worth
+/// preserving (the THP size; upstream's `HPAGE_SIZE`, or `PAGE_SIZE` without THP) and
+/// `ULONG_MAX`, the top of the IOVA space (upstream's IOVAs are `unsigned long`). Parameters
 /// rather than constants so the tests can shrink the address space.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Geometry {
     pub(crate) page_size: u64,
     pub(crate) max_align: u64,
+    pub(crate) ulong: Ulong,
 }
 
 /// What an IOAS's IOVA space holds at the moment of a request.
@@ -81,7 +86,8 @@ where
         // `checked_rem` throughout: a zero page size or alignment is a caller bug, answered with
         // EINVAL rather than a panic.
         let page_offset = addr.checked_rem(geo.page_size).ok_or(IovaError::Inval)?;
-        if length == 0 || length >= u64::MAX / 2 {
+        // Upstream's guard for `roundup_pow_of_two()`, in `unsigned long`.
+        if length == 0 || length >= geo.ulong.max / 2 {
             return Err(IovaError::Overflow);
         }
         let mut align = roundup_pow_of_two(length);
@@ -95,7 +101,7 @@ where
 
         let window = Span {
             start: geo.page_size,
-            last: u64::MAX - geo.page_size,
+            last: geo.ulong.max.saturating_sub(geo.page_size),
         };
         let free = Union(self.reserved, self.areas);
         // No allowed ranges: the whole window is one allowed run.
@@ -121,13 +127,22 @@ where
     }
 
     /// Checks a caller-chosen IOVA (`IOMMU_IOAS_MAP_FIXED_IOVA`). Allowed ranges do not apply
-    /// here: they only steer the kernel's own choice.
-    pub(crate) fn check_fixed(&self, iova: u64, length: u64) -> Result<Span, IovaError> {
+    /// here: they only steer the kernel's own choice. The range must end at or below
+    /// `ULONG_MAX` (upstream's `check_add_overflow()` in `unsigned long`).
+    pub(crate) fn check_fixed(
+        &self,
+        geo: Geometry,
+        iova: u64,
+        length: u64,
+    ) -> Result<Span, IovaError> {
         let misaligned = |x: u64| x.checked_rem(self.iova_alignment) != Some(0);
         if length == 0 || misaligned(length) || misaligned(iova) {
             return Err(IovaError::Inval);
         }
-        let range = Span::from_len(iova, length).ok_or(IovaError::Overflow)?;
+        let range = geo
+            .ulong
+            .span(iova, length)
+            .map_err(|_| IovaError::Overflow)?;
         if self.reserved.intersects(range) {
             return Err(IovaError::Inval);
         }
@@ -139,13 +154,11 @@ where
 }
 
 /// What `IOMMU_IOAS_IOVA_RANGES` reports: the holes between reserved ranges over the whole
-/// 64-bit space, lowest first (allowed ranges and areas are not part of it upstream either).
-pub(crate) fn usable_ranges<R: SpanSet + ?Sized>(reserved: &R) -> impl Iterator<Item = Span> + '_ {
-    span::holes(
-        reserved,
-        Span {
-            start: 0,
-            last: u64::MAX,
-        },
-    )
+/// IOVA space, `[0, ULONG_MAX]`, lowest first (allowed ranges and areas are not part of it
+/// upstream either).
+pub(crate) fn usable_ranges<R: SpanSet + ?Sized>(
+    reserved: &R,
+    ulong: Ulong,
+) -> impl Iterator<Item = Span> + '_ {
+    span::holes(reserved, ulong.whole())
 }

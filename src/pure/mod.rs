@@ -5,6 +5,7 @@
 
 pub(crate) mod cover;
 pub(crate) mod ucmd;
+pub(crate) mod ulong;
 
 // Parts the module does not call yet (pinning fills batches; spans and IOVA choice are used by the
 // IOAS glue, though not every helper) are exercised by the host tests.

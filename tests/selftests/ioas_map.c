@@ -2,7 +2,9 @@
 /*
  * iommufd-rs selftests: IOMMU_IOAS_MAP / IOMMU_IOAS_UNMAP on an IOAS with no domain attached
  * (pure IOVA bookkeeping: nothing is pinned until a domain or an access needs the pages).
- * Upstream behaviour: both modules must pass.
+ * Upstream behaviour: both modules must pass. One exception, where ours is stricter
+ * (map_file_write_permission: Documentation/design.rst, "Where we are stricter than upstream"):
+ * it asserts our answer and logs the C module's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -364,6 +366,187 @@ TEST_F(map, map_file_bad_input)
 	EXPECT_EQ(-1, map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova, IOMMU_IOAS_MAP_FIXED_IOVA));
 	EXPECT_EQ(EINVAL, errno);
 	close(mfd);
+}
+
+/*
+ * A file mapping's length must leave room for its page count (pages.c's iopt_alloc_pages():
+ * "length > SIZE_MAX - PAGE_SIZE" is EINVAL), whichever IOVA it asks for; one byte less is
+ * accepted (bookkeeping only, nothing is pinned without a domain).
+ */
+TEST_F(map, map_file_huge_length_is_einval)
+{
+	int mfd = memfd_create("iommufd-rs", 0);
+	__u64 iova = 0, unmapped = 0;
+
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, PAGE));
+	EXPECT_FAIL(EINVAL, map_file(self->fd, self->ioas, mfd, 0, UINT64_MAX - PAGE + 1, &iova,
+				     RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	iova = 0;
+	EXPECT_FAIL(EINVAL, map_file(self->fd, self->ioas, mfd, 0, UINT64_MAX - PAGE + 1, &iova, RW));
+	/* Nothing was mapped by either. */
+	EXPECT_FAIL(ENOENT, unmap(self->fd, self->ioas, 0, UINT64_MAX - PAGE + 1, NULL));
+	iova = 0;
+	ASSERT_EQ(0, map_file(self->fd, self->ioas, mfd, 0, UINT64_MAX - PAGE, &iova,
+			      RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, &unmapped));
+	EXPECT_EQ(UINT64_MAX - PAGE, unmapped);
+	close(mfd);
+}
+
+/* A second path to @mfd, opened with @flags. */
+static int reopen(int mfd, int flags)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	return open(path, flags);
+}
+
+/*
+ * MAP_FILE for device writes (IOMMU_IOAS_MAP_WRITEABLE) where mmap(PROT_WRITE, MAP_SHARED)
+ * would refuse: an fd opened read-only (EACCES), a memfd sealed F_SEAL_WRITE or
+ * F_SEAL_FUTURE_WRITE (EPERM). Ours refuses as mmap() does, and a writeable mapping keeps
+ * F_SEAL_WRITE out (EBUSY) until it goes; the C module maps all of them (logged), and a write
+ * through the mapping then changes the sealed file. Read-only mappings are fine on both.
+ */
+TEST_F(map, map_file_write_permission)
+{
+	const int rust = impl_is_rust();
+	int mfd = memfd_create("iommufd-rs", MFD_ALLOW_SEALING);
+	char *p;
+	int ro, ret, err, afd;
+	__u64 iova;
+
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, 2 * PAGE));
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x11, 2 * PAGE);
+	munmap(p, 2 * PAGE);
+
+	/* Read-only fd. */
+	ro = reopen(mfd, O_RDONLY);
+	ASSERT_LE(0, ro);
+	iova = 0x100000;
+	EXPECT_EQ(0, map_file(self->fd, self->ioas, ro, 0, PAGE, &iova,
+			      IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA));
+	iova = 0x200000;
+	ret = map_file(self->fd, self->ioas, ro, 0, PAGE, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA);
+	err = errno;
+	if (rust) {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EACCES, err);
+	} else {
+		TH_LOG("C module: writeable MAP_FILE of a read-only fd: %d (%s)", ret,
+		       ret ? strerror(err) : "mapped");
+	}
+	/* What mmap() answers for the same fd. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_WRITE, MAP_SHARED, ro, 0));
+	EXPECT_EQ(EACCES, errno);
+	close(ro);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
+
+	/* While mapped writeable, ours keeps F_SEAL_WRITE out, as a writable shared mmap does. */
+	iova = 0x100000;
+	ASSERT_EQ(0, map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova,
+			      RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	ret = fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE);
+	err = errno;
+	if (rust) {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EBUSY, err);
+	} else {
+		TH_LOG("C module: F_SEAL_WRITE while mapped writeable: %d (%s)", ret,
+		       ret ? strerror(err) : "sealed");
+	}
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
+	if (rust)
+		ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	ASSERT_EQ(F_SEAL_WRITE, fcntl(mfd, F_GET_SEALS) & F_SEAL_WRITE);
+
+	/* Sealed F_SEAL_WRITE. */
+	iova = 0x100000;
+	EXPECT_EQ(0, map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova,
+			      IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA));
+	iova = 0x200000;
+	ret = map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA);
+	err = errno;
+	if (rust) {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EPERM, err);
+	} else {
+		TH_LOG("C module: writeable MAP_FILE of an F_SEAL_WRITE memfd: %d (%s)", ret,
+		       ret ? strerror(err) : "mapped");
+		if (!ret && !create_access(self->fd, self->ioas, 0, &afd)) {
+			char w[16];
+
+			/* A device write (through an emulated access) into the sealed file. */
+			memset(w, 0x22, sizeof(w));
+			ret = access_rw(self->fd, afd, 0x200000, w, sizeof(w), MOCK_ACCESS_RW_WRITE);
+			p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, mfd, 0);
+			ASSERT_NE(MAP_FAILED, p);
+			TH_LOG("C module: write through it: %d; sealed file now starts %#x", ret,
+			       (unsigned char)p[0]);
+			munmap(p, PAGE);
+			close(afd);
+		}
+	}
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_WRITE, MAP_SHARED, mfd, 0));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
+	close(mfd);
+
+	/* Sealed F_SEAL_FUTURE_WRITE. */
+	mfd = memfd_create("iommufd-rs", MFD_ALLOW_SEALING);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, PAGE));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+	iova = 0x100000;
+	EXPECT_EQ(0, map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova,
+			      IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA));
+	iova = 0x200000;
+	ret = map_file(self->fd, self->ioas, mfd, 0, PAGE, &iova,
+		       IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_FIXED_IOVA);
+	err = errno;
+	if (rust) {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EPERM, err);
+	} else {
+		TH_LOG("C module: writeable MAP_FILE of an F_SEAL_FUTURE_WRITE memfd: %d (%s)", ret,
+		       ret ? strerror(err) : "mapped");
+	}
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_WRITE, MAP_SHARED, mfd, 0));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
+	close(mfd);
+
+	/* A hugetlbfs memfd opened read-only, where the VM has huge pages to give. */
+	mfd = memfd_create("iommufd-rs", MFD_HUGETLB);
+	if (mfd < 0 || ftruncate(mfd, HUGE)) {
+		TH_LOG("no hugetlbfs memfd (%s): its case not run", strerror(errno));
+	} else {
+		ro = reopen(mfd, O_RDONLY);
+		ASSERT_LE(0, ro);
+		iova = 0x400000;
+		ret = map_file(self->fd, self->ioas, ro, 0, HUGE, &iova,
+			       RW | IOMMU_IOAS_MAP_FIXED_IOVA);
+		err = errno;
+		if (rust) {
+			EXPECT_EQ(-1, ret);
+			EXPECT_EQ(EACCES, err);
+		} else {
+			TH_LOG("C module: writeable MAP_FILE of a read-only hugetlbfs fd: %d (%s)",
+			       ret, ret ? strerror(err) : "mapped");
+		}
+		iova = 0x800000;
+		EXPECT_EQ(0, map_file(self->fd, self->ioas, ro, 0, HUGE, &iova,
+				      IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA));
+		ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
+		close(ro);
+	}
+	if (mfd >= 0)
+		close(mfd);
 }
 
 TEST_HARNESS_MAIN

@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/iommufd.h>
@@ -189,6 +192,64 @@ TEST_F(ioas, allow_iovas_bad_input)
 	EXPECT_EQ(ENOENT, errno);
 	/* Nothing was applied by the refused calls. */
 	EXPECT_EQ(0, add_reserved(self->fd, self->ioas, 0x1000, 0x3000));
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * ALLOW_IOVAS with a long list: 2^18 one-page ranges, every other page, are all applied (the
+ * kernel's IOVA choice lands in one); a num_iovas past the end of the array (up to 2^32 - 1)
+ * stops at the first range it cannot read, with EFAULT, and leaves the list as it was. The
+ * kernel reschedules between ranges (a cond_resched() per range): on this test kernel
+ * (PREEMPT_LAZY) a long loop is preempted anyway, so that part shows only as the times logged.
+ */
+TEST_F(ioas, allow_iovas_many)
+{
+	const __u32 n = 1U << 18;
+	const size_t len = (size_t)n * sizeof(struct iommu_iova_range);
+	struct iommu_iova_range *r;
+	void *buf;
+	__u64 iova = 0;
+	double t;
+	__u32 i;
+
+	/* The array ends at an unmapped page: entry n faults. */
+	r = mmap(NULL, len + PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	ASSERT_EQ(0, munmap((char *)r + len, PAGE));
+	for (i = 0; i < n; i++) {
+		r[i].start = (2ULL * i + 1) * PAGE;
+		r[i].last = r[i].start + PAGE - 1;
+	}
+	ASSERT_EQ(0, posix_memalign(&buf, PAGE, 2 * PAGE));
+
+	t = now_s();
+	ASSERT_EQ(0, allow(self->fd, self->ioas, r, n));
+	TH_LOG("ALLOW_IOVAS of %u ranges: %.3f s", n, now_s() - t);
+	/* The last range and nothing past it. */
+	EXPECT_FAIL(ENOSPC, map(self->fd, self->ioas, buf, 2 * PAGE, &iova, RW));
+	ASSERT_EQ(0, map(self->fd, self->ioas, buf, PAGE, &iova, RW));
+	EXPECT_EQ(PAGE, iova % (2 * PAGE));
+	EXPECT_GE(r[n - 1].start, iova);
+
+	t = now_s();
+	EXPECT_FAIL(EFAULT, allow(self->fd, self->ioas, r, n + 1));
+	TH_LOG("ALLOW_IOVAS of %u ranges, EFAULT at the next: %.3f s", n, now_s() - t);
+	EXPECT_FAIL(EFAULT, allow(self->fd, self->ioas, r, UINT32_MAX));
+	/* Still the old list: two pages still fit nowhere. */
+	EXPECT_FAIL(ENOSPC, map(self->fd, self->ioas, buf, 2 * PAGE, &iova, RW));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
+	ASSERT_EQ(0, allow(self->fd, self->ioas, NULL, 0));
+	iova = 0;
+	EXPECT_EQ(0, map(self->fd, self->ioas, buf, 2 * PAGE, &iova, RW));
+	free(buf);
+	munmap(r, len);
 }
 
 TEST_F(ioas, huge_pages_option_sets_alignment)

@@ -1444,6 +1444,40 @@ TEST_F(viommu, hw_queue_pin_goes_with_queue)
 	EXPECT_EQ(0, unmap(self->fd, self->ioas, AP, PAGE, NULL));
 }
 
+/*
+ * IOAS_UNMAP meets a locked area (a HW queue's pin) that the range also cuts: EBUSY, as upstream
+ * checks the lock before the cut (iopt_unmap_iova_range()); areas before it in the range are
+ * already gone, as with any error there.
+ */
+TEST_F(viommu, hw_queue_unmap_locked_before_cut)
+{
+	__u32 q0;
+
+	/* One 2-page area, its first page pinned by the queue. */
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, 2 * PAGE, AP));
+	ASSERT_EQ(0, hw_queue_alloc(self->fd, self->viommu, IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, AP,
+				    PAGE, &q0));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, PAGE, NULL));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP + PAGE, PAGE, NULL));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, 2 * PAGE, NULL));
+	EXPECT_EQ(0, destroy(self->fd, q0));
+	/* Unlocked, the cut is what is wrong. */
+	EXPECT_FAIL(ENOENT, unmap(self->fd, self->ioas, AP, PAGE, NULL));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, 2 * PAGE, NULL));
+
+	/* A free area, then a locked 2-page one the range cuts: the first goes, then EBUSY. */
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, AP));
+	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, (char *)self->buf + PAGE, 2 * PAGE,
+			       AP + PAGE));
+	ASSERT_EQ(0, hw_queue_alloc(self->fd, self->viommu, IOMMU_HW_QUEUE_TYPE_SELFTEST, 0,
+				    AP + PAGE, PAGE, &q0));
+	EXPECT_FAIL(EBUSY, unmap(self->fd, self->ioas, AP, 2 * PAGE, NULL));
+	/* The first area was unmapped: its IOVA is free again. */
+	EXPECT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, PAGE, AP));
+	EXPECT_EQ(0, destroy(self->fd, q0));
+	EXPECT_EQ(0, unmap(self->fd, self->ioas, 0, UINT64_MAX, NULL));
+}
+
 /* Bad input: flags/type/length/overflow before the vIOMMU lookup; no ID or pin left behind. */
 TEST_F(viommu, hw_queue_bad_input)
 {

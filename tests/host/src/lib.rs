@@ -17,3 +17,5 @@ mod model;
 mod props;
 #[cfg(test)]
 mod ucmd_tests;
+#[cfg(test)]
+mod ulong_tests;

@@ -18,6 +18,7 @@ use crate::pure::span::{
     Span,
     SpanSet, //
 };
+use crate::pure::ulong::Ulong;
 use proptest::prelude::*;
 
 /// Universe of the models: addresses `[0, N)`.
@@ -25,6 +26,7 @@ const N: u64 = 2048;
 const GEO: Geometry = Geometry {
     page_size: 16,
     max_align: 128,
+    ulong: Ulong { max: u64::MAX },
 };
 
 fn span_in(n: u64, max_len: u64) -> impl Strategy<Value = Span> {
@@ -139,7 +141,7 @@ proptest! {
                          alignment in prop_oneof![Just(1u64), Just(16u64)]) {
         let reserved: &[Span] = &reserved;
         let space = IovaSpace { allowed: &Tree::default(), reserved, areas: &areas, iova_alignment: alignment };
-        let got = space.check_fixed(iova, length);
+        let got = space.check_fixed(GEO, iova, length);
         if length == 0 || length % alignment != 0 || iova % alignment != 0 {
             prop_assert_eq!(got, Err(IovaError::Inval));
             return Ok(());
@@ -161,7 +163,7 @@ proptest! {
     fn usable_ranges_are_reserved_holes(reserved in prop::collection::vec(span_in(N, 300), 0..8)) {
         let set: &[Span] = &reserved;
         let bm = bitmap_of(&[&set]);
-        let got: Vec<Span> = usable_ranges(set).collect();
+        let got: Vec<Span> = usable_ranges(set, GEO.ulong).collect();
         prop_assert_eq!(got.last().map(|s| s.last), Some(u64::MAX));
         for w in got.windows(2) {
             prop_assert!(w[0].last + 1 < w[1].start, "holes touch or overlap");
@@ -179,7 +181,7 @@ fn edges_at_the_top_of_the_space() {
         start: u64::MAX - 15,
         last: u64::MAX,
     }];
-    let got: Vec<Span> = usable_ranges(&top[..]).collect();
+    let got: Vec<Span> = usable_ranges(&top[..], GEO.ulong).collect();
     assert_eq!(
         got,
         vec![Span {
@@ -191,7 +193,7 @@ fn edges_at_the_top_of_the_space() {
         start: 0,
         last: u64::MAX,
     }];
-    assert_eq!(usable_ranges(&all[..]).count(), 0);
+    assert_eq!(usable_ranges(&all[..], GEO.ulong).count(), 0);
     assert_eq!(
         Span::from_len(u64::MAX, 1),
         Some(Span {
