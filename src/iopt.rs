@@ -24,11 +24,23 @@ use kernel::{
 
 use crate::{
     pages::Pages,
-    pure::span::{
-        Span,
-        SpanSet, //
+    pure::{
+        batch::Kind,
+        prot,
+        span::{
+            Span,
+            SpanSet, //
+        },
     },
 };
+
+// `pure::prot` has the kernel's bits.
+const _: () = assert!(
+    prot::IOMMU_READ == bindings::IOMMU_READ
+        && prot::IOMMU_WRITE == bindings::IOMMU_WRITE
+        && prot::IOMMU_CACHE == bindings::IOMMU_CACHE
+        && prot::IOMMU_MMIO == bindings::IOMMU_MMIO
+);
 
 const PAGE: u64 = PAGE_SIZE as u64;
 
@@ -299,6 +311,7 @@ impl DomainRef {
             if !d.track(self, iova, len)? {
                 return Ok(());
             }
+            crate::fault::pause_at_dmabuf_map();
             return self
                 .map_area_pfns(iova, area, small_pages)
                 .inspect_err(|_| {
@@ -321,6 +334,13 @@ impl DomainRef {
 
     fn map_area_pfns(self, iova: u64, area: &Area, small_pages: bool) -> Result {
         let span = area.page_span(iova);
+        // A dma-buf's range is MMIO (upstream's `BATCH_MMIO`); anything else pinned CPU memory.
+        let kind = if area.pages.dmabuf().is_some() {
+            Kind::Mmio
+        } else {
+            Kind::CpuMemory
+        };
+        let iommu_prot = prot::domain_prot(area.prot, kind);
         area.pages.with_pins(|pins| {
             let pfns = pins.pfns(span).ok_or(EINVAL)?;
             let mut cur = iova;
@@ -333,7 +353,7 @@ impl DomainRef {
                         at as usize,
                         phys,
                         len as usize,
-                        area.prot as i32,
+                        iommu_prot as i32,
                         bindings::GFP_KERNEL_ACCOUNT,
                     )
                 };

@@ -4,6 +4,7 @@
 //! tests. Errors are small enums the kernel glue maps to errnos.
 
 pub(crate) mod cover;
+pub(crate) mod prot;
 pub(crate) mod ucmd;
 
 // Parts the module does not call yet (pinning fills batches; spans and IOVA choice are used by the

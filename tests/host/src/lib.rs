@@ -16,4 +16,6 @@ mod model;
 #[cfg(test)]
 mod props;
 #[cfg(test)]
+mod prot_tests;
+#[cfg(test)]
 mod ucmd_tests;
