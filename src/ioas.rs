@@ -45,7 +45,6 @@ use crate::{
     },
     pure::{
         iova,
-        prot,
         span::{
             Span,
             SpanSet, //
@@ -316,7 +315,7 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             cmd.length,
             cmd.flags,
             cmd.iova,
-            prot | bindings::IOMMU_MMIO,
+            prot,
         )?;
         cmd.iova = iova;
         return ucmd.respond(&cmd);
@@ -479,7 +478,7 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
 /// An area's `IOMMU_*` bits from MAP/COPY flags (`pure::prot`); `EINVAL` for neither read nor
 /// write.
 fn map_prot(flags: u32) -> Result<u32> {
-    prot::area_prot(
+    crate::pure::prot::area_prot(
         flags & uapi::IOMMU_IOAS_MAP_READABLE != 0,
         flags & uapi::IOMMU_IOAS_MAP_WRITEABLE != 0,
     )

@@ -24,8 +24,13 @@ pub(crate) fn area_prot(readable: bool, writeable: bool) -> Option<u32> {
     (prot != 0).then_some(prot | IOMMU_CACHE)
 }
 
-/// The bits a domain maps a run of `kind` memory of an area with.
+/// The bits a domain maps a run of `kind` memory of an area with (upstream's
+/// `batch_to_domain()`): MMIO, a dma-buf's range, is mapped `IOMMU_MMIO` and never
+/// `IOMMU_CACHE`, whichever ioctl made the area (MAP_FILE of the dma-buf, or a COPY of that
+/// area, whose flags know nothing of MMIO).
 pub(crate) fn domain_prot(area_prot: u32, kind: Kind) -> u32 {
-    let _ = kind;
-    area_prot
+    match kind {
+        Kind::CpuMemory => area_prot,
+        Kind::Mmio => (area_prot & !IOMMU_CACHE) | IOMMU_MMIO,
+    }
 }
