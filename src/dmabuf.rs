@@ -2,7 +2,8 @@
 //! dma-buf mappings (upstream's `IOPT_ADDRESS_DMABUF`): `IOMMU_IOAS_MAP_FILE` on a dma-buf fd maps
 //! the exporter's physical range (device memory for peer-to-peer DMA, typically). We attach to the
 //! dma-buf dynamically and pin the attachment; the exporter tells us its physical range through
-//! its iommufd hook (the selftest's exporter here; VFIO's when built with it), and may revoke it:
+//! its iommufd hook (the selftest's exporter, or vfio-pci's for a device BAR, which needs a
+//! kernel with `CONFIG_VFIO_PCI_DMABUF`), and may revoke it:
 //! then every domain mapping of it goes at once, later fills map nothing, and new maps of the
 //! dma-buf fail with `ENODEV` until the exporter restores it.
 //!
@@ -93,9 +94,14 @@ fn exporter_range(attach: *mut bindings::dma_buf_attachment) -> Result<(u64, u64
     if let Some(r) = crate::selftest::test_dmabuf_range(attach) {
         return r;
     }
-    let _ = attach;
-    // VFIO's exporter (`vfio_pci_dma_buf_iommufd_map`) is not built into this kernel.
-    Err(crate::errno::eopnotsupp())
+    let (mut paddr, mut len) = (0u64, 0u64);
+    // SAFETY: a live attachment, under its dma-buf's reservation lock (the caller's), as
+    // `vfio_pci_dma_buf_iommufd_map()` requires; the outputs are ours to write.
+    let rc = unsafe { shim::iommufd_rs_vfio_dmabuf_range(attach, &mut paddr, &mut len) };
+    if rc != 0 {
+        return Err(Error::from_errno(rc));
+    }
+    Ok((paddr, len))
 }
 
 impl DmaBufSrc {

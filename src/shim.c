@@ -166,6 +166,35 @@ bool iommufd_rs_wait_unused(const u32 *count, unsigned int timeout_ms)
 				  msecs_to_jiffies(timeout_ms)) != 0;
 }
 
+/*
+ * The physical range of a vfio-pci dma-buf (a device BAR exported with VFIO_DEVICE_FEATURE_DMA_BUF),
+ * through the private interface vfio-pci exports for the module named iommufd, as upstream's
+ * sym_vfio_pci_dma_buf_iommufd_map(): looked up at run time, since vfio-pci depends on iommufd
+ * and not the other way round. -EOPNOTSUPP when vfio-pci is not loaded, was built without dma-buf
+ * export (CONFIG_VFIO_PCI_DMABUF, which needs CONFIG_PCI_P2PDMA), or did not export this dma-buf.
+ */
+#include <linux/vfio_pci_core.h>
+
+int iommufd_rs_vfio_dmabuf_range(struct dma_buf_attachment *attach, u64 *paddr, u64 *len)
+{
+	typeof(&vfio_pci_dma_buf_iommufd_map) fn;
+	struct phys_vec phys;
+	int rc;
+
+	if (!IS_ENABLED(CONFIG_VFIO_PCI_DMABUF))
+		return -EOPNOTSUPP;
+	fn = symbol_get(vfio_pci_dma_buf_iommufd_map);
+	if (!fn)
+		return -EOPNOTSUPP;
+	rc = fn(attach, &phys);
+	symbol_put(vfio_pci_dma_buf_iommufd_map);
+	if (rc)
+		return rc;
+	*paddr = phys.paddr;
+	*len = phys.len;
+	return 0;
+}
+
 #ifdef CONFIG_IOMMUFD_TEST
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
