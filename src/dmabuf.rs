@@ -2,12 +2,17 @@
 //! dma-buf mappings (upstream's `IOPT_ADDRESS_DMABUF`): `IOMMU_IOAS_MAP_FILE` on a dma-buf fd maps
 //! the exporter's physical range (device memory for peer-to-peer DMA, typically). We attach to the
 //! dma-buf dynamically and pin the attachment; the exporter tells us its physical range through
-//! its iommufd hook (the selftest's exporter here; VFIO's when built with it), and may revoke it:
+//! its iommufd hook (the selftest's exporter, or vfio-pci's for a device BAR, which needs a
+//! kernel with `CONFIG_VFIO_PCI_DMABUF`), and may revoke it:
 //! then every domain mapping of it goes at once, later fills map nothing, and new maps of the
 //! dma-buf fail with `ENODEV` until the exporter restores it.
 //!
 //! Lock order: the dma-buf's reservation lock before `DmaBufState::inner` (the revoke callback
-//! runs under the former); `Ioas::iopt` before `DmaBufState::inner`.
+//! runs under the former); `Ioas::iopt` and `Pages::pins` before `DmaBufState::inner`, which is
+//! the last lock taken (the IOMMU's own page table locks aside): domain mappings are made and
+//! recorded under it, and a revoke removes them under it. Taking `Pages::pins` under it instead
+//! would close a cycle through the mmap lock (GUP takes it under `Pages::pins` for user memory;
+//! some exporters take the reservation lock under it in their fault handlers).
 
 use core::ptr::NonNull;
 use kernel::{
@@ -89,9 +94,14 @@ fn exporter_range(attach: *mut bindings::dma_buf_attachment) -> Result<(u64, u64
     if let Some(r) = crate::selftest::test_dmabuf_range(attach) {
         return r;
     }
-    let _ = attach;
-    // VFIO's exporter (`vfio_pci_dma_buf_iommufd_map`) is not built into this kernel.
-    Err(crate::errno::eopnotsupp())
+    let (mut paddr, mut len) = (0u64, 0u64);
+    // SAFETY: a live attachment, under its dma-buf's reservation lock (the caller's), as
+    // `vfio_pci_dma_buf_iommufd_map()` requires; the outputs are ours to write.
+    let rc = unsafe { shim::iommufd_rs_vfio_dmabuf_range(attach, &mut paddr, &mut len) };
+    if rc != 0 {
+        return Err(Error::from_errno(rc));
+    }
+    Ok((paddr, len))
 }
 
 impl DmaBufSrc {
@@ -194,19 +204,37 @@ impl DmaBufSrc {
         Ok(want)
     }
 
-    /// Records a domain mapping (unless revoked: then there is nothing to record); `true` if it
-    /// may be mapped.
-    pub(crate) fn track(&self, d: DomainRef, iova: u64, len: u64) -> Result<bool> {
+    /// Maps `len` bytes at `iova` of domain `d` with `map` and records the mapping for a revoke,
+    /// both under the revoke lock (as upstream, under `pages->mutex`): a revoke runs before,
+    /// and then nothing is mapped (the range is gone), or after, and then takes the mapping
+    /// back; never in between, which would leave a mapping of revoked memory that nothing
+    /// removes. All or nothing.
+    pub(crate) fn map_tracked(
+        &self,
+        d: DomainRef,
+        iova: u64,
+        len: u64,
+        map: impl FnOnce() -> Result,
+    ) -> Result {
         let mut inner = self.state.inner.lock();
         if inner.revoked {
-            return Ok(false);
+            return Ok(());
         }
         inner.tracked.push((d, iova, len), GFP_KERNEL_ACCOUNT)?;
-        Ok(true)
+        // The test build forces a revoke into this window (tests/selftests/dmabuf.c).
+        crate::fault::pause_at_dmabuf_map();
+        if let Err(e) = map() {
+            // The lock was held throughout: the last entry is the one pushed above.
+            let _ = inner.tracked.pop();
+            return Err(e);
+        }
+        Ok(())
     }
 
-    /// Forgets a domain mapping; `true` if it still needs unmapping (not revoked).
-    pub(crate) fn untrack(&self, d: DomainRef, iova: u64) -> bool {
+    /// Undoes [`Self::map_tracked`] for `d` at `iova`: forgets the mapping and, unless a revoke
+    /// took it already, unmaps it with `unmap`, under the revoke lock, so that a revoke never
+    /// returns while the mapping is still there.
+    pub(crate) fn unmap_tracked(&self, d: DomainRef, iova: u64, unmap: impl FnOnce()) {
         let mut inner = self.state.inner.lock();
         if let Some(i) = inner
             .tracked
@@ -215,7 +243,9 @@ impl DmaBufSrc {
         {
             let _ = inner.tracked.remove(i);
         }
-        !inner.revoked
+        if !inner.revoked {
+            unmap();
+        }
     }
 }
 

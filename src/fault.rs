@@ -2,6 +2,11 @@
 //! The `fail_iommufd` fault point (test builds): lookups fail on demand, so fault-injection tests
 //! (`iommufd_fail_nth`, `tests/selftests/fail_nth_ioas.c`) reach those error paths as they do
 //! in upstream's test build. Without `CONFIG_IOMMUFD_TEST` it never fires.
+//!
+//! Also the test build's pause points (`/sys/kernel/debug/iommufd_rs/pause_*`, in `shim.c`): a
+//! test arms one and the next path through it waits there until the test lets it go, so a race
+//! with another thread can be forced into the window a pause point marks. Without
+//! `CONFIG_IOMMUFD_TEST` they are empty functions.
 
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod imp {
@@ -9,6 +14,7 @@ mod imp {
         fn iommufd_rs_should_fail() -> bool;
         fn iommufd_rs_fault_init();
         fn iommufd_rs_fault_exit();
+        fn iommufd_rs_pause_at_dmabuf_map();
     }
 
     pub(crate) fn should_fail() -> bool {
@@ -17,7 +23,14 @@ mod imp {
         unsafe { iommufd_rs_should_fail() }
     }
 
-    /// Owns the fault point's debugfs directory (`/sys/kernel/debug/fail_iommufd`).
+    /// Between recording a dma-buf mapping for revoke and mapping it (`dmabuf.rs`).
+    pub(crate) fn pause_at_dmabuf_map() {
+        // SAFETY: sleeps only if a test armed the point; every caller may sleep.
+        unsafe { iommufd_rs_pause_at_dmabuf_map() }
+    }
+
+    /// Owns the debugfs directories of the fault point (`/sys/kernel/debug/fail_iommufd`) and
+    /// the pause points.
     pub(crate) struct FaultPoint(());
 
     impl FaultPoint {
@@ -42,6 +55,8 @@ mod imp {
         false
     }
 
+    pub(crate) fn pause_at_dmabuf_map() {}
+
     pub(crate) struct FaultPoint(());
 
     impl FaultPoint {
@@ -52,6 +67,7 @@ mod imp {
 }
 
 pub(crate) use imp::{
+    pause_at_dmabuf_map,
     should_fail,
     FaultPoint, //
 };

@@ -353,7 +353,7 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             cmd.length,
             cmd.flags,
             cmd.iova,
-            prot | bindings::IOMMU_MMIO,
+            prot,
         )?;
         cmd.iova = iova;
         return ucmd.respond(&cmd);
@@ -519,20 +519,14 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     ucmd.respond(&cmd)
 }
 
-/// `IOMMU_READ`/`IOMMU_WRITE` from MAP/COPY flags, plus `IOMMU_CACHE` (iommufd offers no
-/// non-coherent DMA); `EINVAL` for neither.
+/// An area's `IOMMU_*` bits from MAP/COPY flags (`pure::prot`); `EINVAL` for neither read nor
+/// write.
 fn map_prot(flags: u32) -> Result<u32> {
-    let mut prot = 0;
-    if flags & uapi::IOMMU_IOAS_MAP_READABLE != 0 {
-        prot |= bindings::IOMMU_READ;
-    }
-    if flags & uapi::IOMMU_IOAS_MAP_WRITEABLE != 0 {
-        prot |= bindings::IOMMU_WRITE;
-    }
-    if prot == 0 {
-        return Err(EINVAL);
-    }
-    Ok(prot | bindings::IOMMU_CACHE)
+    crate::pure::prot::area_prot(
+        flags & uapi::IOMMU_IOAS_MAP_READABLE != 0,
+        flags & uapi::IOMMU_IOAS_MAP_WRITEABLE != 0,
+    )
+    .ok_or(EINVAL)
 }
 
 fn iova_errno(e: iova::IovaError) -> Error {

@@ -25,6 +25,8 @@ use kernel::{
 use crate::{
     pages::Pages,
     pure::{
+        batch::Kind,
+        prot,
         span::{
             Span,
             SpanSet, //
@@ -32,6 +34,14 @@ use crate::{
         ulong::Ulong,
     },
 };
+
+// `pure::prot` has the kernel's bits.
+const _: () = assert!(
+    prot::IOMMU_READ == bindings::IOMMU_READ
+        && prot::IOMMU_WRITE == bindings::IOMMU_WRITE
+        && prot::IOMMU_CACHE == bindings::IOMMU_CACHE
+        && prot::IOMMU_MMIO == bindings::IOMMU_MMIO
+);
 
 const PAGE: u64 = PAGE_SIZE as u64;
 
@@ -214,7 +224,8 @@ pub(crate) struct Area {
     pub(crate) last: u64,
     pub(crate) pages: Arc<Pages>,
     pub(crate) start_byte: u64,
-    /// `IOMMU_READ`/`IOMMU_WRITE`/`IOMMU_CACHE` bits domains map this area with.
+    /// `IOMMU_READ`/`IOMMU_WRITE`/`IOMMU_CACHE` of the MAP/COPY flags (`prot::area_prot`);
+    /// domains map each run with `prot::domain_prot` of them (MMIO for a dma-buf's range).
     pub(crate) prot: u32,
     /// Access pins on this area (each one a pin user of its pages).
     pub(crate) num_accesses: u32,
@@ -295,65 +306,73 @@ impl DomainRef {
     }
 
     /// Maps `area` at `iova` from the PFNs pinned for it; all or nothing. A revoked dma-buf
-    /// maps nothing (its range is gone); a live one is tracked for a revoke.
+    /// maps nothing (its range is gone); a live one is mapped and tracked for a revoke under its
+    /// revoke lock (`DmaBufSrc::map_tracked`).
     fn map_area(self, iova: u64, area: &Area, small_pages: bool) -> Result {
-        if let Some(d) = area.pages.dmabuf() {
-            let len = area.last - iova + 1;
-            if !d.track(self, iova, len)? {
-                return Ok(());
+        let span = area.page_span(iova);
+        // A dma-buf's range is MMIO (upstream's `BATCH_MMIO`); anything else pinned CPU memory.
+        let (dmabuf, kind) = match area.pages.dmabuf() {
+            Some(d) => (Some(d), Kind::Mmio),
+            None => (None, Kind::CpuMemory),
+        };
+        let iommu_prot = prot::domain_prot(area.prot, kind);
+        area.pages.with_pins(|pins| {
+            let pfns = pins.pfns(span).ok_or(EINVAL)?;
+            let map = || self.map_pfns(iova, area, pfns, small_pages, iommu_prot);
+            match dmabuf {
+                Some(d) => d.map_tracked(self, iova, area.last - iova + 1, map),
+                None => map(),
             }
-            return self
-                .map_area_pfns(iova, area, small_pages)
-                .inspect_err(|_| {
-                    d.untrack(self, iova);
-                });
-        }
-        self.map_area_pfns(iova, area, small_pages)
+        })
     }
 
     /// Undoes [`Self::map_area`].
     fn unmap_area(self, iova: u64, area: &Area) {
-        if let Some(d) = area.pages.dmabuf() {
-            if !d.untrack(self, iova) {
-                // Revoked: the mapping went with the revoke.
-                return;
-            }
+        let len = area.last - iova + 1;
+        match area.pages.dmabuf() {
+            // Unless the revoke took the mapping already.
+            Some(d) => d.unmap_tracked(self, iova, || self.unmap(iova, len)),
+            None => self.unmap(iova, len),
         }
-        self.unmap(iova, area.last - iova + 1);
     }
 
-    fn map_area_pfns(self, iova: u64, area: &Area, small_pages: bool) -> Result {
-        let span = area.page_span(iova);
-        area.pages.with_pins(|pins| {
-            let pfns = pins.pfns(span).ok_or(EINVAL)?;
-            let mut cur = iova;
-            let prot = i32::try_from(area.prot).map_err(|_| EINVAL)?;
-            let rc = for_each_run(pfns, area, iova, small_pages, |at, phys, len| {
-                // The IOMMU API's `unsigned long` IOVA and `size_t` length.
-                let (c_iova, c_len) = Ulong::NATIVE.narrow::<usize>(at, len)?;
-                // SAFETY: the domain is live; `phys` is pinned memory we hold for as long as the
-                // mapping exists.
-                let rc = unsafe {
-                    bindings::iommu_map(
-                        self.as_ptr(),
-                        c_iova,
-                        phys,
-                        c_len,
-                        prot,
-                        bindings::GFP_KERNEL_ACCOUNT,
-                    )
-                };
-                if rc != 0 {
-                    return Err(Error::from_errno(rc));
-                }
-                cur = at + len;
-                Ok(())
-            });
-            if rc.is_err() && cur > iova {
-                self.unmap(iova, cur - iova);
+    /// Maps `area` at `iova` from `pfns` with `iommu_prot`, contiguous runs in one call each;
+    /// all or nothing.
+    fn map_pfns(
+        self,
+        iova: u64,
+        area: &Area,
+        pfns: crate::pfns::PfnView<'_>,
+        small_pages: bool,
+        iommu_prot: u32,
+    ) -> Result {
+        let mut cur = iova;
+        let prot = i32::try_from(iommu_prot).map_err(|_| EINVAL)?;
+        let rc = for_each_run(pfns, area, iova, small_pages, |at, phys, len| {
+            // The IOMMU API's `unsigned long` IOVA and `size_t` length.
+            let (c_iova, c_len) = Ulong::NATIVE.narrow::<usize>(at, len)?;
+            // SAFETY: the domain is live; `phys` is pinned memory (or a dma-buf range whose
+            // mapping a revoke takes back) we hold for as long as the mapping exists.
+            let rc = unsafe {
+                bindings::iommu_map(
+                    self.as_ptr(),
+                    c_iova,
+                    phys,
+                    c_len,
+                    prot,
+                    bindings::GFP_KERNEL_ACCOUNT,
+                )
+            };
+            if rc != 0 {
+                return Err(Error::from_errno(rc));
             }
-            rc
-        })
+            cur = at + len;
+            Ok(())
+        });
+        if rc.is_err() && cur > iova {
+            self.unmap(iova, cur - iova);
+        }
+        rc
     }
 
     pub(crate) fn unmap(self, iova: u64, length: u64) {

@@ -208,6 +208,35 @@ bool iommufd_rs_wait_unused(const u32 *count, unsigned int timeout_ms)
 				  msecs_to_jiffies(timeout_ms)) != 0;
 }
 
+/*
+ * The physical range of a vfio-pci dma-buf (a device BAR exported with VFIO_DEVICE_FEATURE_DMA_BUF),
+ * through the private interface vfio-pci exports for the module named iommufd, as upstream's
+ * sym_vfio_pci_dma_buf_iommufd_map(): looked up at run time, since vfio-pci depends on iommufd
+ * and not the other way round. -EOPNOTSUPP when vfio-pci is not loaded, was built without dma-buf
+ * export (CONFIG_VFIO_PCI_DMABUF, which needs CONFIG_PCI_P2PDMA), or did not export this dma-buf.
+ */
+#include <linux/vfio_pci_core.h>
+
+int iommufd_rs_vfio_dmabuf_range(struct dma_buf_attachment *attach, u64 *paddr, u64 *len)
+{
+	typeof(&vfio_pci_dma_buf_iommufd_map) fn;
+	struct phys_vec phys;
+	int rc;
+
+	if (!IS_ENABLED(CONFIG_VFIO_PCI_DMABUF))
+		return -EOPNOTSUPP;
+	fn = symbol_get(vfio_pci_dma_buf_iommufd_map);
+	if (!fn)
+		return -EOPNOTSUPP;
+	rc = fn(attach, &phys);
+	symbol_put(vfio_pci_dma_buf_iommufd_map);
+	if (rc)
+		return rc;
+	*paddr = phys.paddr;
+	*len = phys.len;
+	return 0;
+}
+
 #ifdef CONFIG_IOMMUFD_TEST
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
@@ -225,13 +254,56 @@ bool iommufd_rs_should_fail(void)
 	return should_fail(&fail_iommufd, 1);
 }
 
+/*
+ * Pause points of the test build, so a test can force an interleaving: a test arms one by writing
+ * 1 to /sys/kernel/debug/iommufd_rs/<name>; the next kernel path that reaches it sets it to 2
+ * (paused) and waits, where it stands, until the test writes 0, at most 10 s. Reads show the
+ * state. The only one so far is between recording a dma-buf mapping for revoke and mapping it
+ * (src/dmabuf.rs).
+ */
+enum { PAUSE_IDLE, PAUSE_ARMED, PAUSED };
+static DECLARE_WAIT_QUEUE_HEAD(iommufd_rs_pause_wq);
+static u32 iommufd_rs_pause_dmabuf_map;
+static struct dentry *iommufd_rs_test_dir;
+
+static int pause_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(*(u32 *)data);
+	return 0;
+}
+
+static int pause_set(void *data, u64 val)
+{
+	if (val != PAUSE_IDLE && val != PAUSE_ARMED)
+		return -EINVAL;
+	WRITE_ONCE(*(u32 *)data, val);
+	wake_up_all(&iommufd_rs_pause_wq);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(pause_fops, pause_get, pause_set, "%llu\n");
+
+void iommufd_rs_pause_at_dmabuf_map(void)
+{
+	u32 *state = &iommufd_rs_pause_dmabuf_map;
+
+	if (cmpxchg(state, PAUSE_ARMED, PAUSED) != PAUSE_ARMED)
+		return;
+	wait_event_timeout(iommufd_rs_pause_wq, READ_ONCE(*state) != PAUSED, 10 * HZ);
+	/* Timed out: nobody releases us, so disarm. */
+	cmpxchg(state, PAUSED, PAUSE_IDLE);
+}
+
 void iommufd_rs_fault_init(void)
 {
 	fail_iommufd_dir = fault_create_debugfs_attr("fail_iommufd", NULL, &fail_iommufd);
+	iommufd_rs_test_dir = debugfs_create_dir("iommufd_rs", NULL);
+	debugfs_create_file_unsafe("pause_dmabuf_map", 0600, iommufd_rs_test_dir,
+				   &iommufd_rs_pause_dmabuf_map, &pause_fops);
 }
 
 void iommufd_rs_fault_exit(void)
 {
+	debugfs_remove_recursive(iommufd_rs_test_dir);
 	debugfs_remove_recursive(fail_iommufd_dir);
 }
 #endif

@@ -42,10 +42,14 @@ int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t ad
 void iommufd_rs_vma_hold(void *owner);
 void iommufd_rs_vma_release(void *owner);
 
+struct dma_buf_attachment;
+int iommufd_rs_vfio_dmabuf_range(struct dma_buf_attachment *attach, u64 *paddr, u64 *len);
+
 #ifdef CONFIG_IOMMUFD_TEST
 bool iommufd_rs_should_fail(void);
 void iommufd_rs_fault_init(void);
 void iommufd_rs_fault_exit(void);
+void iommufd_rs_pause_at_dmabuf_map(void);
 
 #endif
 

@@ -53,6 +53,11 @@ extern "C" {
         owner: *mut kernel::ffi::c_void,
         addr: bindings::phys_addr_t,
     ) -> c_int;
+    pub(crate) fn iommufd_rs_vfio_dmabuf_range(
+        attach: *mut bindings::dma_buf_attachment,
+        paddr: *mut u64,
+        len: *mut u64,
+    ) -> c_int;
     pub(crate) fn iommufd_rs_memcpy_to_page(
         page: *mut bindings::page,
         offset: usize,

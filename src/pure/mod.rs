@@ -4,6 +4,7 @@
 //! tests. Errors are small enums the kernel glue maps to errnos.
 
 pub(crate) mod cover;
+pub(crate) mod prot;
 pub(crate) mod ucmd;
 pub(crate) mod ulong;
 

@@ -6,7 +6,8 @@
 # counts as failed, with the reason.
 #
 # With two more cdevs of devices sharing an IOMMU group, also group_dma_ownership and
-# group_shares_attachment (group_owner.c).
+# group_shares_attachment (group_owner.c), and edu_p2p_dmabuf (edu_p2p.c; skipped on a kernel
+# whose vfio-pci exports no dma-bufs).
 #
 # Usage: run.sh /dev/vfio/devices/vfioN [cdevA cdevB]
 set -uo pipefail
@@ -47,6 +48,10 @@ if [ $# -ge 3 ]; then
 	collect group_owner "$here/build/group_owner" "$2" "$3"
 else
 	results+=("not ok|group_dma_ownership # no two devices in one IOMMU group")
+fi
+# Peer to peer: the root-bus edu's BAR0 as a vfio-pci dma-buf, DMA into it from a bridged one.
+if [ $# -ge 2 ]; then
+	collect edu_p2p "$here/build/edu_p2p" "$cdev" "$2"
 fi
 if [ -x "$here/rustvmm/target/release/rust-vmm-vfio" ]; then
 	collect rust_vmm_vfio "$here/rustvmm/target/release/rust-vmm-vfio" "$cdev"

@@ -16,6 +16,8 @@ mod model;
 #[cfg(test)]
 mod props;
 #[cfg(test)]
+mod prot_tests;
+#[cfg(test)]
 mod ucmd_tests;
 #[cfg(test)]
 mod ulong_tests;
