@@ -192,6 +192,20 @@ void iommufd_rs_fault_exit(void)
 {
 	debugfs_remove_recursive(fail_iommufd_dir);
 }
+
+/*
+ * Whether the caller may not sleep (a spinlock held, preemption or interrupts off): the mock
+ * IOMMU checks this where its callers must be able to sleep, since a kernel without
+ * CONFIG_DEBUG_ATOMIC_SLEEP would not notice.
+ */
+bool iommufd_rs_cannot_sleep(void)
+{
+#ifdef CONFIG_PREEMPT_COUNT
+	return preempt_count() != 0 || irqs_disabled();
+#else
+	return irqs_disabled();
+#endif
+}
 #endif
 
 /*

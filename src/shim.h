@@ -40,6 +40,7 @@ void iommufd_rs_vma_release(void *owner);
 bool iommufd_rs_should_fail(void);
 void iommufd_rs_fault_init(void);
 void iommufd_rs_fault_exit(void);
+bool iommufd_rs_cannot_sleep(void);
 
 #endif
 
