@@ -384,7 +384,7 @@ unsafe extern "C" fn mock_page_response(
 ) {
     // SAFETY: reads the preemption and interrupt state of this CPU.
     if unsafe { crate::shim::iommufd_rs_cannot_sleep() } {
-        kernel::pr_err!("iommufd mock: page response where sleeping is not allowed\n");
+        kernel::pr_err!("mock: page response where sleeping is not allowed\n");
         kernel::warn_on!(true);
     }
 }

@@ -17,7 +17,9 @@
  * released, the blocked ioctl finishes and everything is cleaned up; the device can be bound
  * again. Each scenario takes a little over a minute.
  * Upstream behaviour for the bound: both modules must pass; what differs after it (C keeps the
- * device object until the context closes) is asserted for ours and logged for C.
+ * device object) is asserted for ours and logged for C. Neither scenario runs on C unless
+ * BUSY_UNBIND_ON_C is set: there the mock one ends in an oops and the VFIO one leaves the edu
+ * device owned by a context that is never freed (each test says what C answered).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -404,6 +406,15 @@ TEST_F_TIMEOUT(busy, mock_destroy_while_hw_info_blocked, WATCHDOG_S + 60)
 	bool fired;
 	int fd, rc, err;
 
+	/*
+	 * C's answer (recorded once, BUSY_UNBIND_ON_C=1): the destroy returns after 60 s with a
+	 * WARN (iommufd_object_destroy_user()), the mock device is freed under the device object,
+	 * and the GET_HW_INFO, released, oopses reading dev->iommu after its copy: the guest
+	 * panics. Not run on C otherwise, so that the suites after this one still run.
+	 */
+	if (!impl_is_rust() && !getenv("BUSY_UNBIND_ON_C"))
+		SKIP(return, "C oopses once the blocked GET_HW_INFO resumes "
+			     "(BUSY_UNBIND_ON_C=1 runs it)");
 	fd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioas_alloc(fd, &ioas));
@@ -486,7 +497,7 @@ static bool edu_to_vfio(char *bdf, size_t bdf_len, char *cdev, size_t cdev_len)
 	if (!dir)
 		return false;
 	while ((e = readdir(dir))) {
-		snprintf(d, sizeof(d), "/sys/bus/pci/devices/%s", e->d_name);
+		snprintf(d, sizeof(d), "/sys/bus/pci/devices/%.64s", e->d_name);
 		snprintf(path, sizeof(path), "%s/vendor", d);
 		if (!read_is(path, "0x1234"))
 			continue;
@@ -496,7 +507,7 @@ static bool edu_to_vfio(char *bdf, size_t bdf_len, char *cdev, size_t cdev_len)
 		/* The first one, on the root bus (0000:00:...). */
 		if (strncmp(e->d_name, "0000:00:", 8))
 			continue;
-		snprintf(bdf, bdf_len, "%s", e->d_name);
+		snprintf(bdf, bdf_len, "%.32s", e->d_name);
 		found = true;
 		break;
 	}
@@ -514,7 +525,7 @@ static bool edu_to_vfio(char *bdf, size_t bdf_len, char *cdev, size_t cdev_len)
 		if (dir) {
 			while ((e = readdir(dir)))
 				if (!strncmp(e->d_name, "vfio", 4)) {
-					snprintf(cdev, cdev_len, "/dev/vfio/devices/%s", e->d_name);
+					snprintf(cdev, cdev_len, "/dev/vfio/devices/%.64s", e->d_name);
 					closedir(dir);
 					return true;
 				}
@@ -565,6 +576,16 @@ TEST_F_TIMEOUT(busy, vfio_close_while_hw_info_blocked, WATCHDOG_S + 60)
 	__u32 dev_id;
 	bool fired;
 
+	/*
+	 * C's answer (recorded once, BUSY_UNBIND_ON_C=1): the close returns after 60 s with a WARN
+	 * and the GET_HW_INFO then succeeds, but the device object stays in the first context and
+	 * holds a reference on it: closing that context frees nothing, the device stays owned
+	 * (every later bind answers EPERM) and the module cannot be unloaded until reboot. Not run
+	 * on C otherwise: the suites after this one need the edu device.
+	 */
+	if (!impl_is_rust() && !getenv("BUSY_UNBIND_ON_C"))
+		SKIP(return, "C keeps the device owned by a context it can no longer free "
+			     "(BUSY_UNBIND_ON_C=1 runs it)");
 	if (given && *given)
 		snprintf(cdev, sizeof(cdev), "%s", given);
 	else if (!edu_to_vfio(bdf, sizeof(bdf), cdev, sizeof(cdev)))
@@ -607,7 +628,11 @@ TEST_F_TIMEOUT(busy, vfio_close_while_hw_info_blocked, WATCHDOG_S + 60)
 	fd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, fd);
 	devfd = vfio_bind(cdev, fd, &dev_id);
-	EXPECT_LE(0, devfd) TH_LOG("bind after close: %s", strerror(errno));
+	if (impl_is_rust())
+		EXPECT_LE(0, devfd) TH_LOG("bind after close: %s", strerror(errno));
+	else
+		TH_LOG("C: bind after the first context closed: %s",
+		       devfd >= 0 ? "ok" : strerror(errno));
 	if (devfd >= 0) {
 		EXPECT_EQ(0, hw_info(fd, dev_id));
 		close(devfd);
