@@ -32,6 +32,10 @@ phys_addr_t iommufd_rs_virt_to_phys(void *addr);
 struct vm_area_struct;
 unsigned long iommufd_rs_vma_pgoff(const struct vm_area_struct *vma);
 int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t addr);
+struct list_head;
+void iommufd_rs_list_add(struct list_head *entry, struct list_head *head);
+void iommufd_rs_list_del_init(struct list_head *entry);
+void iommufd_rs_list_move_tail(struct list_head *entry, struct list_head *head);
 /* Rust (src/viommu.rs): a VMA of a vIOMMU region was copied / went away. */
 void iommufd_rs_vma_hold(void *owner);
 void iommufd_rs_vma_release(void *owner);
