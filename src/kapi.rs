@@ -269,16 +269,22 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
     let ctx = unsafe { ictx_ref(ictx) };
     // SAFETY: the context's file is live while the caller holds the context.
     let file = unsafe { File::from_raw_file(ctx.file()) };
-    // SAFETY: the caller's guarantee on `ops` and `data`.
-    let access = match unsafe { Access::create(ctx, file, ops, data) } {
-        Ok(a) => a,
-        Err(e) => return err_ptr(e),
-    };
-    // SAFETY: `id` is writable.
-    unsafe { *id = access.id() };
-    match KBox::new(access, GFP_KERNEL_ACCOUNT) {
-        Ok(b) => KBox::into_raw(b).cast(),
-        Err(_) => err_ptr(ENOMEM),
+    // Everything that can fail comes before the access is published: after that the caller owns
+    // it, and an access left in the table would hold the context's own file for ever.
+    let made = (|| -> Result<KBox<Arc<Access>>> {
+        // SAFETY: the caller's guarantee on `ops` and `data`.
+        let access = unsafe { Access::new(ctx, file, ops, data) }?;
+        let handle = KBox::new(access, GFP_KERNEL_ACCOUNT)?;
+        handle.publish()?;
+        Ok(handle)
+    })();
+    match made {
+        Ok(handle) => {
+            // SAFETY: `id` is writable.
+            unsafe { *id = handle.id() };
+            KBox::into_raw(handle).cast()
+        }
+        Err(e) => err_ptr(e),
     }
 }
 
