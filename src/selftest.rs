@@ -578,8 +578,15 @@ fn staccess_get(fd: u32) -> Result<(ARef<LocalFile>, Arc<Access>, *const StAcces
     }
     let st = data.cast::<StAccess>().cast_const();
     // SAFETY: our file: `private_data` is its `StAccess`, alive while the file is.
-    let access = unsafe { (*st).items.lock().access.as_ref().map(|a| a.access().clone()) }
-        .ok_or(errno::ebadfd())?;
+    let access = unsafe {
+        (*st)
+            .items
+            .lock()
+            .access
+            .as_ref()
+            .map(|a| a.access().clone())
+    }
+    .ok_or(errno::ebadfd())?;
     Ok((file, access, st))
 }
 
