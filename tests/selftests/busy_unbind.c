@@ -628,11 +628,12 @@ TEST_F_TIMEOUT(busy, vfio_close_while_hw_info_blocked, WATCHDOG_S + 60)
 	fd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, fd);
 	devfd = vfio_bind(cdev, fd, &dev_id);
-	if (impl_is_rust())
+	if (impl_is_rust()) {
 		EXPECT_LE(0, devfd) TH_LOG("bind after close: %s", strerror(errno));
-	else
+	} else {
 		TH_LOG("C: bind after the first context closed: %s",
 		       devfd >= 0 ? "ok" : strerror(errno));
+	}
 	if (devfd >= 0) {
 		EXPECT_EQ(0, hw_info(fd, dev_id));
 		close(devfd);
