@@ -106,14 +106,14 @@ impl Used for Access {
 }
 
 impl Access {
-    /// A new access in `ictx` (upstream's `iommufd_access_create()`), published; the creator
-    /// holds it until [`Access::destroy`].
+    /// A new access in `ictx` (upstream's `iommufd_access_create()`), not yet visible: the
+    /// creator allocates what else it needs, then [`Access::publish`]es it last.
     ///
     /// # Safety
     ///
     /// `ops` must be valid for the access's life and `data` valid for its `unmap` op until the
     /// access is destroyed; `ictx` must be the context of `file`.
-    pub(crate) unsafe fn create(
+    pub(crate) unsafe fn new(
         ictx: &Ictx,
         file: &File,
         ops: *const kbind::iommufd_access_ops,
@@ -138,12 +138,18 @@ impl Access {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
-        let mut objects = ictx.objects.lock();
-        let reserved = objects.reserve(node)?;
-        access.users.hold(1);
-        objects.finalize(reserved, Object::Access(access.clone()));
         Ok(access)
+    }
+
+    /// Gives the access its ID in the context it was made for: the creator's last step, which
+    /// fails with nothing published. The creator holds the access until [`Access::destroy`].
+    pub(crate) fn publish(self: &Arc<Self>) -> Result<u32> {
+        let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let mut objects = self.ctx().objects.lock();
+        let reserved = objects.reserve(node)?;
+        self.users.hold(1);
+        objects.finalize(reserved, Object::Access(self.clone()));
+        Ok(self.id())
     }
 
     pub(crate) fn set_id(&self, id: u32) {

@@ -395,7 +395,13 @@ impl Device {
     /// Ends the binding (the device must be detached): DMA ownership goes back at once, while
     /// the device surely still exists, and the device object leaves the table (`ictx`; without
     /// one, the table is being dropped anyway).
-    pub(crate) fn unbind(&self, ictx: Option<&Ictx>) {
+    ///
+    /// `EBUSY` if an ioctl still used the device (or its vDEVICE) when the wait for it gave up
+    /// (`Users::wait_unused`): the binding has ended all the same (nothing of it is left to
+    /// undo), and that ioctl's reference frees the object once it finishes. The caller should
+    /// know that the ioctl may still be reading the device.
+    pub(crate) fn unbind(&self, ictx: Option<&Ictx>) -> Result {
+        let mut rc = Ok(());
         // The vDEVICE goes first; its ID stays taken (a tombstone) so that a VMM's later
         // `DESTROY` of it answers ENOENT rather than hitting a new object.
         let vdev = self.vdev.swap(VDEV_GONE, Ordering::AcqRel);
@@ -404,7 +410,7 @@ impl Device {
                 let obj = ictx.objects.lock().tombstone_vdevice(vdev);
                 // As for the device below: what uses the vDEVICE finishes first.
                 if let Some(obj) = &obj {
-                    obj.users().wait_unused();
+                    rc = obj.users().wait_unused();
                 }
                 drop(obj);
             }
@@ -423,10 +429,11 @@ impl Device {
             drop(obj);
             // Ioctls that looked the device up by ID finish before it goes: the caller frees
             // the device (and `dev->iommu` with it) once this returns.
-            self.users.wait_unused();
+            rc = rc.and(self.users.wait_unused());
         }
         self.release_owner();
         self.users.release(1);
+        rc
     }
 
     fn release_owner(&self) {
@@ -1021,28 +1028,7 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut crate::ioctl::Ucmd<'_>) -> Result {
     }
     let user_len = usize::try_from(cmd.data_len).map_err(|_| EINVAL)?;
     let have = usize::try_from(data_len).map_err(|_| EINVAL)?;
-    let copy = user_len.min(have);
     let base = usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)?;
-    if copy != 0 {
-        // SAFETY: the driver returned `data_len` bytes at `data`.
-        let bytes = unsafe { core::slice::from_raw_parts(data.0.cast::<u8>(), copy) };
-        UserSlice::new(UserPtr::from_addr(base), copy)
-            .writer()
-            .write_slice(bytes)?;
-    }
-    // Zero the rest of a bigger user buffer.
-    if copy < user_len {
-        let mut w = UserSlice::new(
-            UserPtr::from_addr(base.checked_add(copy).ok_or(EFAULT)?),
-            user_len - copy,
-        )
-        .writer();
-        let zeros = [0u8; 64];
-        while !w.is_empty() {
-            let n = w.len().min(zeros.len());
-            w.write_slice(&zeros[..n])?;
-        }
-    }
     // The length the kernel has, which may exceed the caller's buffer.
     cmd.data_len = data_len;
     cmd.__bindgen_anon_1.out_data_type = kind;
@@ -1078,6 +1064,30 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut crate::ioctl::Ucmd<'_>) -> Result {
                     cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_PASID_PRIV);
                 }
             }
+        }
+    }
+    // The copies to user space come last: one may block for as long as the user likes (a
+    // userfaultfd page), and an unbind gives up waiting for us after a while
+    // (`Users::wait_unused`), so nothing of the device is read after them.
+    let copy = user_len.min(have);
+    if copy != 0 {
+        // SAFETY: the driver returned `data_len` bytes at `data`.
+        let bytes = unsafe { core::slice::from_raw_parts(data.0.cast::<u8>(), copy) };
+        UserSlice::new(UserPtr::from_addr(base), copy)
+            .writer()
+            .write_slice(bytes)?;
+    }
+    // Zero the rest of a bigger user buffer.
+    if copy < user_len {
+        let mut w = UserSlice::new(
+            UserPtr::from_addr(base.checked_add(copy).ok_or(EFAULT)?),
+            user_len - copy,
+        )
+        .writer();
+        let zeros = [0u8; 64];
+        while !w.is_empty() {
+            let n = w.len().min(zeros.len());
+            w.write_slice(&zeros[..n])?;
         }
     }
     ucmd.respond(&cmd)

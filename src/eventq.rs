@@ -8,8 +8,13 @@
 //! waiting when their device detaches, or when the queue goes away, are answered "invalid" so
 //! the device is never left hanging.
 //!
+//! `deliver` links the groups through their own `node` field (the one the core leaves to the
+//! handler, as upstream's list does): queueing a fault never allocates, so none is dropped for
+//! want of memory, and groups move from one list to another under the spinlock for free.
+//!
 //! Lock order: `Fault::response` before `Fault::deliver` (a spinlock: the fault handler may run
-//! from a threaded interrupt; nothing under it sleeps or touches user memory).
+//! from a threaded interrupt; nothing under it sleeps or touches user memory, and no group is
+//! answered under it: `iopf_group_response()` takes a mutex).
 
 use core::{mem::size_of, ptr::NonNull};
 use kernel::{
@@ -27,6 +32,7 @@ use kernel::{
         Mutex,
         SpinLock, //
     },
+    types::Opaque,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -77,6 +83,114 @@ impl GroupPtr {
         // SAFETY: as above.
         unsafe { (*self.0.as_ptr()).fault_count }
     }
+
+    /// The group's link for the handler's own lists.
+    fn node(self) -> *mut bindings::list_head {
+        // SAFETY: the group is ours; `node` is left to the fault handler.
+        unsafe { &raw mut (*self.0.as_ptr()).node }
+    }
+
+    /// The group whose `node` is `node`.
+    ///
+    /// # Safety
+    ///
+    /// `node` must be the `node` field of a group we own.
+    unsafe fn from_node(node: *mut bindings::list_head) -> Self {
+        // SAFETY: the caller's guarantee: `node` is inside an `iopf_group`.
+        let group = unsafe {
+            node.byte_sub(core::mem::offset_of!(bindings::iopf_group, node))
+                .cast::<bindings::iopf_group>()
+        };
+        // SAFETY: derived from a non-null field pointer.
+        Self(unsafe { NonNull::new_unchecked(group) })
+    }
+}
+
+/// Fault groups in arrival order, linked through their `node`: adding and moving never
+/// allocate. Every group left on the list when it goes is answered "invalid".
+///
+/// # Invariants
+///
+/// `head` is an initialized list head whose entries are the `node`s of groups we own (see
+/// [`GroupPtr`]), each on this list only; the list is only changed through `&self` by its owner
+/// or under the lock that guards it.
+#[pin_data(PinnedDrop)]
+struct GroupList {
+    #[pin]
+    head: Opaque<bindings::list_head>,
+}
+
+// SAFETY: the list holds groups (which are `Send`) and is changed only under its owner's lock.
+unsafe impl Send for GroupList {}
+
+impl GroupList {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `INIT_LIST_HEAD` makes `slot` an empty list.
+            head <- Opaque::ffi_init(|slot| unsafe { bindings::INIT_LIST_HEAD(slot) }),
+        })
+    }
+
+    fn head(&self) -> *mut bindings::list_head {
+        self.head.get()
+    }
+
+    fn is_empty(&self) -> bool {
+        let head = self.head();
+        // SAFETY: `head` is initialized (type invariants).
+        unsafe { (*head).next == head }
+    }
+
+    /// Queues `group` last.
+    fn push_back(&self, group: GroupPtr) {
+        // SAFETY: the group is ours and on no list; `head` is initialized.
+        unsafe { bindings::list_add_tail(group.node(), self.head()) };
+    }
+
+    /// Queues `group` first (a group taken and given back).
+    fn push_front(&self, group: GroupPtr) {
+        // SAFETY: as in `push_back`.
+        unsafe { crate::shim::iommufd_rs_list_add(group.node(), self.head()) };
+    }
+
+    /// Takes the first group off the list.
+    fn pop_front(&self) -> Option<GroupPtr> {
+        if self.is_empty() {
+            return None;
+        }
+        // SAFETY: the list is not empty, so `next` is the `node` of a group on it.
+        let group = unsafe { GroupPtr::from_node((*self.head()).next) };
+        // SAFETY: the group is on this list.
+        unsafe { crate::shim::iommufd_rs_list_del_init(group.node()) };
+        Some(group)
+    }
+
+    /// Moves the groups that came through `handle` to the end of `to`, in order.
+    fn move_matching(&self, to: &GroupList, handle: *mut bindings::iommu_attach_handle) {
+        let head = self.head();
+        // SAFETY: walking an initialized list; `next` is read before the entry moves.
+        let mut pos = unsafe { (*head).next };
+        while pos != head {
+            // SAFETY: as above.
+            let next = unsafe { (*pos).next };
+            // SAFETY: every entry is the `node` of a group we own (type invariants).
+            let group = unsafe { GroupPtr::from_node(pos) };
+            if group.handle() == handle {
+                // SAFETY: the group is on this list; `to` is initialized.
+                unsafe { crate::shim::iommufd_rs_list_move_tail(pos, to.head()) };
+            }
+            pos = next;
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for GroupList {
+    fn drop(self: Pin<&mut Self>) {
+        while let Some(g) = self.pop_front() {
+            g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
+        }
+    }
 }
 
 /// Groups read and waiting for an answer, by cookie.
@@ -89,7 +203,7 @@ struct Responses {
 #[pin_data(PinnedDrop)]
 pub(crate) struct Fault {
     #[pin]
-    deliver: SpinLock<KVec<GroupPtr>>,
+    deliver: SpinLock<GroupList>,
     #[pin]
     response: Mutex<Responses>,
     #[pin]
@@ -104,39 +218,20 @@ impl Used for Fault {
 }
 
 impl Fault {
-    /// Queues a group for userspace (the domain's `iopf_handler`); a group that cannot be queued
-    /// is answered "invalid" at once.
+    /// Queues a group for userspace (the domain's `iopf_handler`).
     fn deliver(&self, group: GroupPtr) {
-        let pushed = self.deliver.lock().push(group, GFP_ATOMIC);
-        if pushed.is_err() {
-            group.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
-            return;
-        }
+        self.deliver.lock().push_back(group);
         self.wait.wake_all();
     }
 
     /// Answers "invalid" every group that came through `handle` (its device is detaching).
     pub(crate) fn auto_respond(&self, handle: *mut bindings::iommu_attach_handle) {
         let mut responses = self.response.lock();
-        let mut gone = KVec::new();
-        {
-            let mut deliver = self.deliver.lock();
-            let mut i = 0;
-            while i < deliver.len() {
-                if deliver[i].handle() == handle {
-                    if let Ok(g) = deliver.remove(i) {
-                        // Never fails: the vector only shrinks; a group we cannot keep track of
-                        // is answered right here instead.
-                        if gone.push(g, GFP_ATOMIC).is_err() {
-                            g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
-                        }
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        for g in gone {
+        // The groups move to a list of our own under the spinlock and are answered after it is
+        // dropped, as upstream's `iommufd_auto_response_faults()` does.
+        pin_init::stack_pin_init!(let gone = GroupList::new());
+        self.deliver.lock().move_matching(&gone, handle);
+        while let Some(g) = gone.pop_front() {
             g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
         }
         loop {
@@ -162,12 +257,8 @@ impl Fault {
         let mut responses = self.response.lock();
         let mut done = 0usize;
         loop {
-            let group = {
-                let mut deliver = self.deliver.lock();
-                if deliver.is_empty() {
-                    break;
-                }
-                deliver.remove(0).map_err(|_| EINVAL)?
+            let Some(group) = self.deliver.lock().pop_front() else {
+                break;
             };
             let need = group.fault_count().checked_mul(rec).ok_or(EINVAL)?;
             if done >= count || need > count - done {
@@ -202,15 +293,7 @@ impl Fault {
 
     /// Puts a group back at the head of the delivery queue.
     fn restore(&self, group: GroupPtr) {
-        if self
-            .deliver
-            .lock()
-            .insert_within_capacity(0, group)
-            .is_err()
-        {
-            // The vector just lost this element, so it has room; should it not, answer.
-            group.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
-        }
+        self.deliver.lock().push_front(group);
     }
 
     fn write(&self, buf: usize, count: usize) -> Result<usize> {
@@ -257,11 +340,8 @@ impl Fault {
 #[pinned_drop]
 impl PinnedDrop for Fault {
     fn drop(self: Pin<&mut Self>) {
-        // Nobody else holds the queue any more: answer everything still in it.
-        let pending: KVec<GroupPtr> = core::mem::take(&mut *self.deliver.lock());
-        for g in pending {
-            g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
-        }
+        // Nobody else holds the queue any more: answer everything still in it (the groups not
+        // yet read go with `deliver`, which answers what it holds).
         let mut responses = self.response.lock();
         while let Some(cookie) = responses.map.iter().next().map(|(&c, _)| c) {
             if let Some(g) = responses.map.remove(&cookie) {
@@ -383,7 +463,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     }
     let fault = Arc::pin_init(
         try_pin_init!(Fault {
-            deliver <- new_spinlock!(KVec::new()),
+            deliver <- new_spinlock!(GroupList::new()),
             response <- new_mutex!(Responses {
                 map: RBTree::new(),
                 next: 0,

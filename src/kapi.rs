@@ -177,7 +177,9 @@ pub(crate) unsafe extern "C" fn iommufd_rs_device_unbind(idev: *mut kbind::iommu
     let dev = unsafe { Arc::from_raw(idev.cast::<Device>().cast_const()) };
     let ctx = dev.ctx();
     dev.detach_all(Some(ctx));
-    dev.unbind(Some(ctx));
+    // VFIO's unbind cannot fail: an `EBUSY` (an ioctl kept the device past the wait, which
+    // said so) leaves nothing to undo, and that ioctl frees the object when it ends.
+    let _ = dev.unbind(Some(ctx));
     drop(dev);
 }
 
@@ -269,16 +271,78 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
     let ctx = unsafe { ictx_ref(ictx) };
     // SAFETY: the context's file is live while the caller holds the context.
     let file = unsafe { File::from_raw_file(ctx.file()) };
-    // SAFETY: the caller's guarantee on `ops` and `data`.
-    let access = match unsafe { Access::create(ctx, file, ops, data) } {
-        Ok(a) => a,
-        Err(e) => return err_ptr(e),
-    };
-    // SAFETY: `id` is writable.
-    unsafe { *id = access.id() };
-    match KBox::new(access, GFP_KERNEL_ACCOUNT) {
-        Ok(b) => KBox::into_raw(b).cast(),
-        Err(_) => err_ptr(ENOMEM),
+    // Everything that can fail comes before the access is published: after that the caller owns
+    // it, and an access left in the table would hold the context's own file for ever.
+    let made = (|| -> Result<KBox<Arc<Access>>> {
+        // SAFETY: the caller's guarantee on `ops` and `data`.
+        let access = unsafe { Access::new(ctx, file, ops, data) }?;
+        let handle = KBox::new(access, GFP_KERNEL_ACCOUNT)?;
+        handle.publish()?;
+        Ok(handle)
+    })();
+    match made {
+        Ok(handle) => {
+            // SAFETY: `id` is writable.
+            unsafe { *id = handle.id() };
+            KBox::into_raw(handle).cast()
+        }
+        Err(e) => err_ptr(e),
+    }
+}
+
+/// An access as a driver holds it, made and ended through the entry points here (the test
+/// build's access fd, as upstream's selftest calls `iommufd_access_create()`): what an injected
+/// failure does to the in-kernel API is what the selftests see. Destroyed when dropped.
+#[cfg(CONFIG_IOMMUFD_TEST)]
+pub(crate) struct DriverAccess(core::ptr::NonNull<kbind::iommufd_access>);
+
+// SAFETY: the handle is a boxed `Arc<Access>`, which may be used and dropped from any thread.
+#[cfg(CONFIG_IOMMUFD_TEST)]
+unsafe impl Send for DriverAccess {}
+// SAFETY: as above; `&DriverAccess` only reaches the `Arc`.
+#[cfg(CONFIG_IOMMUFD_TEST)]
+unsafe impl Sync for DriverAccess {}
+
+#[cfg(CONFIG_IOMMUFD_TEST)]
+impl DriverAccess {
+    /// `iommufd_access_create()` on `ictx`.
+    ///
+    /// # Safety
+    ///
+    /// As [`iommufd_rs_access_create`]: `ops` and `data` stay valid until the result drops; the
+    /// caller holds `ictx` (an ioctl on its file).
+    pub(crate) unsafe fn create(
+        ictx: &Ictx,
+        ops: *const kbind::iommufd_access_ops,
+        data: *mut c_void,
+    ) -> Result<Self> {
+        let mut id = 0u32;
+        // SAFETY: the caller's guarantee; `id` is writable.
+        let raw = unsafe {
+            iommufd_rs_access_create(ptr::from_ref(ictx).cast_mut().cast(), ops, data, &mut id)
+        };
+        let raw = kernel::error::from_err_ptr(raw)?;
+        Ok(Self(core::ptr::NonNull::new(raw).ok_or(EINVAL)?))
+    }
+
+    /// `iommufd_access_attach()`.
+    pub(crate) fn attach(&self, ioas_id: u32) -> Result {
+        // SAFETY: a live handle from `create`.
+        kernel::error::to_result(unsafe { iommufd_rs_access_attach(self.0.as_ptr(), ioas_id) })
+    }
+
+    /// The access behind the handle.
+    pub(crate) fn access(&self) -> &Arc<Access> {
+        // SAFETY: a live handle from `create`.
+        unsafe { access_ref(self.0.as_ptr()) }
+    }
+}
+
+#[cfg(CONFIG_IOMMUFD_TEST)]
+impl Drop for DriverAccess {
+    fn drop(&mut self) {
+        // SAFETY: the handle from `create`, given back once.
+        unsafe { iommufd_rs_access_destroy(self.0.as_ptr()) };
     }
 }
 

@@ -369,7 +369,10 @@ unsafe extern "C" fn mock_attach_dev(
     0
 }
 
-/// `iommu_ops::page_response`: a mock device needs no answer.
+/// `iommu_ops::page_response`: a mock device needs no answer. The core calls it from
+/// `iopf_group_response()` under a mutex, so no caller may answer where sleeping is not allowed;
+/// the mock says so when one does (a kernel without `CONFIG_DEBUG_ATOMIC_SLEEP` would not), and
+/// tests/selftests/fault_queue.c looks for that in the kernel log.
 ///
 /// # Safety
 ///
@@ -379,6 +382,11 @@ unsafe extern "C" fn mock_page_response(
     _evt: *mut bindings::iopf_fault,
     _msg: *mut bindings::iommu_page_response,
 ) {
+    // SAFETY: reads the preemption and interrupt state of this CPU.
+    if unsafe { crate::shim::iommufd_rs_cannot_sleep() } {
+        kernel::pr_err!("mock: page response where sleeping is not allowed\n");
+        kernel::warn_on!(true);
+    }
 }
 
 /// `iommu_dirty_ops::set_dirty_tracking`.

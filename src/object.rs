@@ -73,29 +73,32 @@ impl Users {
     /// the owner of an object that ends its life itself, after taking it out of the table, so
     /// that no new user can appear, and before freeing what users may touch (a device's
     /// `dev->iommu` goes with its unbind). Must not be called by a user of the object.
-    pub(crate) fn wait_unused(&self) {
+    ///
+    /// The wait is bounded, as upstream's `iommufd_object_dec_wait()`: a user may be an ioctl
+    /// that userspace keeps blocked in a copy from a userfaultfd page for as long as it likes,
+    /// and the owner is often a task that must go on (VFIO closing a device). `EBUSY` once
+    /// [`UNUSED_TIMEOUT_MS`] have passed with a user left: the caller goes on without it, and
+    /// that user's reference keeps the object alive until it finishes.
+    pub(crate) fn wait_unused(&self) -> Result {
         // Pairs with the drop of the last `InUse`: either it sees `waited` and wakes us, or the
         // wait below sees its decrement. Both sides are sequentially consistent for that.
         self.waited.store(true, Ordering::SeqCst);
-        let mut warned = false;
         // SAFETY: the counter lives as long as `self`; the wait only reads it.
-        while !unsafe { crate::shim::iommufd_rs_wait_unused(self.short.as_ptr(), UNUSED_WARN_MS) } {
-            if !warned {
-                kernel::pr_warn!(
-                    "iommufd: an object being removed has been in use for {} s; still waiting\n",
-                    UNUSED_WARN_MS / 1000
-                );
-                // A user that never ends is a bug (upstream WARNs here too): the trace names the
-                // waiter, and the splat fails a test run instead of hiding in a hang.
-                kernel::warn_on!(true);
-                warned = true;
-            }
+        if unsafe { crate::shim::iommufd_rs_wait_unused(self.short.as_ptr(), UNUSED_TIMEOUT_MS) } {
+            return Ok(());
         }
+        // As upstream, said at the critical level; not a WARN (upstream's caller adds one), which
+        // any user could turn into a panic under `panic_on_warn`.
+        kernel::pr_crit!(
+            "an object being removed is still in use after {} s; going on without it\n",
+            UNUSED_TIMEOUT_MS / 1000
+        );
+        Err(EBUSY)
     }
 }
 
-/// How long [`Users::wait_unused`] waits before it says so (upstream gives up after as long).
-const UNUSED_WARN_MS: u32 = 60_000;
+/// How long [`Users::wait_unused`] waits for the users of an object (upstream's bound).
+const UNUSED_TIMEOUT_MS: u32 = 60_000;
 
 /// Objects that count their users.
 pub(crate) trait Used {

@@ -58,6 +58,7 @@ use crate::{
     gup::UserPageRef,
     ictx::Ictx,
     ioctl::Ucmd,
+    kapi::DriverAccess,
     kbind,
     mock::{
         self,
@@ -96,7 +97,10 @@ impl MockIdev {
             return;
         }
         self.idev.detach_all(Some(ictx));
-        self.idev.unbind(Some(ictx));
+        // An ioctl still using the device after the wait (`EBUSY`, said in the log) frees it
+        // when it ends; the mock device goes now, as upstream's selftest destroy does, so
+        // `IOMMU_DESTROY` answers 0.
+        let _ = self.idev.unbind(Some(ictx));
     }
 }
 
@@ -108,7 +112,8 @@ impl Drop for MockIdev {
         // never leave a device attached or owned when its mock device goes.
         if !self.torn_down.swap(true, Ordering::AcqRel) {
             self.idev.detach_all(None);
-            self.idev.unbind(None);
+            // Without the table there is no wait.
+            let _ = self.idev.unbind(None);
         }
         let _ = &self.mdev;
     }
@@ -298,7 +303,9 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
         let hwpt_id = match idev.attach(ictx, bindings::IOMMU_NO_PASID, pt_id) {
             Ok(id) => id,
             Err(e) => {
-                idev.unbind(Some(ictx));
+                // The attach's error is the answer; an `EBUSY` of the unbind only says that
+                // an ioctl which found the device by ID frees it when it ends.
+                let _ = idev.unbind(Some(ictx));
                 return Err(e);
             }
         };
@@ -461,7 +468,7 @@ struct Item {
 
 /// What the access fd's lock guards: the access (set once created) and its pins.
 struct Items {
-    access: Option<Arc<Access>>,
+    access: Option<DriverAccess>,
     list: KVec<Item>,
     next_id: u32,
 }
@@ -472,22 +479,14 @@ struct Items {
 struct StAccess {
     #[pin]
     items: Mutex<Items>,
-    /// The context the access lives in; kept alive by the access itself.
-    ictx: *const Ictx,
 }
-
-// SAFETY: `ictx` is only dereferenced while the access (which holds the context's file) lives;
-// everything else is under the mutex.
-unsafe impl Send for StAccess {}
-// SAFETY: as above.
-unsafe impl Sync for StAccess {}
 
 impl StAccess {
     /// Drops every pin intersecting `[iova, iova + length)`: the driver's answer to an unmap.
     fn unmap(&self, iova: u64, length: u64) {
         let last = iova.saturating_add(length.saturating_sub(1));
         let mut items = self.items.lock();
-        let Some(access) = items.access.clone() else {
+        let Some(access) = items.access.as_ref().map(|a| a.access().clone()) else {
             return;
         };
         items.list.retain(|item| {
@@ -533,12 +532,11 @@ unsafe extern "C" fn staccess_release(
         // Unpin everything, then the access goes (and with it, maybe, the context).
         let mut items = st.items.lock();
         for item in items.list.iter() {
-            access.unpin_pages(item.iova, item.length);
+            access.access().unpin_pages(item.iova, item.length);
         }
         items.list.clear();
         drop(items);
-        // SAFETY: the access still holds the context's file, so `ictx` is live.
-        access.destroy(unsafe { &*st.ictx });
+        drop(access);
     }
     0
 }
@@ -589,7 +587,15 @@ fn staccess_get(fd: u32) -> Result<(ARef<LocalFile>, Arc<Access>, *const StAcces
     }
     let st = data.cast::<StAccess>().cast_const();
     // SAFETY: our file: `private_data` is its `StAccess`, alive while the file is.
-    let access = unsafe { (*st).items.lock().access.clone() }.ok_or(errno::ebadfd())?;
+    let access = unsafe {
+        (*st)
+            .items
+            .lock()
+            .access
+            .as_ref()
+            .map(|a| a.access().clone())
+    }
+    .ok_or(errno::ebadfd())?;
     Ok((file, access, st))
 }
 
@@ -605,7 +611,6 @@ fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
                 list: KVec::new(),
                 next_id: 0,
             }),
-            ictx: ptr::from_ref(ucmd.ictx),
         }),
         GFP_KERNEL_ACCOUNT,
     )?;
@@ -640,18 +645,14 @@ fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
         // SAFETY: static.
         unsafe { &raw const (*s).ops }
     };
+    // Through the in-kernel API, as a driver would (and upstream's selftest does).
     // SAFETY: the ops are static; `data` lives until the file's release, which destroys the
-    // access first; `ucmd.file` is the context's file.
-    let access = unsafe { Access::create(ucmd.ictx, ucmd.file, ops, data.cast_mut().cast()) }?;
-    if let Err(e) = access.attach(ucmd.ictx, ioas_id) {
-        access.destroy(ucmd.ictx);
-        return Err(e);
-    }
+    // access first; the ioctl holds the context.
+    let access = unsafe { DriverAccess::create(ucmd.ictx, ops, data.cast_mut().cast()) }?;
+    // A failure below destroys the access with `access`.
+    access.attach(ioas_id)?;
     let out = fd.reserved_fd();
-    if let Err(e) = ucmd.respond_field(ANSWER, &out) {
-        access.destroy(ucmd.ictx);
-        return Err(e);
-    }
+    ucmd.respond_field(ANSWER, &out)?;
     // SAFETY: `data` is alive: the file holds it.
     unsafe { (*data).items.lock().access = Some(access) };
     fd.fd_install(file);

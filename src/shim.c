@@ -191,6 +191,25 @@ int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t ad
 }
 
 /*
+ * The fault queue's list of groups, linked through iopf_group::node (src/eventq.rs): the list
+ * primitives, with CONFIG_DEBUG_LIST's checks where the kernel has them.
+ */
+void iommufd_rs_list_add(struct list_head *entry, struct list_head *head)
+{
+	list_add(entry, head);
+}
+
+void iommufd_rs_list_del_init(struct list_head *entry)
+{
+	list_del_init(entry);
+}
+
+void iommufd_rs_list_move_tail(struct list_head *entry, struct list_head *head)
+{
+	list_move_tail(entry, head);
+}
+
+/*
  * Removing an object whose owner ends its life (a device's unbind) waits until no ioctl uses it
  * any more (src/object.rs, `Users::wait_unused`); one queue serves every context, since waits are
  * rare and each waiter rechecks its own object's count.
@@ -305,6 +324,20 @@ void iommufd_rs_fault_exit(void)
 {
 	debugfs_remove_recursive(iommufd_rs_test_dir);
 	debugfs_remove_recursive(fail_iommufd_dir);
+}
+
+/*
+ * Whether the caller may not sleep (a spinlock held, preemption or interrupts off): the mock
+ * IOMMU checks this where its callers must be able to sleep, since a kernel without
+ * CONFIG_DEBUG_ATOMIC_SLEEP would not notice.
+ */
+bool iommufd_rs_cannot_sleep(void)
+{
+#ifdef CONFIG_PREEMPT_COUNT
+	return preempt_count() != 0 || irqs_disabled();
+#else
+	return irqs_disabled();
+#endif
 }
 #endif
 

@@ -38,6 +38,10 @@ void iommufd_rs_mapping_unmap_writable(struct file *file);
 struct vm_area_struct;
 unsigned long iommufd_rs_vma_pgoff(const struct vm_area_struct *vma);
 int iommufd_rs_mmap_phys(struct vm_area_struct *vma, void *owner, phys_addr_t addr);
+struct list_head;
+void iommufd_rs_list_add(struct list_head *entry, struct list_head *head);
+void iommufd_rs_list_del_init(struct list_head *entry);
+void iommufd_rs_list_move_tail(struct list_head *entry, struct list_head *head);
 /* Rust (src/viommu.rs): a VMA of a vIOMMU region was copied / went away. */
 void iommufd_rs_vma_hold(void *owner);
 void iommufd_rs_vma_release(void *owner);
@@ -50,6 +54,7 @@ bool iommufd_rs_should_fail(void);
 void iommufd_rs_fault_init(void);
 void iommufd_rs_fault_exit(void);
 void iommufd_rs_pause_at_dmabuf_map(void);
+bool iommufd_rs_cannot_sleep(void);
 
 #endif
 

@@ -19,6 +19,15 @@ extern "C" {
     pub(crate) fn iommufd_rs_get_current_user() -> *mut bindings::user_struct;
     pub(crate) fn iommufd_rs_rlimit_memlock() -> usize;
     pub(crate) fn iommufd_rs_allow_unsafe_interrupts() -> bool;
+    pub(crate) fn iommufd_rs_list_add(
+        entry: *mut bindings::list_head,
+        head: *mut bindings::list_head,
+    );
+    pub(crate) fn iommufd_rs_list_del_init(entry: *mut bindings::list_head);
+    pub(crate) fn iommufd_rs_list_move_tail(
+        entry: *mut bindings::list_head,
+        head: *mut bindings::list_head,
+    );
     pub(crate) fn iommufd_rs_wake_unused();
     pub(crate) fn iommufd_rs_wait_unused(
         count: *const u32,
@@ -64,4 +73,10 @@ extern "C" {
         from: *const u8,
         len: usize,
     );
+}
+
+#[cfg(CONFIG_IOMMUFD_TEST)]
+extern "C" {
+    /// Whether the caller is where sleeping is not allowed (the mock IOMMU's checks).
+    pub(crate) fn iommufd_rs_cannot_sleep() -> bool;
 }

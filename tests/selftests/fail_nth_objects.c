@@ -1019,6 +1019,56 @@ TEST(access_create)
 	}
 }
 
+/* An access made and, if that worked, destroyed again (its fd closed). */
+static int access_create_destroy(int fd, __u32 ioas, __u32 flags)
+{
+	int afd;
+
+	if (create_access(fd, ioas, flags, &afd))
+		return -1;
+	close(afd);
+	return 0;
+}
+
+/*
+ * The access fd's access is made, attached and destroyed through the in-kernel API a driver uses
+ * (iommufd_access_create() and its kin). Whatever allocation fails, nothing of the access may
+ * stay published: an access left in the table would hold the context's own file, so closing the
+ * fd would no longer free the context, nor the pins of the mock domain on its IOAS.
+ */
+TEST(access_create_context_freed)
+{
+	char *b = fresh(LEN);
+	__u32 ioas;
+
+	ASSERT_NE(NULL, b);
+	for (__u32 flags = 0; flags <= PIN; flags += PIN) {
+		FAIL_NTH_LOOP(flags ? "create_access + destroy, pinning" : "create_access + destroy",
+			{
+				ASSERT_EQ(0, ioas_alloc(fd, &ioas));
+				ASSERT_EQ(0, map_fixed(fd, ioas, b, LEN, AP));
+				ASSERT_EQ(0, mock_domain(fd, ioas, NULL, NULL, NULL));
+				ASSERT_EQ(0, check_refs(fd, b, LEN, 1));
+			},
+			access_create_destroy(fd, ioas, flags),
+			{
+				/* The context goes with its fd, and the domain's pins with it. */
+				close(fd);
+				fd = open("/dev/iommu", O_RDWR);
+				ASSERT_LE(0, fd);
+				EXPECT_EQ(0, check_refs(fd, b, LEN, 0));
+			}, {});
+	}
+	/* And after the calls that went through. */
+	{
+		int fd = open("/dev/iommu", O_RDWR);
+
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, check_refs(fd, b, LEN, 0));
+		close(fd);
+	}
+}
+
 TEST(access_pages_pin)
 {
 	char *b = fresh(LEN);
