@@ -26,7 +26,6 @@ use core::{
 };
 use kernel::{
     alloc::{
-        allocator::Kmalloc,
         Allocator,
         Vec, //
     },
@@ -57,6 +56,7 @@ use crate::{
         PfnTable,
         PfnView, //
     },
+    pin_users::PinUsers,
     pure::{
         cover,
         span::Span, //
@@ -298,7 +298,7 @@ impl<T, A: Allocator> Drop for QuietVec<T, A> {
 
 /// The pinned part of a [`Pages`]: who uses which page span, and the PFN of every pinned page.
 pub(crate) struct Pins {
-    users: QuietVec<Span, Kmalloc>,
+    users: PinUsers,
     /// The PFN of every pinned page; meaningful where a user covers it.
     pfns: PfnTable,
     /// Whom the pins are charged to; `IOMMU_IOAS_CHANGE_PROCESS` moves the charge.
@@ -372,7 +372,7 @@ impl Pages {
                 length,
                 writable,
                 pins <- new_mutex!(Pins {
-                    users: QuietVec::new(),
+                    users: PinUsers::new(),
                     pfns: PfnTable::new(npages),
                     account,
                     npinned: 0,
@@ -425,7 +425,7 @@ impl Pages {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
         pins.pfns.reserve(span)?;
-        pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        pins.users.reserve_user(span)?;
         let need = cover::uncovered_len(&pins.users, span);
         pins.account.charge(need)?;
         let mut failed_at = None;
@@ -451,8 +451,7 @@ impl Pages {
             return Err(e);
         }
         pins.npinned += need;
-        // Capacity was reserved above.
-        pins.users.push(span, GFP_KERNEL_ACCOUNT)?;
+        pins.users.add_user(span);
         Ok(())
     }
 
@@ -461,11 +460,10 @@ impl Pages {
     pub(crate) fn unpin(&self, span: Span) {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
-        let Some(i) = pins.users.iter().position(|u| *u == span) else {
+        if !pins.users.remove_user(span) {
             kernel::pr_warn_once!("iommufd: unpin of a span that was never pinned\n");
             return;
-        };
-        let _ = pins.users.remove(i);
+        }
         let freed = cover::uncovered_len(&pins.users, span);
         let _ = cover::for_each_uncovered::<()>(&pins.users, span, |part| {
             self.unpin_part(&pins.pfns, part);
@@ -480,12 +478,7 @@ impl Pages {
 
     /// Replaces the user `whole` by `a` and `b`, which cover the same pages: an area split.
     pub(crate) fn split_user(&self, whole: Span, a: Span, b: Span) -> Result {
-        let mut pins = self.pins.lock();
-        pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let i = pins.users.iter().position(|u| *u == whole).ok_or(EINVAL)?;
-        pins.users[i] = a;
-        pins.users.push(b, GFP_KERNEL_ACCOUNT)?;
-        Ok(())
+        self.pins.lock().users.split_user(whole, a, b)
     }
 
     /// Runs `f` on the pin state (to read PFNs of pinned spans).
@@ -706,7 +699,7 @@ impl PinnedDrop for Pages {
     fn drop(self: Pin<&mut Self>) {
         // Every user unpins before it lets go; anything left would leak pins and charges.
         loop {
-            let Some(span) = self.pins.lock().users.last().copied() else {
+            let Some(span) = self.pins.lock().users.any_user() else {
                 break;
             };
             kernel::pr_warn_once!("iommufd: pages freed while still pinned\n");
