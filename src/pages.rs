@@ -642,18 +642,35 @@ impl Pages {
                 // SAFETY: `folio` carries the pin `memfd_pin_folios()` took.
                 let r = unsafe { bindings::folio_add_pins(folio, (take - 1) as c_uint) };
                 if r != 0 {
-                    // SAFETY: gives back the folio's one pin; the pages before it are unwound by
-                    // the caller.
+                    // SAFETY: gives back the folio's one pin; the pages before it are unwound
+                    // below.
                     unsafe { bindings::unpin_folio(folio) };
                     rc = Err(Error::from_errno(r));
                     break;
                 }
             }
-            for p in 0..take {
-                // The span was reserved by `pin`, so this records every page.
-                let _ = pfns.set(idx + (done + p) as u64, (base_pfn + skip + p) as u64);
+            let mut recorded = 0;
+            while recorded < take
+                && pfns
+                    .set(
+                        idx + (done + recorded) as u64,
+                        (base_pfn + skip + recorded) as u64,
+                    )
+                    .is_ok()
+            {
+                recorded += 1;
             }
-            done += take;
+            done += recorded;
+            if recorded < take {
+                // SAFETY: the folio's pages from `skip + recorded` on hold one pin each (taken
+                // above) that no table records: give those back, unused.
+                unsafe {
+                    let page = shim::iommufd_rs_pfn_to_page(base_pfn + skip + recorded);
+                    bindings::unpin_user_page_range_dirty_lock(page, take - recorded, false);
+                }
+                rc = Err(EINVAL);
+                break;
+            }
             skip = 0;
         }
         // Folios not reached after a failure still hold their pin.
@@ -661,6 +678,16 @@ impl Pages {
             // SAFETY: as above, each pinned once.
             unsafe { bindings::unpin_folio(*folios.as_ptr().add(i)) };
             i += 1;
+        }
+        if rc.is_err() && done > 0 {
+            // The caller unwinds the batches before this one; this one's recorded pages go here.
+            self.unpin_part(
+                pfns,
+                Span {
+                    start: idx,
+                    last: idx + done as u64 - 1,
+                },
+            );
         }
         rc?;
         if done == 0 {
