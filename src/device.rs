@@ -49,8 +49,16 @@ use crate::{
         Used,
         Users, //
     },
-    pure::span::Span,
-    uapi,
+    pure::{
+        attach::{
+            self,
+            MsiRegions,
+            PciFacts,
+            ResvKind, //
+        },
+        span::Span,
+    },
+    shim, uapi,
 };
 use kernel::uaccess::{
     UserPtr,
@@ -708,8 +716,34 @@ impl Device {
         Ok(None)
     }
 
-    /// Attaches `hwpt`'s domain at `pasid` through `handle` (the core's attach calls).
+    /// What the fault-capable attach rule reads of a PCI device; `None` if it is not one.
+    fn pci_facts(&self) -> Option<PciFacts> {
+        let mut is_virtfn = false;
+        let mut pri_supported = false;
+        // SAFETY: the device is bound to us, so live; the helper only reads it and writes the
+        // two flags it is given.
+        let is_pci = unsafe {
+            shim::iommufd_rs_pci_pri_facts(self.as_raw(), &mut is_virtfn, &mut pri_supported)
+        };
+        is_pci.then_some(PciFacts {
+            is_virtfn,
+            pri_supported,
+        })
+    }
+
+    /// `EINVAL` if this device may not use `hwpt` (upstream's
+    /// `iommufd_hwpt_compatible_device()`: no PCI VF with PRI on a fault-capable HWPT).
+    fn check_compatible(&self, hwpt: &Hwpt) -> Result {
+        if !attach::hwpt_compatible_device(hwpt.fault().is_some(), self.pci_facts()) {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Attaches `hwpt`'s domain at `pasid` through `handle` (the core's attach calls), after
+    /// [`Self::check_compatible`] as upstream's `iommufd_hwpt_attach_device()`.
     fn core_attach(&self, pasid: u32, hwpt: &Hwpt, handle: &mut AttachHandle) -> Result {
+        self.check_compatible(hwpt)?;
         // SAFETY: the domain is live (held by `hwpt`); the group and device are referenced; the
         // handle stays allocated until the matching detach or replace gives it back.
         let rc = unsafe {
@@ -752,7 +786,7 @@ impl Device {
         }
         let dev = NonNull::new(self.as_raw()).ok_or(EINVAL)?;
         if rid {
-            enforce_resv_regions(&hwpt.paging().ioas, self.as_raw())?;
+            enforce_resv_regions(&hwpt.paging().ioas, self.as_raw(), true)?;
         }
         let undo_resv = || {
             if rid {
@@ -853,7 +887,7 @@ impl Device {
         let move_resv = rid && !Arc::ptr_eq(old.paging().ioas.arc(), hwpt.paging().ioas.arc());
         if move_resv {
             for (n, (_, dev)) in a.list[i].devices.iter().enumerate() {
-                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev.as_ptr()) {
+                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev.as_ptr(), false) {
                     for (_, done) in a.list[i].devices.iter().take(n) {
                         remove_resv(&hwpt.paging().ioas, done.as_ptr());
                     }
@@ -868,7 +902,10 @@ impl Device {
                 }
             }
         };
-        let mut handle = match AttachHandle::new(self.id(), hwpt) {
+        let mut handle = match self
+            .check_compatible(hwpt)
+            .and_then(|()| AttachHandle::new(self.id(), hwpt))
+        {
             Ok(h) => h,
             Err(e) => {
                 undo(&a.list[i]);
@@ -941,8 +978,9 @@ fn put_hwpt(ictx: &Ictx, hwpt: Hwpt) {
 }
 
 /// Reserves `dev`'s reserved regions in `ioas` (upstream's
-/// `iopt_table_enforce_dev_resv_regions()`): all or none.
-fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
+/// `iopt_table_enforce_dev_resv_regions()`): all or none. With `check_msi` (an attach, not a
+/// replace, as upstream) the driver's MSI regions must be a sane combination, else `EINVAL`.
+fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device, check_msi: bool) -> Result {
     if crate::fault::should_fail() {
         return Err(EINVAL);
     }
@@ -956,6 +994,7 @@ fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
     // SAFETY: `dev` is a live bound device; the driver fills `list` with regions we free below.
     unsafe { bindings::iommu_get_resv_regions(dev, head) };
     let mut rc = Ok(());
+    let mut msi = MsiRegions::default();
     {
         let mut iopt = ioas.iopt.lock();
         // SAFETY: walking the list the driver just built; `list` is the first member of
@@ -971,6 +1010,11 @@ fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
             if kind == bindings::iommu_resv_type_IOMMU_RESV_DIRECT_RELAXABLE {
                 continue;
             }
+            msi.count(match kind {
+                bindings::iommu_resv_type_IOMMU_RESV_MSI => ResvKind::Msi,
+                bindings::iommu_resv_type_IOMMU_RESV_SW_MSI => ResvKind::SwMsi,
+                _ => ResvKind::Other,
+            });
             let Some(span) = u64::try_from(length)
                 .ok()
                 .and_then(|length| Span::from_len(start, length))
@@ -978,10 +1022,17 @@ fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device) -> Result {
                 continue;
             };
             if let Err(e) = iopt.reserve(span, dev as usize) {
-                iopt.reserved.remove_owner(dev as usize);
                 rc = Err(e);
                 break;
             }
+        }
+        if rc.is_ok() && check_msi && !msi.sane() {
+            // Upstream WARNs: the driver offers MSI translation both ways, or two windows.
+            kernel::pr_warn_once!("iommufd: a device reports mixed or multiple MSI regions\n");
+            rc = Err(EINVAL);
+        }
+        if rc.is_err() {
+            iopt.reserved.remove_owner(dev as usize);
         }
     }
     // SAFETY: gives back what `iommu_get_resv_regions()` allocated.

@@ -33,6 +33,7 @@ mod mock_viommu;
 mod object;
 mod pages;
 mod pfns;
+mod pin_users;
 mod pure;
 mod queue_fd;
 #[cfg(CONFIG_IOMMUFD_TEST)]

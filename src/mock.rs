@@ -973,6 +973,9 @@ pub(crate) fn mark_dirty(
     if max > (16 << 20) * 8 {
         return Err(EOVERFLOW);
     }
+    // Upstream computes `iova + i * page_size` unchecked and marks wrapped IOVAs; the range must
+    // not pass the top of the space here (`i * page_size < length`, so no product overflows).
+    iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
     if !is_mock_domain(domain) {
         return Err(EINVAL);
     }
@@ -995,8 +998,13 @@ pub(crate) fn mark_dirty(
         if byte & (1 << (i % 8)) == 0 {
             continue;
         }
-        // SAFETY: the table is live (the domain is); marking a mapped IOVA dirty.
-        unsafe { set_dirty(&raw mut mock.pt.iommu, iova + i * page_size) };
+        // Within `[iova, iova + length)`, checked above.
+        let at = i
+            .checked_mul(page_size)
+            .and_then(|off| iova.checked_add(off))
+            .ok_or(EOVERFLOW)?;
+        // SAFETY: the table is live (the domain is); it checks `at` against its range.
+        unsafe { set_dirty(&raw mut mock.pt.iommu, at) };
         count += 1;
     }
     Ok(count)

@@ -57,6 +57,7 @@ use crate::{
         PfnTable,
         PfnView, //
     },
+    pin_users::PinUsers,
     pure::{
         cover,
         span::Span, //
@@ -298,7 +299,7 @@ impl<T, A: Allocator> Drop for QuietVec<T, A> {
 
 /// The pinned part of a [`Pages`]: who uses which page span, and the PFN of every pinned page.
 pub(crate) struct Pins {
-    users: QuietVec<Span, Kmalloc>,
+    users: PinUsers,
     /// The users of `users` that are accesses' pins (upstream's `access_itree`): an access
     /// unpin must match one of these exactly, never an area's own pin of the same span.
     accesses: QuietVec<Span, Kmalloc>,
@@ -375,7 +376,7 @@ impl Pages {
                 length,
                 writable,
                 pins <- new_mutex!(Pins {
-                    users: QuietVec::new(),
+                    users: PinUsers::new(),
                     accesses: QuietVec::new(),
                     pfns: PfnTable::new(npages),
                     account,
@@ -429,7 +430,7 @@ impl Pages {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
         pins.pfns.reserve(span)?;
-        pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        pins.users.reserve_user(span)?;
         let need = cover::uncovered_len(&pins.users, span);
         pins.account.charge(need)?;
         let mut failed_at = None;
@@ -455,8 +456,7 @@ impl Pages {
             return Err(e);
         }
         pins.npinned += need;
-        // Capacity was reserved above.
-        pins.users.push(span, GFP_KERNEL_ACCOUNT)?;
+        pins.users.add_user(span);
         Ok(())
     }
 
@@ -465,11 +465,10 @@ impl Pages {
     pub(crate) fn unpin(&self, span: Span) -> bool {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
-        let Some(i) = pins.users.iter().position(|u| *u == span) else {
+        if !pins.users.remove_user(span) {
             kernel::pr_warn_once!("iommufd: unpin of a span that was never pinned\n");
             return false;
-        };
-        let _ = pins.users.remove(i);
+        }
         let freed = cover::uncovered_len(&pins.users, span);
         let _ = cover::for_each_uncovered::<()>(&pins.users, span, |part| {
             self.unpin_part(&pins.pfns, part);
@@ -513,12 +512,7 @@ impl Pages {
 
     /// Replaces the user `whole` by `a` and `b`, which cover the same pages: an area split.
     pub(crate) fn split_user(&self, whole: Span, a: Span, b: Span) -> Result {
-        let mut pins = self.pins.lock();
-        pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let i = pins.users.iter().position(|u| *u == whole).ok_or(EINVAL)?;
-        pins.users[i] = a;
-        pins.users.push(b, GFP_KERNEL_ACCOUNT)?;
-        Ok(())
+        self.pins.lock().users.split_user(whole, a, b)
     }
 
     /// Runs `f` on the pin state (to read PFNs of pinned spans).
@@ -682,18 +676,35 @@ impl Pages {
                 // SAFETY: `folio` carries the pin `memfd_pin_folios()` took.
                 let r = unsafe { bindings::folio_add_pins(folio, (take - 1) as c_uint) };
                 if r != 0 {
-                    // SAFETY: gives back the folio's one pin; the pages before it are unwound by
-                    // the caller.
+                    // SAFETY: gives back the folio's one pin; the pages before it are unwound
+                    // below.
                     unsafe { bindings::unpin_folio(folio) };
                     rc = Err(Error::from_errno(r));
                     break;
                 }
             }
-            for p in 0..take {
-                // The span was reserved by `pin`, so this records every page.
-                let _ = pfns.set(idx + (done + p) as u64, (base_pfn + skip + p) as u64);
+            let mut recorded = 0;
+            while recorded < take
+                && pfns
+                    .set(
+                        idx + (done + recorded) as u64,
+                        (base_pfn + skip + recorded) as u64,
+                    )
+                    .is_ok()
+            {
+                recorded += 1;
             }
-            done += take;
+            done += recorded;
+            if recorded < take {
+                // SAFETY: the folio's pages from `skip + recorded` on hold one pin each (taken
+                // above) that no table records: give those back, unused.
+                unsafe {
+                    let page = shim::iommufd_rs_pfn_to_page(base_pfn + skip + recorded);
+                    bindings::unpin_user_page_range_dirty_lock(page, take - recorded, false);
+                }
+                rc = Err(EINVAL);
+                break;
+            }
             skip = 0;
         }
         // Folios not reached after a failure still hold their pin.
@@ -701,6 +712,16 @@ impl Pages {
             // SAFETY: as above, each pinned once.
             unsafe { bindings::unpin_folio(*folios.as_ptr().add(i)) };
             i += 1;
+        }
+        if rc.is_err() && done > 0 {
+            // The caller unwinds the batches before this one; this one's recorded pages go here.
+            self.unpin_part(
+                pfns,
+                Span {
+                    start: idx,
+                    last: idx + done as u64 - 1,
+                },
+            );
         }
         rc?;
         if done == 0 {
@@ -739,7 +760,7 @@ impl PinnedDrop for Pages {
     fn drop(self: Pin<&mut Self>) {
         // Every user unpins before it lets go; anything left would leak pins and charges.
         loop {
-            let Some(span) = self.pins.lock().users.last().copied() else {
+            let Some(span) = self.pins.lock().users.any_user() else {
                 break;
             };
             kernel::pr_warn_once!("iommufd: pages freed while still pinned\n");

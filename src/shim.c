@@ -14,6 +14,8 @@
 #include <linux/moduleparam.h>
 #include <linux/dma-resv.h>
 #include <linux/io.h>
+#include <linux/pci.h>
+#include <linux/pci-ats.h>
 #include <linux/wait.h>
 #include <linux/shmem_fs.h>
 #include <linux/hugetlb.h>
@@ -59,6 +61,16 @@ unsigned long iommufd_rs_page_to_pfn(const struct page *page)
 struct page *iommufd_rs_pfn_to_page(unsigned long pfn)
 {
 	return pfn_to_page(pfn);
+}
+
+/* Whether @dev is PCI; if so, whether it is a VF and has PRI (a VF shares its PF's). */
+bool iommufd_rs_pci_pri_facts(struct device *dev, bool *is_virtfn, bool *pri_supported)
+{
+	if (!dev_is_pci(dev))
+		return false;
+	*is_virtfn = to_pci_dev(dev)->is_virtfn;
+	*pri_supported = pci_pri_supported(to_pci_dev(dev));
+	return true;
 }
 
 unsigned long iommufd_rs_folio_pfn(const struct folio *folio)

@@ -17,6 +17,8 @@ bool iommufd_rs_page_compound(const struct page *page);
 void iommufd_rs_put_page(struct page *page);
 unsigned long iommufd_rs_page_to_pfn(const struct page *page);
 struct page *iommufd_rs_pfn_to_page(unsigned long pfn);
+struct device;
+bool iommufd_rs_pci_pri_facts(struct device *dev, bool *is_virtfn, bool *pri_supported);
 unsigned long iommufd_rs_folio_pfn(const struct folio *folio);
 unsigned long iommufd_rs_folio_nr_pages(const struct folio *folio);
 struct user_struct *iommufd_rs_get_current_user(void);

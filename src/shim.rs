@@ -14,6 +14,11 @@ extern "C" {
     pub(crate) fn iommufd_rs_put_page(page: *mut bindings::page);
     pub(crate) fn iommufd_rs_page_to_pfn(page: *const bindings::page) -> usize;
     pub(crate) fn iommufd_rs_pfn_to_page(pfn: usize) -> *mut bindings::page;
+    pub(crate) fn iommufd_rs_pci_pri_facts(
+        dev: *mut bindings::device,
+        is_virtfn: *mut bool,
+        pri_supported: *mut bool,
+    ) -> bool;
     pub(crate) fn iommufd_rs_folio_pfn(folio: *const bindings::folio) -> usize;
     pub(crate) fn iommufd_rs_folio_nr_pages(folio: *const bindings::folio) -> usize;
     pub(crate) fn iommufd_rs_get_current_user() -> *mut bindings::user_struct;

@@ -3,6 +3,7 @@
 //! files as they are, and so does the host crate in `tests/host` for `cargo test` and property
 //! tests. Errors are small enums the kernel glue maps to errnos.
 
+pub(crate) mod attach;
 pub(crate) mod cover;
 pub(crate) mod prot;
 pub(crate) mod ucmd;

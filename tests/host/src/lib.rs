@@ -8,6 +8,8 @@
 pub mod pure;
 
 #[cfg(test)]
+mod attach_tests;
+#[cfg(test)]
 mod batch_props;
 #[cfg(test)]
 mod cover_props;
