@@ -26,7 +26,6 @@ use core::{
 };
 use kernel::{
     alloc::{
-        allocator::Kmalloc,
         Allocator,
         Vec, //
     },
@@ -40,6 +39,10 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     sync::{
         aref::ARef,
         atomic::{
@@ -300,9 +303,11 @@ impl<T, A: Allocator> Drop for QuietVec<T, A> {
 /// The pinned part of a [`Pages`]: who uses which page span, and the PFN of every pinned page.
 pub(crate) struct Pins {
     users: PinUsers,
-    /// The users of `users` that are accesses' pins (upstream's `access_itree`): an access
-    /// unpin must match one of these exactly, never an area's own pin of the same span.
-    accesses: QuietVec<Span, Kmalloc>,
+    /// The users of `users` that are accesses' pins (upstream's `access_itree`), by span
+    /// (`(start, last)`) with how many pins have exactly that span: an access unpin must match
+    /// one of these exactly, never an area's own pin of the same span. An rbtree, so that many
+    /// per-page access pins cost a lookup each, not a scan.
+    accesses: RBTree<(u64, u64), u32>,
     /// The PFN of every pinned page; meaningful where a user covers it.
     pfns: PfnTable,
     /// Whom the pins are charged to; `IOMMU_IOAS_CHANGE_PROCESS` moves the charge.
@@ -377,7 +382,7 @@ impl Pages {
                 writable,
                 pins <- new_mutex!(Pins {
                     users: PinUsers::new(),
-                    accesses: QuietVec::new(),
+                    accesses: RBTree::new(),
                     pfns: PfnTable::new(npages),
                     account,
                     npinned: 0,
@@ -484,14 +489,16 @@ impl Pages {
 
     /// [`Self::pin`] for an access (upstream's `iopt_area_add_access()`), recorded as such.
     pub(crate) fn pin_access(&self, span: Span) -> Result {
-        // Room first, so the record after the pin does not allocate (unless an access on
-        // another IOAS sharing these pages took it meanwhile; then it may, and is undone).
-        self.pins.lock().accesses.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        // The record's node first, so that nothing after the pin can fail.
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
         self.pin(span)?;
-        let recorded = self.pins.lock().accesses.push(span, GFP_KERNEL_ACCOUNT);
-        if let Err(e) = recorded {
-            self.unpin(span);
-            return Err(e.into());
+        let key = (span.start, span.last);
+        let mut pins = self.pins.lock();
+        match pins.accesses.get_mut(&key) {
+            Some(n) => *n = n.saturating_add(1),
+            None => {
+                pins.accesses.insert(node.into_node(key, 1));
+            }
         }
         Ok(())
     }
@@ -499,13 +506,19 @@ impl Pages {
     /// Ends an access pin of exactly `span` (upstream's `iopt_area_remove_access()`); `false`,
     /// and nothing changed, if no access holds that span.
     pub(crate) fn unpin_access(&self, span: Span) -> bool {
+        let key = (span.start, span.last);
         {
             let mut pins = self.pins.lock();
-            let Some(i) = pins.accesses.iter().position(|u| *u == span) else {
-                kernel::pr_warn_once!("iommufd: access unpin of a span no access pinned\n");
-                return false;
-            };
-            let _ = pins.accesses.remove(i);
+            match pins.accesses.get_mut(&key) {
+                None => {
+                    kernel::pr_warn_once!("iommufd: access unpin of a span no access pinned\n");
+                    return false;
+                }
+                Some(n) if *n > 1 => *n -= 1,
+                Some(_) => {
+                    let _ = pins.accesses.remove(&key);
+                }
+            }
         }
         self.unpin(span)
     }
