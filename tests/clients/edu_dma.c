@@ -25,17 +25,9 @@
 #include <linux/vfio.h>
 
 #include "kselftest_harness.h"
+#include "edu.h"
+#include "modref.h"
 
-/* edu's registers (QEMU docs/specs/edu.rst) */
-#define EDU_IDENT	0x00
-#define EDU_DMA_SRC	0x80
-#define EDU_DMA_DST	0x88
-#define EDU_DMA_CNT	0x90
-#define EDU_DMA_CMD	0x98
-#define EDU_CMD_START	0x1
-#define EDU_CMD_TO_RAM	0x2
-/* edu's own 4 KiB DMA buffer, in its DMA address space */
-#define EDU_BUF		0x40000
 /* edu masks DMA addresses to 28 bits: IOVAs below 256 MiB */
 #define SRC_IOVA	0x100000UL
 #define DST_IOVA	0x200000UL
@@ -55,16 +47,6 @@ struct edu {
 	uint8_t *dst;
 };
 
-static uint64_t rd64(volatile uint8_t *bar, unsigned int off)
-{
-	return *(volatile uint64_t *)(bar + off);
-}
-
-static void wr64(volatile uint8_t *bar, unsigned int off, uint64_t v)
-{
-	*(volatile uint64_t *)(bar + off) = v;
-}
-
 static int map_fixed(int fd, uint32_t ioas, void *va, uint64_t iova)
 {
 	struct iommu_ioas_map map = {
@@ -78,24 +60,6 @@ static int map_fixed(int fd, uint32_t ioas, void *va, uint64_t iova)
 	};
 
 	return ioctl(fd, IOMMU_IOAS_MAP, &map);
-}
-
-/* Runs one edu DMA and waits for the device to finish it (it always does, fault or not). */
-static int edu_run_dma(volatile uint8_t *bar, uint64_t src, uint64_t dst, uint64_t cmd)
-{
-	struct timespec ts = { 0, 1000000 };
-	int i;
-
-	wr64(bar, EDU_DMA_SRC, src);
-	wr64(bar, EDU_DMA_DST, dst);
-	wr64(bar, EDU_DMA_CNT, LEN);
-	wr64(bar, EDU_DMA_CMD, cmd | EDU_CMD_START);
-	for (i = 0; i < 5000; i++) {
-		if (!(rd64(bar, EDU_DMA_CMD) & EDU_CMD_START))
-			return 0;
-		nanosleep(&ts, NULL);
-	}
-	return -1;
 }
 
 static void edu_setup(struct __test_metadata *_metadata, struct edu *self)
@@ -173,8 +137,8 @@ TEST(edu_dma)
 		self->src[i] = (uint8_t)(i * 7 + 3);
 	memset(self->dst, 0, LEN);
 
-	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, 0));
-	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, LEN, 0));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, LEN, EDU_CMD_TO_RAM));
 	ASSERT_EQ(0, memcmp(self->src, self->dst, LEN));
 	edu_teardown(self);
 }
@@ -198,7 +162,7 @@ TEST(edu_dma_after_unmap)
 	for (i = 0; i < LEN; i++)
 		self->src[i] = (uint8_t)(i ^ 0x5a);
 	memset(self->dst, 0, LEN);
-	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, 0));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, LEN, 0));
 
 	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_UNMAP, &unmap));
 	ASSERT_EQ(LEN, unmap.length);
@@ -207,7 +171,7 @@ TEST(edu_dma_after_unmap)
 	ASSERT_LE(0, kmsg);
 	lseek(kmsg, 0, SEEK_END);
 
-	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, LEN, EDU_CMD_TO_RAM));
 	for (i = 0; i < LEN; i++)
 		ASSERT_EQ(0, self->dst[i]) TH_LOG("byte %zu reached unmapped memory", i);
 
@@ -245,24 +209,10 @@ TEST(edu_dma_after_replace)
 	for (i = 0; i < LEN; i++)
 		self->src[i] = (uint8_t)(i * 3 + 11);
 	memset(self->dst, 0, LEN);
-	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, 0));
-	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, LEN, 0));
+	ASSERT_EQ(0, edu_run_dma(self->bar0, EDU_BUF, DST_IOVA, LEN, EDU_CMD_TO_RAM));
 	ASSERT_EQ(0, memcmp(self->src, self->dst, LEN));
 	edu_teardown(self);
-}
-
-/* The iommufd module's reference count, or -1. */
-static long iommufd_refcnt(void)
-{
-	FILE *f = fopen("/sys/module/iommufd/refcnt", "r");
-	long n = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &n) != 1)
-		n = -1;
-	fclose(f);
-	return n;
 }
 
 /*
@@ -334,8 +284,8 @@ static void group_dma(struct __test_metadata *_metadata, const char *container_p
 	for (i = 0; i < LEN; i++)
 		src[i] = (uint8_t)(i * 5 + 7);
 	memset(dst, 0, LEN);
-	ASSERT_EQ(0, edu_run_dma(bar0, SRC_IOVA, EDU_BUF, 0));
-	ASSERT_EQ(0, edu_run_dma(bar0, EDU_BUF, DST_IOVA, EDU_CMD_TO_RAM));
+	ASSERT_EQ(0, edu_run_dma(bar0, SRC_IOVA, EDU_BUF, LEN, 0));
+	ASSERT_EQ(0, edu_run_dma(bar0, EDU_BUF, DST_IOVA, LEN, EDU_CMD_TO_RAM));
 	ASSERT_EQ(0, memcmp(src, dst, LEN));
 
 	munmap((void *)bar0, bar.size);
@@ -362,14 +312,14 @@ TEST(edu_dma_group_compat)
 TEST(edu_dma_vfio_container)
 {
 	const char *provides = getenv("IOMMUFD_PROVIDES_VFIO_CONTAINER");
-	long before = iommufd_refcnt();
+	long before = module_refcnt();
 	int fd;
 
 	if (provides && strcmp(provides, "1") == 0) {
 		ASSERT_NE(0, access("/sys/module/vfio_iommu_type1", F_OK));
 		fd = open("/dev/vfio/vfio", O_RDWR);
 		ASSERT_LE(0, fd) TH_LOG("/dev/vfio/vfio: %s", strerror(errno));
-		EXPECT_EQ(before + 1, iommufd_refcnt());
+		EXPECT_EQ(before + 1, module_refcnt());
 		EXPECT_EQ(VFIO_API_VERSION, ioctl(fd, VFIO_GET_API_VERSION));
 		EXPECT_EQ(1, ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU));
 		close(fd);

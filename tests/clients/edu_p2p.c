@@ -32,56 +32,14 @@
 #include <linux/vfio.h>
 
 #include "kselftest_harness.h"
+#include "edu.h"
 
-/* edu's registers (QEMU docs/specs/edu.rst) */
-#define EDU_IDENT	0x00
-#define EDU_LIVENESS	0x04
-#define EDU_DMA_SRC	0x80
-#define EDU_DMA_DST	0x88
-#define EDU_DMA_CNT	0x90
-#define EDU_DMA_CMD	0x98
-#define EDU_CMD_START	0x1
-#define EDU_CMD_TO_RAM	0x2
-#define EDU_BUF		0x40000
 /* edu masks DMA addresses to 28 bits: IOVAs below 256 MiB */
 #define SRC_IOVA	0x100000UL
 #define BAR_IOVA	0x1000000UL
 #define PAGE		4096UL
 
 static const char *cdev_a, *cdev_b;
-
-static uint64_t rd64(volatile uint8_t *bar, unsigned int off)
-{
-	return *(volatile uint64_t *)(bar + off);
-}
-
-static void wr64(volatile uint8_t *bar, unsigned int off, uint64_t v)
-{
-	*(volatile uint64_t *)(bar + off) = v;
-}
-
-static uint32_t rd32(volatile uint8_t *bar, unsigned int off)
-{
-	return *(volatile uint32_t *)(bar + off);
-}
-
-static int edu_run_dma(volatile uint8_t *bar, uint64_t src, uint64_t dst, uint64_t len,
-		       uint64_t cmd)
-{
-	struct timespec ts = { 0, 1000000 };
-	int i;
-
-	wr64(bar, EDU_DMA_SRC, src);
-	wr64(bar, EDU_DMA_DST, dst);
-	wr64(bar, EDU_DMA_CNT, len);
-	wr64(bar, EDU_DMA_CMD, cmd | EDU_CMD_START);
-	for (i = 0; i < 5000; i++) {
-		if (!(rd64(bar, EDU_DMA_CMD) & EDU_CMD_START))
-			return 0;
-		nanosleep(&ts, NULL);
-	}
-	return -1;
-}
 
 /* An edu device opened through its cdev and bound to @iommufd, BAR0 mmapped. */
 struct edu {

@@ -49,6 +49,7 @@
 
 #include "kselftest_harness.h"
 #include "common.h"
+#include "fail_nth.h"
 
 /* Upstream's bound (iommufd_object_dec_wait()), what the unbind may take, and the watchdog's. */
 #define BOUND_S 60
@@ -457,17 +458,6 @@ TEST_F_TIMEOUT(busy, mock_destroy_while_hw_info_blocked, WATCHDOG_S + 60)
 }
 
 /* ------------------------------------------------------------------ VFIO device */
-
-static void writefile(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, val, strlen(val)) < 0)
-			perror(path);
-		close(fd);
-	}
-}
 
 static bool read_is(const char *path, const char *want)
 {

@@ -161,6 +161,19 @@ static inline int check_refs(int fd, void *va, __u64 len, __u32 refs)
 	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
 }
 
+/* IOMMU_TEST_OP_MD_CHECK_MAP: [@iova, @iova + @len) of mock HWPT @hwpt maps @va. */
+static inline int check_map(int fd, __u32 hwpt, __u64 iova, __u64 len, void *va)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.id = hwpt,
+		.check_map = { .iova = iova, .length = len, .uptr = (uintptr_t)va },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
 /* A mock device attached to @pt; the three outputs are NULL-able. */
 static inline int mock_domain(int fd, __u32 pt, __u32 *stdev, __u32 *hwpt, __u32 *idev)
 {

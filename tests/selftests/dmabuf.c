@@ -78,18 +78,6 @@ static int map_file_at(int fd, __u32 ioas, int mfd, __u64 len, __u64 iova)
 	return ioctl(fd, IOMMU_IOAS_MAP_FILE, &cmd);
 }
 
-static int check_map(int fd, __u32 hwpt, __u64 iova, void *va, __u64 len)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
-		.id = hwpt,
-		.check_map = { .iova = iova, .length = len, .uptr = (uintptr_t)va },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
 /* The pause point's state (0 idle, 1 armed, 2 paused); -1 without one. */
 static int pause_read(void)
 {
@@ -243,7 +231,7 @@ static void race(struct __test_metadata *_metadata, FIXTURE_DATA(dmabuf) *self, 
 	close(dfd);
 	EXPECT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, LEN, AP))
 		TH_LOG("a mapping the revoke missed is still in the domain: errno %d", errno);
-	EXPECT_EQ(0, check_map(self->fd, hwpt, AP, self->buf, LEN));
+	EXPECT_EQ(0, check_map(self->fd, hwpt, AP, LEN, self->buf));
 	ASSERT_EQ(0, unmap(self->fd, self->ioas, AP, LEN, NULL));
 	if (attach)
 		ASSERT_EQ(0, destroy(self->fd, map.stdev));
@@ -308,8 +296,8 @@ TEST_F(dmabuf, revoke_unmaps_copies)
 	close(dfd);
 	ASSERT_EQ(0, map_fixed(self->fd, self->ioas, self->buf, LEN, AP));
 	ASSERT_EQ(0, map_fixed(self->fd, ioas2, self->buf, LEN, AP));
-	EXPECT_EQ(0, check_map(self->fd, hwpt, AP, self->buf, LEN));
-	EXPECT_EQ(0, check_map(self->fd, hwpt2, AP, self->buf, LEN));
+	EXPECT_EQ(0, check_map(self->fd, hwpt, AP, LEN, self->buf));
+	EXPECT_EQ(0, check_map(self->fd, hwpt2, AP, LEN, self->buf));
 }
 
 TEST_HARNESS_MAIN

@@ -25,62 +25,16 @@
 
 #include "kselftest_harness.h"
 #include "common.h"
+#include "fail_nth.h"
 
 static char *buf;
-
-static void writefile(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, val, strlen(val)) < 0)
-			perror(path);
-		close(fd);
-	}
-}
 
 /* Let every allocation be injectable, and keep the injection quiet in dmesg. */
 static __attribute__((constructor)) void setup(void)
 {
-	writefile("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
-	writefile("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
+	fail_nth_setup();
 	writefile("/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N");
-	writefile("/sys/kernel/debug/failslab/verbose", "0");
-	writefile("/sys/kernel/debug/fail_page_alloc/verbose", "0");
 	buf = mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-}
-
-static int nth_fd = -1;
-
-static void nth_open(void)
-{
-	char path[64];
-
-	if (nth_fd < 0) {
-		snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-		nth_fd = open(path, O_RDWR);
-	}
-}
-
-static void nth_arm(unsigned int n)
-{
-	char v[16];
-	int len = snprintf(v, sizeof(v), "%u", n);
-
-	if (pwrite(nth_fd, v, len, 0) != len)
-		abort();
-}
-
-/* Disarms; true if the armed failure was injected. */
-static bool nth_fired(void)
-{
-	char v[16] = "";
-
-	if (pread(nth_fd, v, sizeof(v) - 1, 0) < 0)
-		v[0] = '1';
-	while (pwrite(nth_fd, "0", 1, 0) < 0 && errno == EFAULT)
-		;
-	return atoi(v) == 0;
 }
 
 /*

@@ -33,6 +33,7 @@
 
 #include "kselftest_harness.h"
 #include "common.h"
+#include "fail_nth.h"
 
 /* Most scenarios map this many pages: enough for several PTEs, quick under TCG. */
 #define NP 16
@@ -41,25 +42,11 @@
 #define KB(pages) ((long)(pages) * (long)(PAGE / 1024))
 #define PIN MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES
 
-static void writefile(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, val, strlen(val)) < 0)
-			perror(path);
-		close(fd);
-	}
-}
-
 /* Let every allocation be injectable, and keep the injection quiet in dmesg. */
 static __attribute__((constructor)) void setup(void)
 {
-	writefile("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
-	writefile("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
+	fail_nth_setup();
 	writefile("/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N");
-	writefile("/sys/kernel/debug/failslab/verbose", "0");
-	writefile("/sys/kernel/debug/fail_page_alloc/verbose", "0");
 }
 
 /*
@@ -76,39 +63,6 @@ static char *fresh(size_t len)
 	madvise(p, len, MADV_NOHUGEPAGE);
 	memset(p, 0x5a, len);
 	return p;
-}
-
-static int nth_fd = -1;
-
-static void nth_open(void)
-{
-	char path[64];
-
-	if (nth_fd < 0) {
-		snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-		nth_fd = open(path, O_RDWR);
-	}
-}
-
-static void nth_arm(unsigned int n)
-{
-	char v[16];
-	int len = snprintf(v, sizeof(v), "%u", n);
-
-	if (pwrite(nth_fd, v, len, 0) != len)
-		abort();
-}
-
-/* Disarms; true if the armed failure was injected. */
-static bool nth_fired(void)
-{
-	char v[16] = "";
-
-	if (pread(nth_fd, v, sizeof(v) - 1, 0) < 0)
-		v[0] = '1';
-	while (pwrite(nth_fd, "0", 1, 0) < 0 && errno == EFAULT)
-		;
-	return atoi(v) == 0;
 }
 
 /*
@@ -266,16 +220,6 @@ static int pasid_check(int fd, __u32 stdev, __u32 pasid, __u32 hwpt)
 	struct iommu_test_cmd c = {
 		.op = IOMMU_TEST_OP_PASID_CHECK_HWPT, .id = stdev,
 		.pasid_check = { .pasid = pasid, .hwpt_id = hwpt },
-	};
-
-	return test_cmd(fd, &c);
-}
-
-static int check_map(int fd, __u32 hwpt, __u64 iova, __u64 len, void *va)
-{
-	struct iommu_test_cmd c = {
-		.op = IOMMU_TEST_OP_MD_CHECK_MAP, .id = hwpt,
-		.check_map = { .iova = iova, .length = len, .uptr = (uintptr_t)va },
 	};
 
 	return test_cmd(fd, &c);

@@ -33,61 +33,15 @@
 
 #include "kselftest_harness.h"
 #include "common.h"
+#include "fail_nth.h"
 
 #define REC sizeof(struct iommu_hwpt_pgfault)
-
-static void writefile(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, val, strlen(val)) < 0)
-			perror(path);
-		close(fd);
-	}
-}
 
 /* Every allocation injectable (GFP_ATOMIC ones are anyway), quietly. */
 static __attribute__((constructor)) void setup(void)
 {
-	writefile("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
-	writefile("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
-	writefile("/sys/kernel/debug/failslab/verbose", "0");
-	writefile("/sys/kernel/debug/fail_page_alloc/verbose", "0");
+	fail_nth_setup();
 	writefile("/sys/kernel/debug/fail_iommufd/verbose", "0");
-}
-
-static int nth_fd = -1;
-
-static void nth_open(void)
-{
-	char path[64];
-
-	if (nth_fd < 0) {
-		snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-		nth_fd = open(path, O_RDWR);
-	}
-}
-
-static void nth_arm(unsigned int n)
-{
-	char v[16];
-	int len = snprintf(v, sizeof(v), "%u", n);
-
-	if (pwrite(nth_fd, v, len, 0) != len)
-		abort();
-}
-
-/* Disarms; true if the armed failure was injected. */
-static bool nth_fired(void)
-{
-	char v[16] = "";
-
-	if (pread(nth_fd, v, sizeof(v) - 1, 0) < 0)
-		v[0] = '1';
-	while (pwrite(nth_fd, "0", 1, 0) < 0 && errno == EFAULT)
-		;
-	return atoi(v) == 0;
 }
 
 /* The kernel log from now on (-1 if it cannot be read: no check then). */

@@ -66,18 +66,6 @@ static int mock_domain_flags(int fd, __u32 pt, __u32 dev_flags, __u32 *stdev, __
 	return ret;
 }
 
-static int check_map(int fd, __u32 hwpt, __u64 iova, __u64 len, void *va)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
-		.id = hwpt,
-		.check_map = { .iova = iova, .length = len, .uptr = (uintptr_t)va },
-	};
-
-	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
-}
-
 static int rlimit_mode(int fd, __u32 op, __u64 *val)
 {
 	struct iommu_option cmd = {

@@ -24,20 +24,7 @@
 #include "iommufd_test.h"
 #include "kselftest_harness.h"
 #include "common.h"
-
-/* The module's reference count, or -1. */
-static long refcnt(void)
-{
-	FILE *f = fopen("/sys/module/iommufd/refcnt", "r");
-	long n = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &n) != 1)
-		n = -1;
-	fclose(f);
-	return n;
-}
+#include "modref.h"
 
 /*
  * With the count above @base (so the unload must be refused), delete_module() must fail and
@@ -47,10 +34,10 @@ static int unload_refused(long base)
 {
 	long ret;
 
-	if (refcnt() <= base)
+	if (module_refcnt() <= base)
 		return 0;
 	ret = syscall(__NR_delete_module, "iommufd", O_NONBLOCK);
-	return ret == -1 && (errno == EWOULDBLOCK || errno == EBUSY) && refcnt() > base;
+	return ret == -1 && (errno == EWOULDBLOCK || errno == EBUSY) && module_refcnt() > base;
 }
 
 TEST(dev_iommu_mode_0660)
@@ -65,19 +52,19 @@ TEST(dev_iommu_mode_0660)
 /* An open /dev/iommu holds the module; the fd keeps working while rmmod is refused. */
 TEST(fd_holds_module)
 {
-	long base = refcnt();
+	long base = module_refcnt();
 	__u32 ioas;
 	int fd;
 
 	ASSERT_LE(0, base);
 	fd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(base + 1, refcnt());
+	EXPECT_EQ(base + 1, module_refcnt());
 	EXPECT_TRUE(unload_refused(base));
 	EXPECT_EQ(0, ioas_alloc(fd, &ioas));
 	EXPECT_EQ(0, destroy(fd, ioas));
 	EXPECT_EQ(0, close(fd));
-	EXPECT_EQ(base, refcnt());
+	EXPECT_EQ(base, module_refcnt());
 }
 
 /* A vIOMMU region mapped from a /dev/iommu fd holds it (and so the module) after close(). */
@@ -91,7 +78,7 @@ TEST(viommu_mmap_holds_module)
 		.data_uptr = (uintptr_t)&data,
 	};
 	__u32 ioas, stdev, hwpt, idev, parent;
-	long base = refcnt(), open_refs;
+	long base = module_refcnt(), open_refs;
 	void *p;
 	int fd;
 
@@ -108,22 +95,22 @@ TEST(viommu_mmap_holds_module)
 	p = mmap(NULL, data.out_mmap_length, PROT_READ, MAP_SHARED, fd, data.out_mmap_offset);
 	ASSERT_NE(MAP_FAILED, p);
 	/* The file's reference and whatever its objects hold (the mock device's IOMMU holds one). */
-	open_refs = refcnt();
+	open_refs = module_refcnt();
 	EXPECT_LT(base, open_refs);
 	EXPECT_EQ(0, close(fd));
 	/* Only the mapping holds the file now: nothing was let go. */
-	EXPECT_EQ(open_refs, refcnt());
+	EXPECT_EQ(open_refs, module_refcnt());
 	EXPECT_TRUE(unload_refused(base));
 	EXPECT_EQ(1, *(volatile __u32 *)p);
 	EXPECT_EQ(0, munmap(p, data.out_mmap_length));
-	EXPECT_EQ(base, refcnt());
+	EXPECT_EQ(base, module_refcnt());
 }
 
 /* A fault queue's fd holds the module after the /dev/iommu fd is closed. */
 TEST(fault_fd_holds_module)
 {
 	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
-	long base = refcnt();
+	long base = module_refcnt();
 	int fd;
 
 	ASSERT_LE(0, base);
@@ -131,16 +118,16 @@ TEST(fault_fd_holds_module)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &fa));
 	EXPECT_EQ(0, close(fd));
-	EXPECT_LT(base, refcnt());
+	EXPECT_LT(base, module_refcnt());
 	EXPECT_TRUE(unload_refused(base));
 	EXPECT_EQ(0, close(fa.out_fault_fd));
-	EXPECT_EQ(base, refcnt());
+	EXPECT_EQ(base, module_refcnt());
 }
 
 /* The selftest's access fd holds the module after the /dev/iommu fd is closed. */
 TEST(access_fd_holds_module)
 {
-	long base = refcnt();
+	long base = module_refcnt();
 	__u32 ioas;
 	int fd, afd;
 
@@ -150,10 +137,10 @@ TEST(access_fd_holds_module)
 	ASSERT_EQ(0, ioas_alloc(fd, &ioas));
 	ASSERT_EQ(0, create_access(fd, ioas, 0, &afd));
 	EXPECT_EQ(0, close(fd));
-	EXPECT_LT(base, refcnt());
+	EXPECT_LT(base, module_refcnt());
 	EXPECT_TRUE(unload_refused(base));
 	EXPECT_EQ(0, close(afd));
-	EXPECT_EQ(base, refcnt());
+	EXPECT_EQ(base, module_refcnt());
 }
 
 TEST_HARNESS_MAIN

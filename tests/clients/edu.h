@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * QEMU's edu device (1234:11e8) as the VFIO clients drive it: its registers (QEMU
+ * docs/specs/edu.rst) and one DMA run.
+ */
+#ifndef IOMMUFD_RS_EDU_H
+#define IOMMUFD_RS_EDU_H
+
+#include <stdint.h>
+#include <time.h>
+
+#define EDU_IDENT	0x00
+#define EDU_LIVENESS	0x04
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_CNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_CMD_START	0x1
+#define EDU_CMD_TO_RAM	0x2
+/* edu's own 4 KiB DMA buffer, in its DMA address space */
+#define EDU_BUF		0x40000
+
+static inline uint64_t rd64(volatile uint8_t *bar, unsigned int off)
+{
+	return *(volatile uint64_t *)(bar + off);
+}
+
+static inline void wr64(volatile uint8_t *bar, unsigned int off, uint64_t v)
+{
+	*(volatile uint64_t *)(bar + off) = v;
+}
+
+static inline uint32_t rd32(volatile uint8_t *bar, unsigned int off)
+{
+	return *(volatile uint32_t *)(bar + off);
+}
+
+/* Runs one edu DMA and waits for the device to finish it (it always does, fault or not). */
+static inline int edu_run_dma(volatile uint8_t *bar, uint64_t src, uint64_t dst, uint64_t len,
+			      uint64_t cmd)
+{
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	wr64(bar, EDU_DMA_SRC, src);
+	wr64(bar, EDU_DMA_DST, dst);
+	wr64(bar, EDU_DMA_CNT, len);
+	wr64(bar, EDU_DMA_CMD, cmd | EDU_CMD_START);
+	for (i = 0; i < 5000; i++) {
+		if (!(rd64(bar, EDU_DMA_CMD) & EDU_CMD_START))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+#endif
