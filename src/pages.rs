@@ -11,7 +11,8 @@
 //!
 //! Pinned pages are charged to RLIMIT_MEMLOCK as upstream does: the user's `locked_vm`, or with
 //! `IOMMU_OPTION_RLIMIT_MODE` = 1 the process's (`mm->locked_vm`, as VFIO does); `CAP_IPC_LOCK`
-//! exempts. `mm->pinned_vm` counts them in every mode.
+//! exempts. `mm->pinned_vm` counts them in every mode. A pin is charged a batch at a time before
+//! it allocates anything for that batch.
 //!
 //! Lock order: `Pages::pins` is a leaf, taken under an IOAS's `iopt` lock; it may sleep (GUP
 //! takes the mmap lock), never under a spinlock.
@@ -417,26 +418,28 @@ impl Pages {
     }
 
     /// Pages `span` (page indexes) as a new user: pins and charges what no other user already
-    /// pinned. All or nothing.
+    /// pinned. All or nothing: on failure nothing of it stays pinned or charged, and the PFN
+    /// table is back to what the other users need.
     pub(crate) fn pin(&self, span: Span) -> Result {
         if span.last >= self.npages() {
             return Err(EINVAL);
         }
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
-        pins.pfns.reserve(span)?;
         pins.users.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let need = cover::uncovered_len(&pins.users, span);
-        pins.account.charge(need)?;
         let mut failed_at = None;
+        let mut pinned = 0u64;
         let rc = cover::for_each_uncovered(&pins.users, span, |part| {
             self.pin_part(&pins.account, &mut pins.pfns, part)
                 .inspect_err(|_| {
                     failed_at = Some(part.start);
-                })
+                })?;
+            pinned += part.len();
+            Ok(())
         });
         if let Err(e) = rc {
-            // The parts before the one that failed are pinned (that one unwound itself).
+            // The parts before the one that failed are pinned and charged, `pinned` pages (that
+            // one unwound itself).
             if let Some(stop) = failed_at.filter(|&s| s > span.start) {
                 let done = Span {
                     start: span.start,
@@ -447,17 +450,18 @@ impl Pages {
                     Ok(())
                 });
             }
-            pins.account.uncharge(need);
+            pins.account.uncharge(pinned);
+            pins.pfns.release_unused(&pins.users, span);
             return Err(e);
         }
-        pins.npinned += need;
+        pins.npinned += pinned;
         // Capacity was reserved above.
         pins.users.push(span, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
 
     /// Ends a user [`Self::pin`] added with the same `span`: unpins and uncharges what no other
-    /// user still covers.
+    /// user still covers, and frees the PFN chunks no other user needs.
     pub(crate) fn unpin(&self, span: Span) {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
@@ -473,9 +477,7 @@ impl Pages {
         });
         pins.account.uncharge(freed);
         pins.npinned = pins.npinned.saturating_sub(freed);
-        if pins.users.is_empty() {
-            pins.pfns = pins.pfns.emptied();
-        }
+        pins.pfns.release_unused(&pins.users, span);
     }
 
     /// Replaces the user `whole` by `a` and `b`, which cover the same pages: an area split.
@@ -493,60 +495,80 @@ impl Pages {
         f(&self.pins.lock())
     }
 
-    /// Pins pages `part`, none of which is pinned, recording their PFNs; on failure nothing of
-    /// `part` stays pinned.
+    /// Pins pages `part`, none of which is pinned, recording their PFNs, a batch at a time: each
+    /// batch is charged, then given room in the PFN table, then pinned, so what a pin costs
+    /// follows what it pinned, never the length of `part` (a huge mapping of unbacked memory
+    /// fails at its first unbacked page having allocated one batch's worth). On failure nothing
+    /// of `part` stays pinned or charged; the chunks of the table it made are the caller's to
+    /// release.
     fn pin_part(&self, account: &Account, pfns: &mut PfnTable, part: Span) -> Result {
         let batch = batch_pages();
+        // First page not pinned yet.
         let mut idx = part.start;
+        let mut charged = 0u64;
         let rc = (|| -> Result {
             let mut pages: KVec<*mut bindings::page> = KVec::new();
             let first_len = usize::try_from(part.len()).unwrap_or(usize::MAX).min(batch);
             pages.reserve(first_len, GFP_KERNEL_ACCOUNT)?;
             while idx <= part.last {
-                let want = usize::try_from(part.last - idx + 1)
-                    .unwrap_or(usize::MAX)
-                    .min(pages.capacity());
-                let got = match &self.source {
-                    Source::User => self.pin_user(account, idx, want, &mut pages)?,
-                    Source::File(file) => self.pin_file(file, idx, want, pfns)?,
-                    Source::DmaBuf(d) => d.pfns(self.base, idx, want, pfns)?,
+                let room = u64::try_from(pages.capacity()).unwrap_or(u64::MAX).max(1);
+                let end = idx.saturating_add(room - 1).min(part.last);
+                let this = Span {
+                    start: idx,
+                    last: end,
                 };
-                if let Source::User = self.source {
-                    // Recorded a chunk's slice at a time (one table lookup per run, not per page).
-                    let mut i = 0;
-                    while i < got {
-                        let Some(slots) = pfns.slots_mut(idx + i as u64, got - i) else {
-                            // Cannot happen (`pin` reserved the span); never leave a pinned page
-                            // unrecorded.
-                            for j in i..got {
-                                // SAFETY: pinned by GUP above and not recorded anywhere.
-                                unsafe { bindings::unpin_user_page(*pages.as_ptr().add(j)) };
+                account.charge(this.len())?;
+                charged += this.len();
+                pfns.reserve(this)?;
+                while idx <= end {
+                    let want = usize::try_from(end - idx + 1).unwrap_or(usize::MAX);
+                    let got = match &self.source {
+                        Source::User => self.pin_user(account, idx, want, &mut pages)?,
+                        Source::File(file) => self.pin_file(file, idx, want, pfns)?,
+                        Source::DmaBuf(d) => d.pfns(self.base, idx, want, pfns)?,
+                    };
+                    if let Source::User = self.source {
+                        // Recorded a chunk's slice at a time (one table lookup per run, not
+                        // per page).
+                        let mut i = 0;
+                        while i < got {
+                            let Some(slots) = pfns.slots_mut(idx + i as u64, got - i) else {
+                                // Cannot happen (the batch was reserved); never leave a pinned
+                                // page unrecorded.
+                                for j in i..got {
+                                    // SAFETY: pinned by GUP above and not recorded anywhere.
+                                    unsafe { bindings::unpin_user_page(*pages.as_ptr().add(j)) };
+                                }
+                                idx += i as u64;
+                                return Err(EINVAL);
+                            };
+                            for (k, slot) in slots.iter_mut().enumerate() {
+                                // SAFETY: GUP filled the first `got` entries of the array's
+                                // capacity with pages it pinned, so each is a valid page;
+                                // `i + k < got`.
+                                *slot = unsafe {
+                                    shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i + k))
+                                } as u64;
                             }
-                            idx += i as u64;
-                            return Err(EINVAL);
-                        };
-                        for (k, slot) in slots.iter_mut().enumerate() {
-                            // SAFETY: GUP filled the first `got` entries of the array's capacity
-                            // with pages it pinned, so each is a valid page; `i + k < got`.
-                            *slot =
-                                unsafe { shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i + k)) }
-                                    as u64;
+                            i += slots.len();
                         }
-                        i += slots.len();
                     }
+                    idx += got as u64;
                 }
-                idx += got as u64;
             }
             Ok(())
         })();
-        if rc.is_err() && idx > part.start {
-            self.unpin_part(
-                pfns,
-                Span {
-                    start: part.start,
-                    last: idx - 1,
-                },
-            );
+        if rc.is_err() {
+            if idx > part.start {
+                self.unpin_part(
+                    pfns,
+                    Span {
+                        start: part.start,
+                        last: idx - 1,
+                    },
+                );
+            }
+            account.uncharge(charged);
         }
         rc
     }
