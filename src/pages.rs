@@ -10,9 +10,10 @@
 //! is kept here, so domains and accesses read it without another walk of user memory.
 //!
 //! Pinned pages are charged to RLIMIT_MEMLOCK as upstream does: the user's `locked_vm`, or with
-//! `IOMMU_OPTION_RLIMIT_MODE` = 1 the process's (`mm->locked_vm`, as VFIO does); `CAP_IPC_LOCK`
-//! exempts. `mm->pinned_vm` counts them in every mode. A pin is charged a batch at a time before
-//! it allocates anything for that batch.
+//! `IOMMU_OPTION_RLIMIT_MODE` = 1 the process's (`mm->locked_vm`, as VFIO does), against the
+//! limit of the process that mapped them, whoever pins them later (a child, a helper, a kernel
+//! thread); `CAP_IPC_LOCK` of the mapper exempts. `mm->pinned_vm` counts them in every mode. A
+//! pin is charged a batch at a time before it allocates anything for that batch.
 //!
 //! Lock order: `Pages::pins` is a leaf, taken under an IOAS's `iopt` lock; it may sleep (GUP
 //! takes the mmap lock), never under a spinlock.
@@ -51,6 +52,7 @@ use kernel::{
         Arc,
         Mutex, //
     },
+    task::Task,
 };
 
 use crate::{
@@ -90,7 +92,40 @@ enum Mode {
     Mm,
 }
 
-/// Whom pinned pages are charged to: the user and process that mapped them.
+/// The task whose RLIMIT_MEMLOCK judges the pins of a pages object: the thread group leader of
+/// the task that mapped them (upstream's `pages->source_task`), whichever task or kernel thread
+/// pins them later. The limit is read when a pin is charged, so it is the mapper's limit of that
+/// moment, as upstream.
+///
+/// # Invariants
+///
+/// `0` is a thread group leader we hold a reference to. A referenced task keeps its signal struct
+/// (where its rlimits live) until the last reference goes, even after it exited.
+struct SourceTask(ARef<Task>);
+
+impl SourceTask {
+    /// The calling thread's group leader.
+    fn current() -> Self {
+        let task = kernel::current!();
+        // INVARIANT: the group leader of the current task, referenced by `ARef::from`.
+        Self(ARef::from(task.group_leader()))
+    }
+
+    fn as_ptr(&self) -> *mut bindings::task_struct {
+        self.0.as_ptr()
+    }
+
+    /// Its RLIMIT_MEMLOCK, in pages.
+    fn memlock_pages(&self) -> u64 {
+        // SAFETY: the task is referenced (type invariant), so its signal struct is valid;
+        // `task_rlimit()` reads one word of it.
+        let bytes = unsafe { shim::iommufd_rs_task_rlimit_memlock(self.as_ptr()) };
+        u64::try_from(bytes / PAGE_SIZE).unwrap_or(u64::MAX)
+    }
+}
+
+/// Whom pinned pages are charged to: the user and process that mapped them, judged against the
+/// limit of the task that mapped them.
 ///
 /// # Invariants
 ///
@@ -99,10 +134,11 @@ pub(crate) struct Account {
     mode: Mode,
     user: NonNull<bindings::user_struct>,
     mm: ARef<Mm>,
+    task: SourceTask,
 }
 
 // SAFETY: `user_struct` is refcounted and its `locked_vm` is atomic; the reference may be used
-// and dropped from any thread.
+// and dropped from any thread. `mm` and `task` are references the kernel lets any thread hold.
 unsafe impl Send for Account {}
 // SAFETY: as above; shared use only touches atomics.
 unsafe impl Sync for Account {}
@@ -115,7 +151,12 @@ impl Account {
         // SAFETY: returns the current credentials' user with a reference taken for us.
         let user = NonNull::new(unsafe { shim::iommufd_rs_get_current_user() }).ok_or(EFAULT)?;
         // INVARIANT: `user` carries the reference `get_current_user()` took.
-        Ok(Self { mode, user, mm })
+        Ok(Self {
+            mode,
+            user,
+            mm,
+            task: SourceTask::current(),
+        })
     }
 
     /// Whether charges held by `self` belong to another process or user than `new`'s.
@@ -136,11 +177,33 @@ impl Account {
             .is_some_and(|mm| core::ptr::eq(mm.as_raw(), self.mm.as_raw()))
     }
 
-    /// Charges without the limit check: giving back a charge that was just taken away.
+    /// `mm->locked_vm += npages` (or `-=`) under the mmap lock, judged against the source task's
+    /// limit unless `bypass`; `ENOMEM` over it. Only a charge can fail.
+    fn account_mm(&self, npages: usize, inc: bool, bypass: bool) -> Result {
+        let mm = self.mm.as_raw();
+        // SAFETY: `mm` is grabbed, so the struct and its lock live as long as `self`.
+        unsafe { shim::iommufd_rs_mmap_write_lock(mm) };
+        // SAFETY: the mmap lock is held for writing, as `__account_locked_vm()` asserts; `mm` and
+        // the task are referenced (type invariants of `Self` and `SourceTask`).
+        let rc =
+            unsafe { bindings::__account_locked_vm(mm, npages, inc, self.task.as_ptr(), bypass) };
+        // SAFETY: taken above, by this thread.
+        unsafe { shim::iommufd_rs_mmap_write_unlock(mm) };
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
+        }
+        Ok(())
+    }
+
+    /// Charges without the limit check, so it cannot fail: giving back a charge that was just
+    /// taken away (`IOMMU_IOAS_CHANGE_PROCESS` rolling back).
     fn charge_always(&self, npages: u64) {
         let Ok(n) = i64::try_from(npages) else {
             return;
         };
+        if n == 0 {
+            return;
+        }
         match self.mode {
             Mode::None => {}
             Mode::User => {
@@ -148,18 +211,17 @@ impl Account {
             }
             Mode::Mm => {
                 if let Ok(n) = usize::try_from(npages) {
-                    // SAFETY: `mm` is grabbed; a charge back after an uncharge of the same size.
-                    unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, true) };
+                    // Bypassing the limit, the charge cannot fail.
+                    let _ = self.account_mm(n, true, true);
                 }
             }
         }
         self.pinned_vm().add(n, Relaxed);
     }
 
-    /// The calling process and user, in the context's accounting mode.
+    /// The calling process and user, in the context's accounting mode (decided now, for the
+    /// life of the mapping: `CAP_IPC_LOCK` of the mapper exempts).
     fn current(account_mm: bool) -> Result<Self> {
-        let task = kernel::current!();
-        let mm = ARef::<Mm>::from(&**task.mm().ok_or(EFAULT)?);
         // SAFETY: `capable()` only reads the current task's credentials.
         let mode = if unsafe { bindings::capable(bindings::CAP_IPC_LOCK as c_int) } {
             Mode::None
@@ -168,10 +230,7 @@ impl Account {
         } else {
             Mode::User
         };
-        // SAFETY: returns the current credentials' user with a reference taken for us.
-        let user = NonNull::new(unsafe { shim::iommufd_rs_get_current_user() }).ok_or(EFAULT)?;
-        // INVARIANT: `user` carries the reference `get_current_user()` took.
-        Ok(Self { mode, user, mm })
+        Self::current_in_mode(mode)
     }
 
     /// `user->locked_vm`.
@@ -188,7 +247,8 @@ impl Account {
         unsafe { Atomic::from_ptr(&raw mut (*self.mm.as_raw()).__bindgen_anon_1.pinned_vm.counter) }
     }
 
-    /// Charges `npages` newly pinned pages; `ENOMEM` over the limit, as upstream.
+    /// Charges `npages` newly pinned pages against the source task's RLIMIT_MEMLOCK; `ENOMEM`
+    /// over the limit, as upstream. The pinning task's own limit and capabilities play no part.
     fn charge(&self, npages: u64) -> Result {
         if npages == 0 {
             return Ok(());
@@ -201,9 +261,7 @@ impl Account {
         match self.mode {
             Mode::None => {}
             Mode::User => {
-                // SAFETY: reads the current task's rlimit.
-                let limit = unsafe { shim::iommufd_rs_rlimit_memlock() } / PAGE_SIZE;
-                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let limit = i64::try_from(self.task.memlock_pages()).unwrap_or(i64::MAX);
                 let counter = self.locked_vm();
                 let mut cur = counter.load(Relaxed);
                 loop {
@@ -219,12 +277,7 @@ impl Account {
             }
             Mode::Mm => {
                 let n = usize::try_from(npages).map_err(|_| ENOMEM)?;
-                // SAFETY: `mm` is grabbed; `account_locked_vm()` takes its mmap lock itself and
-                // checks RLIMIT_MEMLOCK of the current task.
-                let rc = unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, true) };
-                if rc != 0 {
-                    return Err(Error::from_errno(rc));
-                }
+                self.account_mm(n, true, false)?;
             }
         }
         self.pinned_vm().add(n, Relaxed);
@@ -246,8 +299,8 @@ impl Account {
             }
             Mode::Mm => {
                 if let Ok(n) = usize::try_from(npages) {
-                    // SAFETY: as in `charge`; an uncharge never fails.
-                    unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, false) };
+                    // An uncharge never fails.
+                    let _ = self.account_mm(n, false, true);
                 }
             }
         }
