@@ -10,8 +10,10 @@
 //! is kept here, so domains and accesses read it without another walk of user memory.
 //!
 //! Pinned pages are charged to RLIMIT_MEMLOCK as upstream does: the user's `locked_vm`, or with
-//! `IOMMU_OPTION_RLIMIT_MODE` = 1 the process's (`mm->locked_vm`, as VFIO does); `CAP_IPC_LOCK`
-//! exempts. `mm->pinned_vm` counts them in every mode.
+//! `IOMMU_OPTION_RLIMIT_MODE` = 1 the process's (`mm->locked_vm`, as VFIO does), against the
+//! limit of the process that mapped them, whoever pins them later (a child, a helper, a kernel
+//! thread); `CAP_IPC_LOCK` of the mapper exempts. `mm->pinned_vm` counts them in every mode. A
+//! pin is charged a batch at a time before it allocates anything for that batch.
 //!
 //! Lock order: `Pages::pins` is a leaf, taken under an IOAS's `iopt` lock; it may sleep (GUP
 //! takes the mmap lock), never under a spinlock.
@@ -53,6 +55,7 @@ use kernel::{
         Arc,
         Mutex, //
     },
+    task::Task,
 };
 
 use crate::{
@@ -93,7 +96,40 @@ enum Mode {
     Mm,
 }
 
-/// Whom pinned pages are charged to: the user and process that mapped them.
+/// The task whose RLIMIT_MEMLOCK judges the pins of a pages object: the thread group leader of
+/// the task that mapped them (upstream's `pages->source_task`), whichever task or kernel thread
+/// pins them later. The limit is read when a pin is charged, so it is the mapper's limit of that
+/// moment, as upstream.
+///
+/// # Invariants
+///
+/// `0` is a thread group leader we hold a reference to. A referenced task keeps its signal struct
+/// (where its rlimits live) until the last reference goes, even after it exited.
+struct SourceTask(ARef<Task>);
+
+impl SourceTask {
+    /// The calling thread's group leader.
+    fn current() -> Self {
+        let task = kernel::current!();
+        // INVARIANT: the group leader of the current task, referenced by `ARef::from`.
+        Self(ARef::from(task.group_leader()))
+    }
+
+    fn as_ptr(&self) -> *mut bindings::task_struct {
+        self.0.as_ptr()
+    }
+
+    /// Its RLIMIT_MEMLOCK, in pages.
+    fn memlock_pages(&self) -> u64 {
+        // SAFETY: the task is referenced (type invariant), so its signal struct is valid;
+        // `task_rlimit()` reads one word of it.
+        let bytes = unsafe { shim::iommufd_rs_task_rlimit_memlock(self.as_ptr()) };
+        u64::try_from(bytes / PAGE_SIZE).unwrap_or(u64::MAX)
+    }
+}
+
+/// Whom pinned pages are charged to: the user and process that mapped them, judged against the
+/// limit of the task that mapped them.
 ///
 /// # Invariants
 ///
@@ -102,10 +138,11 @@ pub(crate) struct Account {
     mode: Mode,
     user: NonNull<bindings::user_struct>,
     mm: ARef<Mm>,
+    task: SourceTask,
 }
 
 // SAFETY: `user_struct` is refcounted and its `locked_vm` is atomic; the reference may be used
-// and dropped from any thread.
+// and dropped from any thread. `mm` and `task` are references the kernel lets any thread hold.
 unsafe impl Send for Account {}
 // SAFETY: as above; shared use only touches atomics.
 unsafe impl Sync for Account {}
@@ -118,7 +155,12 @@ impl Account {
         // SAFETY: returns the current credentials' user with a reference taken for us.
         let user = NonNull::new(unsafe { shim::iommufd_rs_get_current_user() }).ok_or(EFAULT)?;
         // INVARIANT: `user` carries the reference `get_current_user()` took.
-        Ok(Self { mode, user, mm })
+        Ok(Self {
+            mode,
+            user,
+            mm,
+            task: SourceTask::current(),
+        })
     }
 
     /// Whether charges held by `self` belong to another process or user than `new`'s.
@@ -139,11 +181,33 @@ impl Account {
             .is_some_and(|mm| core::ptr::eq(mm.as_raw(), self.mm.as_raw()))
     }
 
-    /// Charges without the limit check: giving back a charge that was just taken away.
+    /// `mm->locked_vm += npages` (or `-=`) under the mmap lock, judged against the source task's
+    /// limit unless `bypass`; `ENOMEM` over it. Only a charge can fail.
+    fn account_mm(&self, npages: usize, inc: bool, bypass: bool) -> Result {
+        let mm = self.mm.as_raw();
+        // SAFETY: `mm` is grabbed, so the struct and its lock live as long as `self`.
+        unsafe { shim::iommufd_rs_mmap_write_lock(mm) };
+        // SAFETY: the mmap lock is held for writing, as `__account_locked_vm()` asserts; `mm` and
+        // the task are referenced (type invariants of `Self` and `SourceTask`).
+        let rc =
+            unsafe { bindings::__account_locked_vm(mm, npages, inc, self.task.as_ptr(), bypass) };
+        // SAFETY: taken above, by this thread.
+        unsafe { shim::iommufd_rs_mmap_write_unlock(mm) };
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
+        }
+        Ok(())
+    }
+
+    /// Charges without the limit check, so it cannot fail: giving back a charge that was just
+    /// taken away (`IOMMU_IOAS_CHANGE_PROCESS` rolling back).
     fn charge_always(&self, npages: u64) {
         let Ok(n) = i64::try_from(npages) else {
             return;
         };
+        if n == 0 {
+            return;
+        }
         match self.mode {
             Mode::None => {}
             Mode::User => {
@@ -151,18 +215,17 @@ impl Account {
             }
             Mode::Mm => {
                 if let Ok(n) = usize::try_from(npages) {
-                    // SAFETY: `mm` is grabbed; a charge back after an uncharge of the same size.
-                    unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, true) };
+                    // Bypassing the limit, the charge cannot fail.
+                    let _ = self.account_mm(n, true, true);
                 }
             }
         }
         self.pinned_vm().add(n, Relaxed);
     }
 
-    /// The calling process and user, in the context's accounting mode.
+    /// The calling process and user, in the context's accounting mode (decided now, for the
+    /// life of the mapping: `CAP_IPC_LOCK` of the mapper exempts).
     fn current(account_mm: bool) -> Result<Self> {
-        let task = kernel::current!();
-        let mm = ARef::<Mm>::from(&**task.mm().ok_or(EFAULT)?);
         // SAFETY: `capable()` only reads the current task's credentials.
         let mode = if unsafe { bindings::capable(bindings::CAP_IPC_LOCK as c_int) } {
             Mode::None
@@ -171,10 +234,7 @@ impl Account {
         } else {
             Mode::User
         };
-        // SAFETY: returns the current credentials' user with a reference taken for us.
-        let user = NonNull::new(unsafe { shim::iommufd_rs_get_current_user() }).ok_or(EFAULT)?;
-        // INVARIANT: `user` carries the reference `get_current_user()` took.
-        Ok(Self { mode, user, mm })
+        Self::current_in_mode(mode)
     }
 
     /// `user->locked_vm`.
@@ -191,7 +251,8 @@ impl Account {
         unsafe { Atomic::from_ptr(&raw mut (*self.mm.as_raw()).__bindgen_anon_1.pinned_vm.counter) }
     }
 
-    /// Charges `npages` newly pinned pages; `ENOMEM` over the limit, as upstream.
+    /// Charges `npages` newly pinned pages against the source task's RLIMIT_MEMLOCK; `ENOMEM`
+    /// over the limit, as upstream. The pinning task's own limit and capabilities play no part.
     fn charge(&self, npages: u64) -> Result {
         if npages == 0 {
             return Ok(());
@@ -204,9 +265,7 @@ impl Account {
         match self.mode {
             Mode::None => {}
             Mode::User => {
-                // SAFETY: reads the current task's rlimit.
-                let limit = unsafe { shim::iommufd_rs_rlimit_memlock() } / PAGE_SIZE;
-                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let limit = i64::try_from(self.task.memlock_pages()).unwrap_or(i64::MAX);
                 let counter = self.locked_vm();
                 let mut cur = counter.load(Relaxed);
                 loop {
@@ -222,12 +281,7 @@ impl Account {
             }
             Mode::Mm => {
                 let n = usize::try_from(npages).map_err(|_| ENOMEM)?;
-                // SAFETY: `mm` is grabbed; `account_locked_vm()` takes its mmap lock itself and
-                // checks RLIMIT_MEMLOCK of the current task.
-                let rc = unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, true) };
-                if rc != 0 {
-                    return Err(Error::from_errno(rc));
-                }
+                self.account_mm(n, true, false)?;
             }
         }
         self.pinned_vm().add(n, Relaxed);
@@ -249,8 +303,8 @@ impl Account {
             }
             Mode::Mm => {
                 if let Ok(n) = usize::try_from(npages) {
-                    // SAFETY: as in `charge`; an uncharge never fails.
-                    unsafe { bindings::account_locked_vm(self.mm.as_raw(), n, false) };
+                    // An uncharge never fails.
+                    let _ = self.account_mm(n, false, true);
                 }
             }
         }
@@ -321,6 +375,16 @@ impl Pins {
     pub(crate) fn pfns(&self, span: Span) -> Option<PfnView<'_>> {
         self.pfns.view(span)
     }
+}
+
+/// Frees the PFN chunks touching `span` that no user of `pins` covers any page of.
+fn release_unused(pins: &mut Pins, span: Span) {
+    let users = &pins.users;
+    pins.pfns.release_unused(
+        !users.is_empty(),
+        |chunk| cover::uncovered_len(users, chunk) < chunk.len(),
+        span,
+    );
 }
 
 /// The memory an area maps (upstream's `struct iopt_pages`). Areas share it:
@@ -427,26 +491,28 @@ impl Pages {
     }
 
     /// Pages `span` (page indexes) as a new user: pins and charges what no other user already
-    /// pinned. All or nothing.
+    /// pinned. All or nothing: on failure nothing of it stays pinned or charged, and the PFN
+    /// table is back to what the other users need.
     pub(crate) fn pin(&self, span: Span) -> Result {
         if span.last >= self.npages() {
             return Err(EINVAL);
         }
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
-        pins.pfns.reserve(span)?;
         pins.users.reserve_user(span)?;
-        let need = cover::uncovered_len(&pins.users, span);
-        pins.account.charge(need)?;
         let mut failed_at = None;
+        let mut pinned = 0u64;
         let rc = cover::for_each_uncovered(&pins.users, span, |part| {
             self.pin_part(&pins.account, &mut pins.pfns, part)
                 .inspect_err(|_| {
                     failed_at = Some(part.start);
-                })
+                })?;
+            pinned += part.len();
+            Ok(())
         });
         if let Err(e) = rc {
-            // The parts before the one that failed are pinned (that one unwound itself).
+            // The parts before the one that failed are pinned and charged, `pinned` pages (that
+            // one unwound itself).
             if let Some(stop) = failed_at.filter(|&s| s > span.start) {
                 let done = Span {
                     start: span.start,
@@ -457,16 +523,19 @@ impl Pages {
                     Ok(())
                 });
             }
-            pins.account.uncharge(need);
+            pins.account.uncharge(pinned);
+            release_unused(pins, span);
             return Err(e);
         }
-        pins.npinned += need;
+        pins.npinned += pinned;
+        // Room was reserved above.
         pins.users.add_user(span);
         Ok(())
     }
 
     /// Ends a user [`Self::pin`] added with the same `span`: unpins and uncharges what no other
-    /// user still covers. `false` (and nothing done) if no user has exactly that span.
+    /// user still covers, and frees the PFN chunks no other user needs. `false` (and nothing
+    /// done) if no user has exactly that span.
     pub(crate) fn unpin(&self, span: Span) -> bool {
         let mut guard = self.pins.lock();
         let pins = &mut *guard;
@@ -481,9 +550,7 @@ impl Pages {
         });
         pins.account.uncharge(freed);
         pins.npinned = pins.npinned.saturating_sub(freed);
-        if pins.users.is_empty() {
-            pins.pfns = pins.pfns.emptied();
-        }
+        release_unused(pins, span);
         true
     }
 
@@ -533,60 +600,80 @@ impl Pages {
         f(&self.pins.lock())
     }
 
-    /// Pins pages `part`, none of which is pinned, recording their PFNs; on failure nothing of
-    /// `part` stays pinned.
+    /// Pins pages `part`, none of which is pinned, recording their PFNs, a batch at a time: each
+    /// batch is charged, then given room in the PFN table, then pinned, so what a pin costs
+    /// follows what it pinned, never the length of `part` (a huge mapping of unbacked memory
+    /// fails at its first unbacked page having allocated one batch's worth). On failure nothing
+    /// of `part` stays pinned or charged; the chunks of the table it made are the caller's to
+    /// release.
     fn pin_part(&self, account: &Account, pfns: &mut PfnTable, part: Span) -> Result {
         let batch = batch_pages();
+        // First page not pinned yet.
         let mut idx = part.start;
+        let mut charged = 0u64;
         let rc = (|| -> Result {
             let mut pages: KVec<*mut bindings::page> = KVec::new();
             let first_len = usize::try_from(part.len()).unwrap_or(usize::MAX).min(batch);
             pages.reserve(first_len, GFP_KERNEL_ACCOUNT)?;
             while idx <= part.last {
-                let want = usize::try_from(part.last - idx + 1)
-                    .unwrap_or(usize::MAX)
-                    .min(pages.capacity());
-                let got = match &self.source {
-                    Source::User => self.pin_user(account, idx, want, &mut pages)?,
-                    Source::File(file) => self.pin_file(file, idx, want, pfns)?,
-                    Source::DmaBuf(d) => d.pfns(self.base, idx, want, pfns)?,
+                let room = u64::try_from(pages.capacity()).unwrap_or(u64::MAX).max(1);
+                let end = idx.saturating_add(room - 1).min(part.last);
+                let this = Span {
+                    start: idx,
+                    last: end,
                 };
-                if let Source::User = self.source {
-                    // Recorded a chunk's slice at a time (one table lookup per run, not per page).
-                    let mut i = 0;
-                    while i < got {
-                        let Some(slots) = pfns.slots_mut(idx + i as u64, got - i) else {
-                            // Cannot happen (`pin` reserved the span); never leave a pinned page
-                            // unrecorded.
-                            for j in i..got {
-                                // SAFETY: pinned by GUP above and not recorded anywhere.
-                                unsafe { bindings::unpin_user_page(*pages.as_ptr().add(j)) };
+                account.charge(this.len())?;
+                charged += this.len();
+                pfns.reserve(this)?;
+                while idx <= end {
+                    let want = usize::try_from(end - idx + 1).unwrap_or(usize::MAX);
+                    let got = match &self.source {
+                        Source::User => self.pin_user(account, idx, want, &mut pages)?,
+                        Source::File(file) => self.pin_file(file, idx, want, pfns)?,
+                        Source::DmaBuf(d) => d.pfns(self.base, idx, want, pfns)?,
+                    };
+                    if let Source::User = self.source {
+                        // Recorded a chunk's slice at a time (one table lookup per run, not
+                        // per page).
+                        let mut i = 0;
+                        while i < got {
+                            let Some(slots) = pfns.slots_mut(idx + i as u64, got - i) else {
+                                // Cannot happen (the batch was reserved); never leave a pinned
+                                // page unrecorded.
+                                for j in i..got {
+                                    // SAFETY: pinned by GUP above and not recorded anywhere.
+                                    unsafe { bindings::unpin_user_page(*pages.as_ptr().add(j)) };
+                                }
+                                idx += i as u64;
+                                return Err(EINVAL);
+                            };
+                            for (k, slot) in slots.iter_mut().enumerate() {
+                                // SAFETY: GUP filled the first `got` entries of the array's
+                                // capacity with pages it pinned, so each is a valid page;
+                                // `i + k < got`.
+                                *slot = unsafe {
+                                    shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i + k))
+                                } as u64;
                             }
-                            idx += i as u64;
-                            return Err(EINVAL);
-                        };
-                        for (k, slot) in slots.iter_mut().enumerate() {
-                            // SAFETY: GUP filled the first `got` entries of the array's capacity
-                            // with pages it pinned, so each is a valid page; `i + k < got`.
-                            *slot =
-                                unsafe { shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i + k)) }
-                                    as u64;
+                            i += slots.len();
                         }
-                        i += slots.len();
                     }
+                    idx += got as u64;
                 }
-                idx += got as u64;
             }
             Ok(())
         })();
-        if rc.is_err() && idx > part.start {
-            self.unpin_part(
-                pfns,
-                Span {
-                    start: part.start,
-                    last: idx - 1,
-                },
-            );
+        if rc.is_err() {
+            if idx > part.start {
+                self.unpin_part(
+                    pfns,
+                    Span {
+                        start: part.start,
+                        last: idx - 1,
+                    },
+                );
+            }
+            account.uncharge(charged);
         }
         rc
     }

@@ -88,9 +88,19 @@ struct user_struct *iommufd_rs_get_current_user(void)
 	return get_current_user();
 }
 
-unsigned long iommufd_rs_rlimit_memlock(void)
+unsigned long iommufd_rs_task_rlimit_memlock(const struct task_struct *task)
 {
-	return rlimit(RLIMIT_MEMLOCK);
+	return task_rlimit(task, RLIMIT_MEMLOCK);
+}
+
+void iommufd_rs_mmap_write_lock(struct mm_struct *mm)
+{
+	mmap_write_lock(mm);
+}
+
+void iommufd_rs_mmap_write_unlock(struct mm_struct *mm)
+{
+	mmap_write_unlock(mm);
 }
 
 void iommufd_rs_memcpy_from_page(char *to, struct page *page, size_t offset, size_t len)

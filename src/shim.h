@@ -22,7 +22,11 @@ bool iommufd_rs_pci_pri_facts(struct device *dev, bool *is_virtfn, bool *pri_sup
 unsigned long iommufd_rs_folio_pfn(const struct folio *folio);
 unsigned long iommufd_rs_folio_nr_pages(const struct folio *folio);
 struct user_struct *iommufd_rs_get_current_user(void);
-unsigned long iommufd_rs_rlimit_memlock(void);
+struct task_struct;
+struct mm_struct;
+unsigned long iommufd_rs_task_rlimit_memlock(const struct task_struct *task);
+void iommufd_rs_mmap_write_lock(struct mm_struct *mm);
+void iommufd_rs_mmap_write_unlock(struct mm_struct *mm);
 void iommufd_rs_memcpy_from_page(char *to, struct page *page, size_t offset, size_t len);
 void iommufd_rs_memcpy_to_page(struct page *page, size_t offset, const char *from, size_t len);
 void iommufd_rs_dirty_bitmap_init(struct iommu_dirty_bitmap *dirty, struct iova_bitmap *bitmap,

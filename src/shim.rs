@@ -22,7 +22,9 @@ extern "C" {
     pub(crate) fn iommufd_rs_folio_pfn(folio: *const bindings::folio) -> usize;
     pub(crate) fn iommufd_rs_folio_nr_pages(folio: *const bindings::folio) -> usize;
     pub(crate) fn iommufd_rs_get_current_user() -> *mut bindings::user_struct;
-    pub(crate) fn iommufd_rs_rlimit_memlock() -> usize;
+    pub(crate) fn iommufd_rs_task_rlimit_memlock(task: *const bindings::task_struct) -> usize;
+    pub(crate) fn iommufd_rs_mmap_write_lock(mm: *mut bindings::mm_struct);
+    pub(crate) fn iommufd_rs_mmap_write_unlock(mm: *mut bindings::mm_struct);
     pub(crate) fn iommufd_rs_allow_unsafe_interrupts() -> bool;
     pub(crate) fn iommufd_rs_list_add(
         entry: *mut bindings::list_head,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # The `clients` suite: every client of the whole stack on one VFIO cdev, as one TAP stream with
-# the tests edu_dma, edu_dma_after_unmap (tests/clients/edu_dma.c), qemu_vfio_pci
+# the tests edu_dma, edu_dma_after_unmap (tests/clients/edu_dma.c), huge_unbacked_attach_fails_fast,
+# huge_over_memlock_attach_fails_fast (huge_attach.c), qemu_vfio_pci
 # (qemu_vfio_pci.sh) and rust_vmm_vfio (rustvmm/, the rust-vmm crates). A client that is missing
 # counts as failed, with the reason.
 #
@@ -43,6 +44,7 @@ collect() { # name-of-client, command...
 }
 
 collect edu_dma "$here/build/edu_dma" "$cdev"
+collect huge_attach "$here/build/huge_attach" "$cdev"
 collect qemu_vfio_pci "$here/qemu_vfio_pci.sh" "$cdev"
 if [ $# -ge 3 ]; then
 	collect group_owner "$here/build/group_owner" "$2" "$3"

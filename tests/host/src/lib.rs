@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Host build of the kernel-independent files of `src/` (everything under `src/pure/`): the same
-//! source the module compiles, tested here with `cargo test` in seconds instead of a VM boot.
+//! Host build of the kernel-independent files of `src/` (everything under `src/pure/`, and
+//! `src/pfns.rs` over a model of the kernel's vectors): the same source the module compiles,
+//! tested here with `cargo test` in seconds instead of a VM boot.
 
 #![allow(dead_code)]
 
 #[path = "../../../src/pure/mod.rs"]
 pub mod pure;
+
+/// The PFN table of `src/pfns.rs`, built over the model of the kernel's vectors in
+/// `kernel-model/` (whose allocations can be made to fail).
+#[path = "../../../src/pfns.rs"]
+pub mod pfns;
+
+/// What `src/pfns.rs` takes from `src/pages.rs`.
+mod pages {
+    pub(crate) use kernel::alloc::QuietVec;
+}
 
 #[cfg(test)]
 mod attach_tests;
@@ -15,6 +26,8 @@ mod batch_props;
 mod cover_props;
 #[cfg(test)]
 mod model;
+#[cfg(test)]
+mod pfns_props;
 #[cfg(test)]
 mod props;
 #[cfg(test)]
