@@ -306,13 +306,13 @@ def main():
     for s, *_ in rows:
         if s not in suites:
             suites.append(s)
-    lines = [f"{'suite':<20}" + "".join(f"{i + ' ok/fail/skip':>22}" for i in impls)]
+    lines = [f"{'suite':<20}" + "".join(f"{i + ' ok/fail/skip':>31}" for i in impls)]
     for s in suites:
         cells = []
         for i in impls:
             rs = [r for (ss, _, ii, r, _, _) in rows if ss == s and ii == i]
             cells.append(f"{rs.count('ok')}/{rs.count('fail')}/{rs.count('skip')}" if rs else "-")
-        lines.append(f"{s:<20}" + "".join(f"{c:>22}" for c in cells))
+        lines.append(f"{s:<20}" + "".join(f"{c:>31}" for c in cells))
     gated = [r for r in rows if r[4]]
     passed = sum(1 for r in gated if r[3] == "ok")
     failed = sum(1 for r in gated if r[3] == "fail")
