@@ -26,7 +26,7 @@
 
 #include "kselftest_harness.h"
 #include "edu.h"
-#include "modref.h"
+#include "sysinfo.h"
 
 /* edu masks DMA addresses to 28 bits: IOVAs below 256 MiB */
 #define SRC_IOVA	0x100000UL

@@ -32,6 +32,7 @@
 #include <linux/vfio.h>
 
 #include "kselftest_harness.h"
+#include "sysinfo.h"
 
 #define PAGE 4096UL
 #define MIB (1UL << 20)
@@ -49,25 +50,6 @@
 
 static const char *cdev_path;
 
-/* Whether the loaded module is ours (as tests/selftests/common.h: the runners export
- * IOMMUFD_IMPL; else ours is the out-of-tree one). */
-static int impl_is_rust(void)
-{
-	const char *impl = getenv("IOMMUFD_IMPL");
-	char taint[32] = "";
-	FILE *f;
-
-	if (impl)
-		return strcmp(impl, "rust") == 0;
-	f = fopen("/sys/module/iommufd/taint", "r");
-	if (!f)
-		return 0;
-	if (!fgets(taint, sizeof(taint), f))
-		taint[0] = 0;
-	fclose(f);
-	return strchr(taint, 'O') != NULL;
-}
-
 struct dev {
 	int iommufd;
 	int devfd;
@@ -76,19 +58,7 @@ struct dev {
 
 static long meminfo(const char *tag)
 {
-	char line[128];
-	long val = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, strlen(tag)) && line[strlen(tag)] == ':') {
-			val = strtol(line + strlen(tag) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
+	return proc_kb("/proc/meminfo", tag);
 }
 
 static double now_ms(void)

@@ -18,6 +18,7 @@
 
 #include <linux/iommufd.h>
 #include "iommufd_test.h"
+#include "sysinfo.h"
 
 #define PAGE 4096UL
 #define HUGE (2UL << 20)
@@ -302,42 +303,7 @@ static inline int access_replace(int fd, int afd, __u32 ioas)
 /* A "Vm...:" line of /proc/self/status, in kB; -1 if missing. */
 static inline long vm_status(const char *tag)
 {
-	char line[128];
-	long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, strlen(tag)) && line[strlen(tag)] == ':') {
-			val = strtol(line + strlen(tag) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
-}
-
-/*
- * Whether the loaded iommufd is ours (the Rust module), for the few tests where ours is stricter
- * than upstream (Documentation/design.rst, "Where we are stricter than upstream"): they assert
- * our answer and log the C module's. The runners say which one they loaded (IOMMUFD_IMPL=c or
- * rust); without it, an out-of-tree module (taint flag O) is taken for ours.
- */
-static inline int impl_is_rust(void)
-{
-	const char *impl = getenv("IOMMUFD_IMPL");
-	char taint[32] = "";
-	FILE *f;
-
-	if (impl)
-		return strcmp(impl, "rust") == 0;
-	f = fopen("/sys/module/iommufd/taint", "r");
-	if (!f)
-		return 0;
-	if (!fgets(taint, sizeof(taint), f))
-		taint[0] = 0;
-	fclose(f);
-	return strchr(taint, 'O') != NULL;
+	return proc_kb("/proc/self/status", tag);
 }
 
 #endif /* IOMMUFD_RS_SELFTESTS_COMMON_H */

@@ -33,6 +33,7 @@
 
 #include "kselftest_harness.h"
 #include "common.h"
+#include "memlock.h"
 #include "fail_nth.h"
 
 /* Most scenarios map this many pages: enough for several PTEs, quick under TCG. */
@@ -429,29 +430,6 @@ static int invalidate(int fd, __u32 id, __u32 type, void *data, __u32 entry_len,
 }
 
 /* ------------------------------------------------------------------ accounting */
-
-/* Pins are charged (VmLck, RLIMIT_MEMLOCK) only for tasks without CAP_IPC_LOCK. */
-static int drop_cap_ipc_lock(void)
-{
-	cap_value_t cap = CAP_IPC_LOCK;
-	cap_t caps = cap_get_proc();
-	int ret;
-
-	if (!caps)
-		return -1;
-	ret = cap_set_flag(caps, CAP_EFFECTIVE, 1, &cap, CAP_CLEAR);
-	if (!ret)
-		ret = cap_set_proc(caps);
-	cap_free(caps);
-	return ret;
-}
-
-static int set_memlock(rlim_t bytes)
-{
-	struct rlimit r = { .rlim_cur = bytes, .rlim_max = bytes };
-
-	return setrlimit(RLIMIT_MEMLOCK, &r);
-}
 
 /* ------------------------------------------------------------------ the loop */
 

@@ -25,6 +25,7 @@
 
 #include "kselftest_harness.h"
 #include "common.h"
+#include "memlock.h"
 
 #define FIXED (RW | IOMMU_IOAS_MAP_FIXED_IOVA)
 /* One past the aperture's last IOVA. */
@@ -78,29 +79,6 @@ static int rlimit_mode(int fd, __u32 op, __u64 *val)
 
 	*val = cmd.val64;
 	return ret;
-}
-
-/* Pinned pages are charged to RLIMIT_MEMLOCK only for tasks without CAP_IPC_LOCK. */
-static int drop_cap_ipc_lock(void)
-{
-	cap_value_t cap = CAP_IPC_LOCK;
-	cap_t caps = cap_get_proc();
-	int ret;
-
-	if (!caps)
-		return -1;
-	ret = cap_set_flag(caps, CAP_EFFECTIVE, 1, &cap, CAP_CLEAR);
-	if (!ret)
-		ret = cap_set_proc(caps);
-	cap_free(caps);
-	return ret;
-}
-
-static int set_memlock(rlim_t bytes)
-{
-	struct rlimit r = { .rlim_cur = bytes, .rlim_max = bytes };
-
-	return setrlimit(RLIMIT_MEMLOCK, &r);
 }
 
 FIXTURE(mock)

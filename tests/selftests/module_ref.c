@@ -24,7 +24,7 @@
 #include "iommufd_test.h"
 #include "kselftest_harness.h"
 #include "common.h"
-#include "modref.h"
+#include "sysinfo.h"
 
 /*
  * With the count above @base (so the unload must be refused), delete_module() must fail and

@@ -33,6 +33,7 @@
 
 #include "kselftest_harness.h"
 #include "common.h"
+#include "memlock.h"
 
 #define TIB (1UL << 40)
 #define MIB (1UL << 20)
@@ -52,19 +53,7 @@
 /* A line of /proc/meminfo, in kB; -1 if missing. */
 static long meminfo(const char *tag)
 {
-	char line[128];
-	long val = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, strlen(tag)) && line[strlen(tag)] == ':') {
-			val = strtol(line + strlen(tag) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
+	return proc_kb("/proc/meminfo", tag);
 }
 
 /* Kernel memory a pin's bookkeeping can come from: slab (kmalloc, large kmalloc) and vmalloc. */
@@ -107,27 +96,6 @@ static char *reserve_huge_va(size_t *len)
 			return p;
 	}
 	return MAP_FAILED;
-}
-
-static int drop_cap(cap_value_t cap, cap_flag_value_t how)
-{
-	cap_t caps = cap_get_proc();
-	int ret;
-
-	if (!caps)
-		return -1;
-	ret = cap_set_flag(caps, CAP_EFFECTIVE, 1, &cap, how);
-	if (!ret)
-		ret = cap_set_proc(caps);
-	cap_free(caps);
-	return ret;
-}
-
-static int set_memlock(rlim_t bytes)
-{
-	struct rlimit r = { .rlim_cur = bytes, .rlim_max = bytes };
-
-	return setrlimit(RLIMIT_MEMLOCK, &r);
 }
 
 static int rlimit_mode_mm(int fd)
