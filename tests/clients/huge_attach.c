@@ -192,6 +192,28 @@ static int kmsg_open(void)
 	return k;
 }
 
+/*
+ * The attach of @d to its IOAS fails with @err within FAST_MS, Slab and VmallocUsed within
+ * SLACK_KB of what they were, and no warning in the kernel log since @k was opened.
+ */
+static void attach_fails_fast(struct __test_metadata *_metadata, struct dev *d, int err, int k)
+{
+	long slab0 = meminfo("Slab"), vm0 = meminfo("VmallocUsed"), slab1, vm1;
+	double t0 = now_ms(), ms;
+
+	ASSERT_EQ(-1, attach(d, d->ioas));
+	EXPECT_EQ(err, errno);
+	ms = now_ms() - t0;
+	slab1 = meminfo("Slab");
+	vm1 = meminfo("VmallocUsed");
+	TH_LOG("attach failed (%s) in %.0f ms; Slab %ld -> %ld kB, VmallocUsed %ld -> %ld kB",
+	       strerror(errno), ms, slab0, slab1, vm0, vm1);
+	EXPECT_GT(FAST_MS, ms);
+	EXPECT_GT(SLACK_KB, slab1 - slab0);
+	EXPECT_GT(SLACK_KB, vm1 - vm0);
+	EXPECT_EQ(0, kmsg_warned(k));
+}
+
 /* Clears CAP_IPC_LOCK from the effective set: pins are charged to RLIMIT_MEMLOCK. */
 static int drop_cap_ipc_lock(void)
 {
@@ -210,9 +232,7 @@ TEST(huge_unbacked_attach_fails_fast)
 {
 	struct iommu_ioas_unmap u = { .size = sizeof(u), .length = UINT64_MAX };
 	uint64_t top, iova, len, backed = 40 * MIB;
-	long slab0, vm0, slab1, vm1;
 	struct dev d;
-	double t0, ms;
 	int k = kmsg_open();
 	char *va;
 
@@ -226,20 +246,7 @@ TEST(huge_unbacked_attach_fails_fast)
 	memset(va, 0x3c, backed);
 	ASSERT_EQ(0, map_fixed(&d, va, len, iova));
 
-	slab0 = meminfo("Slab");
-	vm0 = meminfo("VmallocUsed");
-	t0 = now_ms();
-	ASSERT_EQ(-1, attach(&d, d.ioas));
-	EXPECT_EQ(EFAULT, errno);
-	ms = now_ms() - t0;
-	slab1 = meminfo("Slab");
-	vm1 = meminfo("VmallocUsed");
-	TH_LOG("attach failed (%s) in %.0f ms; Slab %ld -> %ld kB, VmallocUsed %ld -> %ld kB",
-	       strerror(errno), ms, slab0, slab1, vm0, vm1);
-	EXPECT_GT(FAST_MS, ms);
-	EXPECT_GT(SLACK_KB, slab1 - slab0);
-	EXPECT_GT(SLACK_KB, vm1 - vm0);
-	EXPECT_EQ(0, kmsg_warned(k));
+	attach_fails_fast(_metadata, &d, EFAULT, k);
 
 	/* The context is fine: the backed part attaches and maps. */
 	u.ioas_id = d.ioas;
@@ -259,10 +266,8 @@ TEST(huge_over_memlock_attach_fails_fast)
 {
 	struct rlimit r = { .rlim_cur = 16 * MIB, .rlim_max = 16 * MIB };
 	uint64_t top, iova, len;
-	long slab0, vm0, slab1, vm1;
 	int prot = PROT_READ | PROT_WRITE;
 	struct dev d;
-	double t0, ms;
 	int k = kmsg_open();
 	char *va;
 
@@ -285,20 +290,7 @@ TEST(huge_over_memlock_attach_fails_fast)
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &r));
 	ASSERT_EQ(0, map_fixed(&d, va, len, iova));
 
-	slab0 = meminfo("Slab");
-	vm0 = meminfo("VmallocUsed");
-	t0 = now_ms();
-	ASSERT_EQ(-1, attach(&d, d.ioas));
-	EXPECT_EQ(ENOMEM, errno);
-	ms = now_ms() - t0;
-	slab1 = meminfo("Slab");
-	vm1 = meminfo("VmallocUsed");
-	TH_LOG("attach failed (%s) in %.0f ms; Slab %ld -> %ld kB, VmallocUsed %ld -> %ld kB",
-	       strerror(errno), ms, slab0, slab1, vm0, vm1);
-	EXPECT_GT(FAST_MS, ms);
-	EXPECT_GT(SLACK_KB, slab1 - slab0);
-	EXPECT_GT(SLACK_KB, vm1 - vm0);
-	EXPECT_EQ(0, kmsg_warned(k));
+	attach_fails_fast(_metadata, &d, ENOMEM, k);
 	dev_teardown(&d);
 	munmap(va, len);
 }
