@@ -18,19 +18,8 @@
 //! Lock order: `Pages::pins` is a leaf, taken under an IOAS's `iopt` lock; it may sleep (GUP
 //! takes the mmap lock), never under a spinlock.
 
-use core::{
-    mem::ManuallyDrop,
-    ops::{
-        Deref,
-        DerefMut, //
-    },
-    ptr::NonNull,
-};
+use core::ptr::NonNull;
 use kernel::{
-    alloc::{
-        Allocator,
-        Vec, //
-    },
     bindings,
     ffi::{
         c_int,
@@ -316,41 +305,6 @@ impl Drop for Account {
     fn drop(&mut self) {
         // SAFETY: drops the reference the type invariant says we hold.
         unsafe { bindings::free_uid(self.user.as_ptr()) };
-    }
-}
-
-/// A vector that, dropped without ever having allocated, skips the allocator: the kernel crate's
-/// `Vec` hands even an empty buffer back to `krealloc()`/`kvrealloc()`, which a pages object that
-/// was never pinned (every map without a domain) would otherwise pay on each unmap.
-pub(crate) struct QuietVec<T, A: Allocator>(ManuallyDrop<Vec<T, A>>);
-
-impl<T, A: Allocator> QuietVec<T, A> {
-    pub(crate) fn new() -> Self {
-        Self(ManuallyDrop::new(Vec::new()))
-    }
-}
-
-impl<T, A: Allocator> Deref for QuietVec<T, A> {
-    type Target = Vec<T, A>;
-
-    fn deref(&self) -> &Vec<T, A> {
-        &self.0
-    }
-}
-
-impl<T, A: Allocator> DerefMut for QuietVec<T, A> {
-    fn deref_mut(&mut self) -> &mut Vec<T, A> {
-        &mut self.0
-    }
-}
-
-impl<T, A: Allocator> Drop for QuietVec<T, A> {
-    fn drop(&mut self) {
-        // A vector of sized elements with no capacity holds no element and no memory.
-        if self.0.capacity() != 0 || size_of::<T>() == 0 {
-            // SAFETY: dropped once, here; the field is not used after.
-            unsafe { ManuallyDrop::drop(&mut self.0) };
-        }
     }
 }
 

@@ -14,15 +14,58 @@
 //! This file builds in the host crate too (`tests/host`, over a model of the kernel's vectors
 //! that can fail any allocation), so keep its kernel surface to the vector and error types.
 
+use core::{
+    mem::ManuallyDrop,
+    ops::{
+        Deref,
+        DerefMut, //
+    },
+};
 use kernel::{
-    alloc::allocator::KVmalloc,
+    alloc::{
+        allocator::KVmalloc,
+        Allocator,
+        Vec, //
+    },
     prelude::*, //
 };
 
-use crate::{
-    pages::QuietVec,
-    pure::span::Span, //
-};
+use crate::pure::span::Span;
+
+/// A vector that, dropped without ever having allocated, skips the allocator: the kernel crate's
+/// `Vec` hands even an empty buffer back to `krealloc()`/`kvrealloc()`, which a pages object that
+/// was never pinned (every map without a domain) would otherwise pay on each unmap.
+pub(crate) struct QuietVec<T, A: Allocator>(ManuallyDrop<Vec<T, A>>);
+
+impl<T, A: Allocator> QuietVec<T, A> {
+    pub(crate) fn new() -> Self {
+        Self(ManuallyDrop::new(Vec::new()))
+    }
+}
+
+impl<T, A: Allocator> Deref for QuietVec<T, A> {
+    type Target = Vec<T, A>;
+
+    fn deref(&self) -> &Vec<T, A> {
+        &self.0
+    }
+}
+
+impl<T, A: Allocator> DerefMut for QuietVec<T, A> {
+    fn deref_mut(&mut self) -> &mut Vec<T, A> {
+        &mut self.0
+    }
+}
+
+impl<T, A: Allocator> Drop for QuietVec<T, A> {
+    fn drop(&mut self) {
+        // A vector of sized elements with no capacity holds no element and no memory.
+        if self.0.capacity() != 0 || size_of::<T>() == 0 {
+            // SAFETY: dropped once, here; the field is not used after.
+            unsafe { ManuallyDrop::drop(&mut self.0) };
+        }
+    }
+}
 
 /// PFNs per chunk: a page of them (4 KiB), covering 2 MiB of 4 KiB pages, so a chunk is one
 /// slab allocation that never falls back to vmalloc, and a huge page is one chunk.

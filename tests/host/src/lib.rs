@@ -13,11 +13,6 @@ pub mod pure;
 #[path = "../../../src/pfns.rs"]
 pub mod pfns;
 
-/// What `src/pfns.rs` takes from `src/pages.rs`.
-mod pages {
-    pub(crate) use kernel::alloc::QuietVec;
-}
-
 #[cfg(test)]
 mod attach_tests;
 #[cfg(test)]

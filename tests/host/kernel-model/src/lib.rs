@@ -199,35 +199,6 @@ pub mod alloc {
             &mut self.v
         }
     }
-
-    /// `src/pages.rs`'s `QuietVec` (a `Vec` that skips the allocator when dropped empty): the
-    /// same thing here.
-    pub struct QuietVec<T, A: Allocator>(Vec<T, A>);
-
-    impl<T, A: Allocator> QuietVec<T, A> {
-        pub fn new() -> Self {
-            Self(Vec::new())
-        }
-    }
-
-    impl<T, A: Allocator> Default for QuietVec<T, A> {
-        fn default() -> Self {
-            Self::new()
-        }
-    }
-
-    impl<T, A: Allocator> Deref for QuietVec<T, A> {
-        type Target = Vec<T, A>;
-        fn deref(&self) -> &Vec<T, A> {
-            &self.0
-        }
-    }
-
-    impl<T, A: Allocator> DerefMut for QuietVec<T, A> {
-        fn deref_mut(&mut self) -> &mut Vec<T, A> {
-            &mut self.0
-        }
-    }
 }
 
 pub mod error {
