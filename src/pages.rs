@@ -336,7 +336,7 @@ fn release_unused(pins: &mut Pins, span: Span) {
     let users = &pins.users;
     pins.pfns.release_unused(
         !users.is_empty(),
-        |chunk| cover::uncovered_len(users, chunk) < chunk.len(),
+        |chunk| cover::covers_any(users, chunk),
         span,
     );
 }

@@ -117,6 +117,15 @@ pub(crate) fn for_each_uncovered<E>(
     }
 }
 
+/// Whether any page of `range` has a user: one lookup, where [`uncovered_len`] walks every
+/// piece of the range (a PFN chunk of 512 pages under per-page pins).
+pub(crate) fn covers_any<P: Pieces + ?Sized>(pieces: &P, range: Span) -> bool {
+    // Pieces all have users: one that starts at or below the range's end and reaches its start.
+    pieces
+        .at_or_below(range.last)
+        .is_some_and(|(_, pc)| pc.last >= range.start)
+}
+
 /// Pages of `range` that no user covers.
 pub(crate) fn uncovered_len<P: Pieces + ?Sized>(pieces: &P, range: Span) -> u64 {
     let mut n = 0u64;

@@ -7,6 +7,7 @@
 use crate::pure::cover::{
     add,
     any_user,
+    covers_any,
     for_each_uncovered,
     inserts_for_add,
     inserts_for_replace,
@@ -261,6 +262,7 @@ proptest! {
             check(&map, &model)?;
             prop_assert_eq!(walk(&map, probe), model_uncovered(&model, probe));
             prop_assert_eq!(uncovered_len(&map, probe), model_uncovered(&model, probe).iter().map(|s| s.len()).sum::<u64>());
+            prop_assert_eq!(covers_any(&map, probe), uncovered_len(&map, probe) < probe.len());
         }
         // Every user goes, one `any_user` at a time, and then nothing is left.
         while let Some(s) = any_user(&map) {
