@@ -57,6 +57,6 @@ check-hard:
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	rm -rf src/generated tests/selftests/build results
+	rm -rf src/ffi/generated tests/selftests/build results
 
 .PHONY: all setup kernel module fmt host-test check check-hard demo bench clean

@@ -105,7 +105,7 @@ if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
 	mkdir -p "$nc_tree/tools"
 	cp -a Kbuild Kconfig Makefile src "$nc_tree/"
 	cp -a tools/gen-bindings.sh tools/kernel "$nc_tree/tools/"
-	rm -rf "$nc_tree/src/generated"
+	rm -rf "$nc_tree/src/ffi/generated"
 	find "$nc_tree/src" -name '*.o' -o -name '*.cmd' -o -name '*.d' | xargs -r rm -f
 	(cd "$nc_tree" && make -s module KPROFILE=nocontainer KDIR="$nc_kdir" KSRC="$ksrc") \
 		>"$results/raw/module-build-nocontainer.txt" 2>&1 ||

@@ -7,7 +7,7 @@ set -euo pipefail
 kdir=$1
 ksrc=$2
 repo=$(cd "$(dirname "$0")/.." && pwd)
-out=$repo/src/generated
+out=$repo/src/ffi/generated
 mkdir -p "$out"
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
@@ -24,22 +24,22 @@ gen_uapi() { # header output
 }
 
 gen_uapi "$kdir/usr/include/linux/iommufd.h" "$out/iommufd_uapi.rs"
-# VFIO type1 container ioctls, which /dev/iommu answers for compatibility (src/vfio_compat.rs).
+# VFIO type1 container ioctls, which /dev/iommu answers for compatibility (src/vfio/compat.rs).
 gen_uapi "$kdir/usr/include/linux/vfio.h" "$out/vfio_uapi.rs"
 # IOMMU_TEST_CMD (drivers/iommu/iommufd/iommufd_test.h): read from the tree under test, never copied.
 gen_uapi "$ksrc/drivers/iommu/iommufd/iommufd_test.h" "$out/iommufd_test.rs"
 
-# Kernel interfaces outside the kernel crate's bindings (src/kernel_extra.h). bindgen gets the
+# Kernel interfaces outside the kernel crate's bindings (src/ffi/kernel_extra.h). bindgen gets the
 # exact clang flags the kernel used for rust/bindings (read from its .cmd file), so layouts match
 # the kernel's; only the listed items are emitted and every type they use comes from
 # kernel::bindings.
 gen_kernel_extra() {
-	local hdr=$repo/src/kernel_extra.h rs=$out/kernel_extra.rs
+	local hdr=$repo/src/ffi/kernel_extra.h rs=$out/kernel_extra.rs
 	local cmdfile=$kdir/rust/bindings/.bindings_generated.rs.cmd
 	# Layouts depend on the kernel's config (lockdep grows locks): regenerate for another tree.
 	local stamp=$rs.kdir
 	[ -f "$rs" ] && [ "$rs" -nt "$hdr" ] && [ "$rs" -nt "$0" ] && [ "$rs" -nt "$cmdfile" ] &&
-		[ "$rs" -nt "$repo/src/shim.h" ] &&
+		[ "$rs" -nt "$repo/src/ffi/shim.h" ] &&
 		[ "$(cat "$stamp" 2>/dev/null)" = "$kdir" ] && return 0
 	local line flags=()
 	# The clang half of the kernel's own bindgen command, up to its sed post-processing; kbuild

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Host build of the kernel-independent files of `src/` (everything under `src/pure/`, and
-//! `src/pfns.rs` over a model of the kernel's vectors): the same source the module compiles,
+//! `src/pages/pfns.rs` over a model of the kernel's vectors): the same source the module compiles,
 //! tested here with `cargo test` in seconds instead of a VM boot.
 
 #![allow(dead_code)]
@@ -8,9 +8,9 @@
 #[path = "../../../src/pure/mod.rs"]
 pub mod pure;
 
-/// The PFN table of `src/pfns.rs`, built over the model of the kernel's vectors in
+/// The PFN table of `src/pages/pfns.rs`, built over the model of the kernel's vectors in
 /// `kernel-model/` (whose allocations can be made to fail).
-#[path = "../../../src/pfns.rs"]
+#[path = "../../../src/pages/pfns.rs"]
 pub mod pfns;
 
 #[cfg(test)]

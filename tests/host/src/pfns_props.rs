@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `src/pfns.rs` against a per-page model, driven the way `Pages::pin`/`unpin` drive it: a pin
+//! `src/pages/pfns.rs` against a per-page model, driven the way `Pages::pin`/`unpin` drive it: a pin
 //! reserves and fills its uncovered parts a batch at a time and, if an allocation fails, releases
 //! what no other user needs; an unpin releases the same way.
 //!

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! A model of the kernel crate's surface that `src/pfns.rs` uses, so the host crate builds that
+//! A model of the kernel crate's surface that `src/pages/pfns.rs` uses, so the host crate builds that
 //! file unchanged: `Vec<T, A>` with the kernel's fallible API (`reserve`, `from_elem`,
 //! `insert_within_capacity`, ...), the error type and the allocation flags.
 //!

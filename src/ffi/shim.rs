@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Declarations of `src/ffi/shim.c`: static inlines of the kernel that Rust cannot call, one C line
+//! each. `src/ffi/shim.h` holds the same prototypes and the C compiler checks the definitions against
+//! it; keep the two in step.
+
+use kernel::{bindings, ffi::c_int};
+
+// `struct page` and `struct folio` embed zero-sized members (lockdep maps) that trip
+// `improper_ctypes`; only pointers to them cross the boundary, never the structs.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn iommufd_rs_page_ref_count(page: *const bindings::page) -> c_int;
+    pub(crate) fn iommufd_rs_page_compound(page: *const bindings::page) -> bool;
+    pub(crate) fn iommufd_rs_put_page(page: *mut bindings::page);
+    pub(crate) fn iommufd_rs_page_to_pfn(page: *const bindings::page) -> usize;
+    pub(crate) fn iommufd_rs_pfn_to_page(pfn: usize) -> *mut bindings::page;
+    pub(crate) fn iommufd_rs_pci_pri_facts(
+        dev: *mut bindings::device,
+        is_virtfn: *mut bool,
+        pri_supported: *mut bool,
+    ) -> bool;
+    pub(crate) fn iommufd_rs_folio_pfn(folio: *const bindings::folio) -> usize;
+    pub(crate) fn iommufd_rs_folio_nr_pages(folio: *const bindings::folio) -> usize;
+    pub(crate) fn iommufd_rs_get_current_user() -> *mut bindings::user_struct;
+    pub(crate) fn iommufd_rs_task_rlimit_memlock(task: *const bindings::task_struct) -> usize;
+    pub(crate) fn iommufd_rs_mmap_write_lock(mm: *mut bindings::mm_struct);
+    pub(crate) fn iommufd_rs_mmap_write_unlock(mm: *mut bindings::mm_struct);
+    pub(crate) fn iommufd_rs_allow_unsafe_interrupts() -> bool;
+    pub(crate) fn iommufd_rs_list_add(
+        entry: *mut bindings::list_head,
+        head: *mut bindings::list_head,
+    );
+    pub(crate) fn iommufd_rs_list_del_init(entry: *mut bindings::list_head);
+    pub(crate) fn iommufd_rs_list_move_tail(
+        entry: *mut bindings::list_head,
+        head: *mut bindings::list_head,
+    );
+    pub(crate) fn iommufd_rs_wake_unused();
+    pub(crate) fn iommufd_rs_wait_unused(
+        count: *const u32,
+        timeout_ms: kernel::ffi::c_uint,
+    ) -> bool;
+    pub(crate) fn iommufd_rs_memcpy_from_page(
+        to: *mut u8,
+        page: *mut bindings::page,
+        offset: usize,
+        len: usize,
+    );
+    pub(crate) fn iommufd_rs_dirty_bitmap_init(
+        dirty: *mut bindings::iommu_dirty_bitmap,
+        bitmap: *mut bindings::iova_bitmap,
+        gather: *mut bindings::iommu_iotlb_gather,
+    );
+    pub(crate) fn iommufd_rs_iotlb_sync(
+        domain: *mut bindings::iommu_domain,
+        gather: *mut bindings::iommu_iotlb_gather,
+    );
+    pub(crate) fn iommufd_rs_dma_resv_lock(obj: *mut bindings::dma_resv) -> c_int;
+    pub(crate) fn iommufd_rs_dma_resv_unlock(obj: *mut bindings::dma_resv);
+    pub(crate) fn iommufd_rs_virt_to_phys(addr: *mut kernel::ffi::c_void) -> bindings::phys_addr_t;
+    pub(crate) fn iommufd_rs_cond_resched();
+    pub(crate) fn iommufd_rs_file_writable(file: *const bindings::file) -> bool;
+    pub(crate) fn iommufd_rs_file_seals(file: *mut bindings::file) -> kernel::ffi::c_uint;
+    pub(crate) fn iommufd_rs_mapping_map_writable(file: *mut bindings::file) -> c_int;
+    pub(crate) fn iommufd_rs_mapping_unmap_writable(file: *mut bindings::file);
+    pub(crate) fn iommufd_rs_vma_pgoff(vma: *const bindings::vm_area_struct) -> usize;
+    pub(crate) fn iommufd_rs_mmap_phys(
+        vma: *mut bindings::vm_area_struct,
+        owner: *mut kernel::ffi::c_void,
+        addr: bindings::phys_addr_t,
+    ) -> c_int;
+    pub(crate) fn iommufd_rs_vfio_dmabuf_range(
+        attach: *mut bindings::dma_buf_attachment,
+        paddr: *mut u64,
+        len: *mut u64,
+    ) -> c_int;
+    pub(crate) fn iommufd_rs_memcpy_to_page(
+        page: *mut bindings::page,
+        offset: usize,
+        from: *const u8,
+        len: usize,
+    );
+}
+
+#[cfg(CONFIG_IOMMUFD_TEST)]
+extern "C" {
+    /// Whether the caller is where sleeping is not allowed (the mock IOMMU's checks).
+    pub(crate) fn iommufd_rs_cannot_sleep() -> bool;
+}

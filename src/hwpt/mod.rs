@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: GPL-2.0
+//! HWPT paging objects: an `iommu_domain` from the kernel IOMMU API that an IOAS keeps equal to
+//! its areas (upstream's hw_pagetable.c, paging part).
+//!
+//! A HWPT holds its IOAS (IOAS `DESTROY` answers `EBUSY` meanwhile); devices attached to it hold
+//! it. An automatic HWPT (one the kernel made when a device attached to an IOAS) goes away when
+//! its last device leaves; one made by `IOMMU_HWPT_ALLOC` when userspace destroys it.
+//!
+//! Lock order: `Ioas::hwpts` (automatic domain choice) before a group's attach lock before
+//! `Ioas::iopt`; the object table is a leaf.
+
+pub(crate) mod device;
+pub(crate) mod dirty;
+
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicU32,
+        Ordering, //
+    },
+};
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::Arc, //
+};
+
+use crate::{
+    context::errno,
+    context::ioctl::Ucmd,
+    context::object::{
+        self,
+        Hold,
+        Object,
+        Pt,
+        Used,
+        Users, //
+    },
+    eventq::fault::Fault,
+    ffi::uapi,
+    hwpt::device::Device,
+    ioas::iopt::DomainRef,
+    ioas::Ioas,
+};
+
+/// An `iommu_domain` allocated for us, freed with `iommu_domain_free()`.
+///
+/// # Invariants
+///
+/// `self.0` is a domain we allocated and nobody else frees.
+pub(crate) struct DomainBox(NonNull<bindings::iommu_domain>);
+
+// SAFETY: domains are used from any thread through the IOMMU API, which locks inside.
+unsafe impl Send for DomainBox {}
+// SAFETY: as above.
+unsafe impl Sync for DomainBox {}
+
+impl DomainBox {
+    /// A paging domain for `dev`: through the driver's `domain_alloc_paging_flags()` with
+    /// `user_data` (driver-specific page table settings) when given, else through the IOMMU
+    /// core.
+    fn alloc(
+        dev: &Device,
+        flags: u32,
+        user_data: Option<&bindings::iommu_user_data>,
+    ) -> Result<Self> {
+        let raw = match user_data {
+            None => {
+                // SAFETY: `dev` is a live device with an IOMMU (it was bound).
+                unsafe { bindings::iommu_paging_domain_alloc_flags(dev.as_raw(), flags) }
+            }
+            Some(data) => {
+                let ops = dev.iommu_ops()?;
+                // SAFETY: `ops` are the driver ops of a live probed device.
+                let alloc =
+                    unsafe { (*ops).domain_alloc_paging_flags }.ok_or(errno::eopnotsupp())?;
+                // SAFETY: the driver contract: a live device, flags, and user data the driver
+                // copies from user space itself.
+                let d = unsafe { alloc(dev.as_raw(), flags, data) };
+                if let Ok(d) = kernel::error::from_err_ptr(d) {
+                    // SAFETY: the driver returned a new domain; the core's allocator would set
+                    // the owner, this path must.
+                    unsafe { (*d).owner = ops };
+                }
+                d
+            }
+        };
+        let raw = kernel::error::from_err_ptr(raw)?;
+        // INVARIANT: a new domain, ours alone.
+        NonNull::new(raw).map(Self).ok_or(ENOMEM)
+    }
+
+    /// A nested domain for `dev` over `parent` (the driver's `domain_alloc_nested()`).
+    fn alloc_nested(
+        dev: &Device,
+        parent: &HwptPaging,
+        flags: u32,
+        user_data: &bindings::iommu_user_data,
+    ) -> Result<Self> {
+        let ops = dev.iommu_ops()?;
+        // SAFETY: `ops` are the driver ops of a live probed device.
+        let alloc = unsafe { (*ops).domain_alloc_nested }.ok_or(errno::eopnotsupp())?;
+        // SAFETY: the driver contract: a live device, the parent paging domain (held by
+        // `parent`), flags and user data the driver copies from user space itself.
+        let d = unsafe { alloc(dev.as_raw(), parent.domain(), flags, user_data) };
+        Self::adopt_nested(kernel::error::from_err_ptr(d)?, ops)
+    }
+
+    /// Takes over `raw`, a nested domain a driver of `ops` just allocated (by `dev` or by a
+    /// vIOMMU): the core's allocator would set the owner, this path must. A domain of another
+    /// type is freed again (`EOPNOTSUPP`).
+    fn adopt_nested(
+        raw: *mut bindings::iommu_domain,
+        ops: *const bindings::iommu_ops,
+    ) -> Result<Self> {
+        // INVARIANT: a new domain, ours alone.
+        let domain = NonNull::new(raw).map(Self).ok_or(ENOMEM)?;
+        // SAFETY: our new domain.
+        unsafe { (*raw).owner = ops };
+        // SAFETY: as above.
+        if unsafe { (*raw).type_ } != bindings::IOMMU_DOMAIN_NESTED {
+            return Err(errno::eopnotsupp());
+        }
+        Ok(domain)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::iommu_domain {
+        self.0.as_ptr()
+    }
+
+    /// Asks the driver to make the domain's DMA snoop the CPU caches whatever the device asks
+    /// (`enforce_cache_coherency()`); whether it does. Only before anything is mapped: drivers
+    /// with a per-PTE bit for it decide once.
+    fn enforce_cache_coherency(&self) -> bool {
+        // SAFETY: our live domain; its ops are the driver's, static.
+        let op = unsafe { (*(*self.0.as_ptr()).ops).enforce_cache_coherency };
+        // SAFETY: the driver's op on its own domain, which nothing uses yet.
+        op.is_some_and(|f| unsafe { f(self.0.as_ptr()) })
+    }
+
+    /// Routes the domain's I/O page faults to a fault queue (before anything attaches). The
+    /// queue is held by the HWPT's `fault` field, not here.
+    fn set_fault_handler(&self, fault: Option<&Hold<Fault>>) {
+        if fault.is_some() {
+            // SAFETY: a new domain nobody is attached to yet.
+            unsafe { (*self.0.as_ptr()).iopf_handler = Some(crate::eventq::fault::iopf_handler) };
+        }
+    }
+}
+
+impl Drop for DomainBox {
+    fn drop(&mut self) {
+        // SAFETY: the type invariant: ours to free, and nothing is attached to it any more
+        // (devices hold the HWPT that owns this).
+        unsafe { bindings::iommu_domain_free(self.0.as_ptr()) };
+    }
+}
+
+/// `IOMMUFD_OBJ_HWPT_PAGING`.
+pub(crate) struct HwptPaging {
+    domain: DomainBox,
+    /// The IOAS whose mappings the domain carries, held (its `DESTROY` answers `EBUSY`).
+    pub(crate) ioas: Hold<Ioas>,
+    /// Made by an attach to an IOAS, not by `IOMMU_HWPT_ALLOC`.
+    pub(crate) auto_domain: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`: nested domains may sit on it.
+    pub(crate) nest_parent: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: may be attached at PASIDs.
+    pasid_compat: bool,
+    /// The domain keeps all DMA cache coherent (set at allocation for a device that can).
+    pub(crate) enforce_cc: bool,
+    /// Where I/O page faults on this domain go (`IOMMU_HWPT_FAULT_ID_VALID`), held.
+    fault: Option<Hold<Fault>>,
+    users: Users,
+    id: AtomicU32,
+}
+
+impl Used for HwptPaging {
+    fn users(&self) -> &Users {
+        &self.users
+    }
+}
+
+/// Flags a paging HWPT may be allocated with.
+const PAGING_FLAGS: u32 = uapi::IOMMU_HWPT_ALLOC_NEST_PARENT
+    | uapi::IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+    | uapi::IOMMU_HWPT_FAULT_ID_VALID
+    | uapi::IOMMU_HWPT_ALLOC_PASID;
+
+impl HwptPaging {
+    /// A domain for `dev`, filled with everything mapped in `ioas` (upstream's
+    /// `iommufd_hwpt_paging_alloc()` without immediate attach: the domain is complete before any
+    /// device sees it). `fault`'s hold goes with the HWPT, or at once if it is not made.
+    pub(crate) fn new(
+        ioas: &Arc<Ioas>,
+        dev: &Device,
+        flags: u32,
+        user_data: Option<&bindings::iommu_user_data>,
+        auto_domain: bool,
+        fault: Option<Hold<Fault>>,
+    ) -> Result<Arc<Self>> {
+        if flags & !PAGING_FLAGS != 0 {
+            return Err(errno::eopnotsupp());
+        }
+        // Faults are reported through nested domains, not by a nesting parent.
+        if flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0
+            && flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0
+        {
+            return Err(errno::eopnotsupp());
+        }
+        if flags & uapi::IOMMU_HWPT_ALLOC_DIRTY_TRACKING != 0
+            && !dev.capable(bindings::iommu_cap_IOMMU_CAP_DIRTY_TRACKING)
+        {
+            return Err(errno::eopnotsupp());
+        }
+        let domain = DomainBox::alloc(dev, flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID, user_data)?;
+        // A device whose IOMMU can keep even its no-snoop DMA coherent gets a domain that does
+        // (VFIO tells KVM so, and KVM then skips emulating WBINVD), set before the fill below
+        // maps anything. Such a driver that cannot do it on a new domain is buggy (upstream
+        // WARNs too). Devices without the capability may still share the domain later.
+        let enforce_cc = dev.capable(bindings::iommu_cap_IOMMU_CAP_ENFORCE_CACHE_COHERENCY);
+        if enforce_cc && kernel::warn_on!(!domain.enforce_cache_coherency()) {
+            return Err(EINVAL);
+        }
+        domain.set_fault_handler(fault.as_ref());
+        let dref = DomainRef(domain.0);
+        ioas.iopt.lock().add_domain(dref)?;
+        // From here the value's Drop undoes the fill, and its fields give the holds back, even
+        // if the allocation below fails (the value is dropped then).
+        let hwpt = Arc::new(
+            HwptPaging {
+                domain,
+                ioas: Hold::new(ioas.clone()),
+                auto_domain,
+                nest_parent: flags & uapi::IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
+                pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
+                enforce_cc,
+                fault,
+                users: Users::default(),
+                id: AtomicU32::new(0),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        Ok(hwpt)
+    }
+
+    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
+        self.domain.as_ptr()
+    }
+
+    pub(crate) fn set_id(&self, id: u32) {
+        self.id.store(id, Ordering::Relaxed);
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.id.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for HwptPaging {
+    fn drop(&mut self) {
+        // Unmap and unpin while the domain still exists; the domain is freed after this body.
+        self.ioas
+            .iopt
+            .lock()
+            .remove_domain(DomainRef(self.domain.0));
+        // The IOAS's hold goes with the field, after this.
+    }
+}
+
+/// `IOMMUFD_OBJ_HWPT_NESTED`: a domain whose stage-1 table userspace (a guest) owns, on top of a
+/// nesting-parent paging HWPT that translates the stage-2.
+pub(crate) struct HwptNested {
+    domain: DomainBox,
+    /// The nesting parent, held (its `DESTROY` answers `EBUSY`).
+    pub(crate) parent: Hold<HwptPaging>,
+    /// The vIOMMU it was made on, held likewise.
+    pub(crate) viommu: Option<Hold<crate::viommu::Viommu>>,
+    /// Where I/O page faults on this domain go, held.
+    fault: Option<Hold<Fault>>,
+    pasid_compat: bool,
+    users: Users,
+}
+
+impl Used for HwptNested {
+    fn users(&self) -> &Users {
+        &self.users
+    }
+}
+
+/// What a nested HWPT sits on: a nest-parent HWPT (the device's driver makes the domain), or a
+/// vIOMMU (its driver makes the domain; the parent is the vIOMMU's).
+enum NestedOn<'a> {
+    Parent(&'a Arc<HwptPaging>),
+    Viommu(&'a Arc<crate::viommu::Viommu>),
+}
+
+impl HwptNested {
+    /// Upstream's `iommufd_hwpt_nested_alloc()` and `iommufd_viommu_alloc_hwpt_nested()`.
+    fn new(
+        on: NestedOn<'_>,
+        dev: &Device,
+        flags: u32,
+        user_data: &bindings::iommu_user_data,
+        fault: Option<Hold<Fault>>,
+    ) -> Result<Arc<Self>> {
+        if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
+            || user_data.len == 0
+        {
+            return Err(errno::eopnotsupp());
+        }
+        let ops = dev.iommu_ops()?;
+        let domain_flags = flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID;
+        let (domain, parent, viommu) = match on {
+            NestedOn::Parent(parent) => {
+                // SAFETY: the parent's domain lives while the parent does.
+                let owner = unsafe { (*parent.domain()).owner };
+                if parent.auto_domain || !parent.nest_parent || !core::ptr::eq(owner, ops) {
+                    return Err(EINVAL);
+                }
+                let domain = DomainBox::alloc_nested(dev, parent, domain_flags, user_data)?;
+                (domain, parent, None)
+            }
+            NestedOn::Viommu(viommu) => {
+                let raw = viommu
+                    .ops()
+                    .alloc_domain_nested(viommu, domain_flags, user_data)?;
+                let domain = DomainBox::adopt_nested(raw, ops)?;
+                (domain, viommu.parent.arc(), Some(viommu))
+            }
+        };
+        domain.set_fault_handler(fault.as_ref());
+        // On failure the value is dropped, and its fields give the holds back.
+        Ok(Arc::new(
+            HwptNested {
+                domain,
+                parent: Hold::new(parent.clone()),
+                viommu: viommu.map(|v| Hold::new(v.clone())),
+                fault,
+                pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
+                users: Users::default(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?)
+    }
+
+    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
+        self.domain.as_ptr()
+    }
+}
+
+/// What a device attaches to: a paging or a nested HWPT.
+#[derive(Clone)]
+pub(crate) enum Hwpt {
+    Paging(Arc<HwptPaging>),
+    Nested(Arc<HwptNested>),
+}
+
+impl Hwpt {
+    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
+        match self {
+            Hwpt::Paging(h) => h.domain(),
+            Hwpt::Nested(h) => h.domain(),
+        }
+    }
+
+    pub(crate) fn users(&self) -> &Users {
+        match self {
+            Hwpt::Paging(h) => h.users(),
+            Hwpt::Nested(h) => h.users(),
+        }
+    }
+
+    /// The paging HWPT whose IOAS the device's reserved regions go into: itself, or a nested
+    /// HWPT's parent.
+    pub(crate) fn paging(&self) -> &Arc<HwptPaging> {
+        match self {
+            Hwpt::Paging(h) => h,
+            Hwpt::Nested(h) => h.parent.arc(),
+        }
+    }
+
+    /// Allocated for PASID use.
+    pub(crate) fn pasid_compat(&self) -> bool {
+        match self {
+            Hwpt::Paging(h) => h.pasid_compat,
+            Hwpt::Nested(h) => h.pasid_compat,
+        }
+    }
+
+    /// The fault queue the domain's I/O page faults go to.
+    pub(crate) fn fault(&self) -> Option<&Arc<Fault>> {
+        match self {
+            Hwpt::Paging(h) => h.fault.as_ref().map(Hold::arc),
+            Hwpt::Nested(h) => h.fault.as_ref().map(Hold::arc),
+        }
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Hwpt) -> bool {
+        match (self, other) {
+            (Hwpt::Paging(a), Hwpt::Paging(b)) => Arc::ptr_eq(a, b),
+            (Hwpt::Nested(a), Hwpt::Nested(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// `IOMMU_HWPT_ALLOC`: a paging domain over an IOAS for a device, with optional driver data.
+pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_hwpt_alloc = ucmd.cmd()?;
+    if cmd.__reserved != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    if (cmd.data_type == uapi::IOMMU_HWPT_DATA_NONE && cmd.data_len != 0)
+        || (cmd.data_type != uapi::IOMMU_HWPT_DATA_NONE && cmd.data_len == 0)
+    {
+        return Err(EINVAL);
+    }
+    let idev = ucmd.ictx.get_device(cmd.dev_id)?;
+    // An unknown ID is EINVAL here, as upstream.
+    let (pt, viommu) = {
+        let objects = ucmd.ictx.objects.lock();
+        match objects.get_viommu(cmd.pt_id) {
+            Ok(v) => (None, Some(v)),
+            Err(_) => (Some(objects.get_pt(cmd.pt_id).map_err(|_| EINVAL)?), None),
+        }
+    };
+    if let Some(v) = &viommu {
+        if !v.same_iommu(&idev) {
+            return Err(EINVAL);
+        }
+    }
+    let data = bindings::iommu_user_data {
+        type_: cmd.data_type,
+        uptr: usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)? as *mut core::ffi::c_void,
+        len: usize::try_from(cmd.data_len).map_err(|_| EINVAL)?,
+    };
+    // A missing fault queue is reported after the allocation's own errors, as upstream.
+    let (fault, fault_err) = if cmd.flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0 {
+        match ucmd.ictx.objects.lock().get_fault(cmd.fault_id) {
+            Ok(f) => (Some(Hold::new(f.arc().clone())), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
+    let obj = match (pt, viommu) {
+        (_, Some(viommu)) => Object::HwptNested(HwptNested::new(
+            NestedOn::Viommu(viommu.arc()),
+            &idev,
+            cmd.flags,
+            &data,
+            fault,
+        )?),
+        (None, None) => return Err(EINVAL),
+        (Some(Pt::Ioas(ioas)), None) => {
+            let user_data = (data.len != 0).then_some(&data);
+            // Serialized with automatic domain choice on the same IOAS, as upstream's
+            // ioas->mutex.
+            let _guard = ioas.hwpts.lock();
+            Object::HwptPaging(HwptPaging::new(
+                ioas.arc(),
+                &idev,
+                cmd.flags,
+                user_data,
+                false,
+                fault,
+            )?)
+        }
+        (Some(Pt::Hwpt(parent)), None) => Object::HwptNested(HwptNested::new(
+            NestedOn::Parent(parent.arc()),
+            &idev,
+            cmd.flags,
+            &data,
+            fault,
+        )?),
+        (Some(Pt::Nested(_)), None) => return Err(EINVAL),
+    };
+    if let Some(e) = fault_err {
+        // The HWPT just made goes with `obj`.
+        drop(obj);
+        return Err(e);
+    }
+    object::publish(ucmd, obj, |id| {
+        cmd.out_hwpt_id = id;
+        ucmd.respond(&cmd)
+    })?;
+    Ok(())
+}
+
+/// Entries one `IOMMU_HWPT_INVALIDATE` may carry: far above any real batch, low enough that one
+/// call cannot hold the CPU.
+const INVALIDATE_ENTRY_NUM_MAX: u32 = 1 << 19;
+
+/// `IOMMU_HWPT_INVALIDATE`: hands a nested HWPT's cache invalidation requests to the driver;
+/// answers how many it handled, also on failure.
+pub(crate) fn invalidate_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
+    let mut cmd: uapi::iommu_hwpt_invalidate = ucmd.cmd()?;
+    let rc = invalidate(ucmd, &cmd);
+    cmd.entry_num = match &rc {
+        Ok(done) => *done,
+        Err((_, done)) => *done,
+    };
+    ucmd.respond(&cmd).map_err(|_| EFAULT)?;
+    rc.map(|_| ()).map_err(|(e, _)| e)
+}
+
+fn invalidate(
+    ucmd: &Ucmd<'_>,
+    cmd: &uapi::iommu_hwpt_invalidate,
+) -> core::result::Result<u32, (Error, u32)> {
+    if cmd.__reserved != 0 {
+        return Err((errno::eopnotsupp(), 0));
+    }
+    if cmd.entry_num != 0
+        && (cmd.data_uptr == 0
+            || cmd.entry_len == 0
+            || cmd.entry_len as usize > kernel::page::PAGE_SIZE
+            || cmd.entry_num > INVALIDATE_ENTRY_NUM_MAX)
+    {
+        return Err((EINVAL, 0));
+    }
+    let mut array = bindings::iommu_user_data_array {
+        type_: cmd.data_type,
+        uptr: usize::try_from(cmd.data_uptr).map_err(|_| (EFAULT, 0))? as *mut core::ffi::c_void,
+        entry_len: cmd.entry_len as usize,
+        entry_num: cmd.entry_num,
+    };
+    let viommu = ucmd.ictx.objects.lock().get_viommu(cmd.hwpt_id);
+    if let Ok(viommu) = viommu {
+        let rc = viommu.ops().cache_invalidate(&viommu, &mut array);
+        return match rc {
+            Ok(()) => Ok(array.entry_num),
+            Err(e) => Err((e, array.entry_num)),
+        };
+    }
+    let pt = ucmd
+        .ictx
+        .objects
+        .lock()
+        .get_pt(cmd.hwpt_id)
+        .map_err(|e| (e, 0))?;
+    let Pt::Nested(hwpt) = pt else {
+        return Err((EINVAL, 0));
+    };
+    let domain = hwpt.domain();
+    // SAFETY: the HWPT holds its domain.
+    let ops = unsafe { (*domain).ops };
+    // SAFETY: a domain's ops are static.
+    let Some(inval) = (unsafe { ops.as_ref() }).and_then(|o| o.cache_invalidate_user) else {
+        return Err((errno::eopnotsupp(), 0));
+    };
+    // SAFETY: the driver contract: a live nested domain and an array it reads from user space
+    // itself, writing back how many entries it handled.
+    let rc = unsafe { inval(domain, &mut array) };
+    if rc != 0 {
+        return Err((Error::from_errno(rc), array.entry_num));
+    }
+    Ok(array.entry_num)
+}
