@@ -6,11 +6,13 @@
 //! ioctl tables), `ioas/` (IOAS, io_pagetable, emulated access), `pages/` (pinned memory, PFNs,
 //! files and dma-bufs behind a mapping), `hwpt/` (HW page tables, devices, dirty tracking),
 //! `eventq/` (fault queue, vEVENTQ, their fd), `viommu/`, `vfio/` (the in-kernel API and type1
-//! compatibility), `selftest/` (test builds only), `ffi/` (bindgen output and the C shim) and
-//! `pure/`, kernel-independent and also built by the host tests (`tests/host`).
+//! compatibility), `selftest/` (test builds only), `ffi/` (bindgen output and the C shim),
+//! `abstractions/` (safe types over those C interfaces) and `pure/`, kernel-independent and also
+//! built by the host tests (`tests/host`).
 
 use kernel::prelude::*;
 
+mod abstractions;
 mod context;
 mod eventq;
 mod ffi;
