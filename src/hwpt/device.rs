@@ -616,7 +616,7 @@ impl Device {
     /// The domain attached at `pasid`, if any (selftest `PASID_CHECK_HWPT`).
     pub(crate) fn attached_domain(&self, pasid: u32) -> Option<*mut bindings::iommu_domain> {
         let a = self.igroup.attach.lock();
-        a.find(pasid).map(|i| a.list[i].hwpt.domain())
+        a.find(pasid).map(|i| a.list[i].hwpt.domain().as_raw())
     }
 
     /// The automatic path: any automatic HWPT of `ioas` the device can join, else a new one.
@@ -750,13 +750,13 @@ impl Device {
         let rc = unsafe {
             if pasid == bindings::IOMMU_NO_PASID {
                 kbind::iommu_attach_group_handle(
-                    hwpt.domain(),
+                    hwpt.domain().as_raw(),
                     self.igroup.group(),
                     &mut handle.handle,
                 )
             } else {
                 bindings::iommu_attach_device_pasid(
-                    hwpt.domain(),
+                    hwpt.domain().as_raw(),
                     self.as_raw(),
                     pasid,
                     &mut handle.handle,
@@ -852,9 +852,13 @@ impl Device {
             // SAFETY: the domain is attached at `pasid` through the handle we keep.
             unsafe {
                 if pasid == bindings::IOMMU_NO_PASID {
-                    kbind::iommu_detach_group_handle(hwpt.domain(), self.igroup.group());
+                    kbind::iommu_detach_group_handle(hwpt.domain().as_raw(), self.igroup.group());
                 } else {
-                    bindings::iommu_detach_device_pasid(hwpt.domain(), self.as_raw(), pasid);
+                    bindings::iommu_detach_device_pasid(
+                        hwpt.domain().as_raw(),
+                        self.as_raw(),
+                        pasid,
+                    );
                 }
             }
             gone = a.list.remove(i).ok();
@@ -918,12 +922,12 @@ impl Device {
             if rid {
                 kbind::iommu_replace_group_handle(
                     self.igroup.group(),
-                    hwpt.domain(),
+                    hwpt.domain().as_raw(),
                     &mut handle.handle,
                 )
             } else {
                 kbind::iommu_replace_device_pasid(
-                    hwpt.domain(),
+                    hwpt.domain().as_raw(),
                     self.as_raw(),
                     pasid,
                     &mut handle.handle,

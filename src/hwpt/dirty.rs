@@ -132,7 +132,7 @@ pub(crate) fn set_dirty_tracking_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
 }
 
 fn set_dirty_tracking(hwpt: &HwptPaging, enable: bool) -> Result {
-    let domain = hwpt.domain();
+    let domain = hwpt.domain().as_raw();
     // SAFETY: the HWPT holds the domain; its dirty ops are static.
     let Some(ops) = (unsafe { (*domain).dirty_ops.as_ref() }) else {
         return Err(errno::eopnotsupp());
@@ -172,7 +172,7 @@ pub(crate) fn get_dirty_bitmap_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         return Err(errno::eopnotsupp());
     }
     let hwpt = ucmd.ictx.objects.lock().get_hwpt_paging(cmd.hwpt_id)?;
-    let domain = hwpt.domain();
+    let domain = hwpt.domain().as_raw();
     let iopt = hwpt.ioas.iopt.lock();
     // Upstream's `iommufd_check_iova_range()`, with its bound at `ULONG_MAX`.
     Ulong::NATIVE.dirty_range(cmd.iova, cmd.length, iopt.iova_alignment, cmd.page_size)?;

@@ -26,6 +26,7 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::iommu::domain::Domain,
     context::errno,
     context::ioctl::Ucmd,
     context::object::{
@@ -102,7 +103,7 @@ impl DomainBox {
         let alloc = unsafe { (*ops).domain_alloc_nested }.ok_or(errno::eopnotsupp())?;
         // SAFETY: the driver contract: a live device, the parent paging domain (held by
         // `parent`), flags and user data the driver copies from user space itself.
-        let d = unsafe { alloc(dev.as_raw(), parent.domain(), flags, user_data) };
+        let d = unsafe { alloc(dev.as_raw(), parent.domain().as_raw(), flags, user_data) };
         Self::adopt_nested(kernel::error::from_err_ptr(d)?, ops)
     }
 
@@ -244,8 +245,9 @@ impl HwptPaging {
         Ok(hwpt)
     }
 
-    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
-        self.domain.as_ptr()
+    pub(crate) fn domain(&self) -> &Domain {
+        // SAFETY: `self.domain` lives as long as `self`.
+        unsafe { Domain::from_raw(self.domain.as_ptr()) }
     }
 
     pub(crate) fn set_id(&self, id: u32) {
@@ -314,7 +316,7 @@ impl HwptNested {
         let (domain, parent, viommu) = match on {
             NestedOn::Parent(parent) => {
                 // SAFETY: the parent's domain lives while the parent does.
-                let owner = unsafe { (*parent.domain()).owner };
+                let owner = unsafe { (*parent.domain().as_raw()).owner };
                 if parent.auto_domain || !parent.nest_parent || !core::ptr::eq(owner, ops) {
                     return Err(EINVAL);
                 }
@@ -344,8 +346,9 @@ impl HwptNested {
         )?)
     }
 
-    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
-        self.domain.as_ptr()
+    pub(crate) fn domain(&self) -> &Domain {
+        // SAFETY: `self.domain` lives as long as `self`.
+        unsafe { Domain::from_raw(self.domain.as_ptr()) }
     }
 }
 
@@ -357,7 +360,7 @@ pub(crate) enum Hwpt {
 }
 
 impl Hwpt {
-    pub(crate) fn domain(&self) -> *mut bindings::iommu_domain {
+    pub(crate) fn domain(&self) -> &Domain {
         match self {
             Hwpt::Paging(h) => h.domain(),
             Hwpt::Nested(h) => h.domain(),
@@ -543,7 +546,7 @@ fn invalidate(
     let Pt::Nested(hwpt) = pt else {
         return Err((EINVAL, 0));
     };
-    let domain = hwpt.domain();
+    let domain = hwpt.domain().as_raw();
     // SAFETY: the HWPT holds its domain.
     let ops = unsafe { (*domain).ops };
     // SAFETY: a domain's ops are static.

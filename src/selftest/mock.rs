@@ -616,7 +616,7 @@ pub(crate) fn alloc_nested_on_viommu(
     if flags & !crate::ffi::uapi::IOMMU_HWPT_ALLOC_PASID != 0 {
         return Err(crate::context::errno::eopnotsupp());
     }
-    let parent = viommu.parent.domain();
+    let parent = viommu.parent.domain().as_raw();
     // SAFETY: the parent HWPT (held by the vIOMMU) owns a live domain.
     unsafe { alloc_nested(parent, flags, Some(data), viommu) }
 }

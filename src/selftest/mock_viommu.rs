@@ -210,7 +210,7 @@ impl ViommuOps for MockViommu {
             Some(p) => Some(queues.0[p]),
         };
         // Catches a core that got the physical address wrong.
-        if base_pa != mock::iova_to_phys(viommu.parent.domain(), base_iova) {
+        if base_pa != mock::iova_to_phys(viommu.parent.domain().as_raw(), base_iova) {
             return Err(EFAULT);
         }
         let q = make(prev)?;

@@ -174,7 +174,7 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.check_iotlb };
             let hwpt = ucmd.ictx.objects.lock().get_hwpt_nested(cmd.id)?;
-            match mock::nested_iotlb(hwpt.domain(), c.id) {
+            match mock::nested_iotlb(hwpt.domain().as_raw(), c.id) {
                 Some(v) if v == c.iotlb => Ok(()),
                 _ => Err(EINVAL),
             }
@@ -183,7 +183,13 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.dirty };
             let hwpt = ucmd.ictx.objects.lock().get_hwpt_paging(cmd.id)?;
-            let n = mock::mark_dirty(hwpt.domain(), c.iova, c.length, c.page_size, c.uptr)?;
+            let n = mock::mark_dirty(
+                hwpt.domain().as_raw(),
+                c.iova,
+                c.length,
+                c.page_size,
+                c.uptr,
+            )?;
             ucmd.respond_field(
                 ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_13, out_nr_dirty),
                 &n,
@@ -226,8 +232,8 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
                 };
             }
             let want = match ucmd.ictx.objects.lock().get_pt(c.hwpt_id)? {
-                Pt::Hwpt(h) => h.domain(),
-                Pt::Nested(h) => h.domain(),
+                Pt::Hwpt(h) => h.domain().as_raw(),
+                Pt::Nested(h) => h.domain().as_raw(),
                 Pt::Ioas(_) => return Err(EINVAL),
             };
             if attached != Some(want) {
@@ -351,7 +357,7 @@ fn mock_domain_replace(ucmd: &Ucmd<'_>, stdev_id: u32, pt_id: u32) -> Result {
 /// domain maps the physical page under the same offset of the user buffer.
 fn check_map(ucmd: &Ucmd<'_>, hwpt_id: u32, iova: u64, length: u64, uptr: u64) -> Result {
     let hwpt = ucmd.ictx.objects.lock().get_hwpt_paging(hwpt_id)?;
-    let domain = hwpt.domain();
+    let domain = hwpt.domain().as_raw();
     if !mock::is_mock_domain(domain) {
         return Err(EINVAL);
     }

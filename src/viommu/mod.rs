@@ -232,7 +232,12 @@ fn driver_init(
 ) -> Result<KBox<dyn ViommuOps>> {
     #[cfg(CONFIG_IOMMUFD_TEST)]
     if crate::selftest::mock::is_mock(dev.as_raw()) {
-        return crate::selftest::mock_viommu::viommu_init(viommu_type, parent.domain(), data, mmap);
+        return crate::selftest::mock_viommu::viommu_init(
+            viommu_type,
+            parent.domain().as_raw(),
+            data,
+            mmap,
+        );
     }
     let _ = (dev, viommu_type, parent, data, mmap);
     Err(errno::eopnotsupp())
