@@ -456,6 +456,13 @@ impl Device {
         self.dev.0.as_ptr()
     }
 
+    /// The `struct device`, as the kernel crate and `abstractions/` speak of it.
+    #[allow(dead_code)]
+    pub(crate) fn kdev(&self) -> &kernel::device::Device {
+        // SAFETY: `self.dev` holds a reference on the device for as long as `self` lives.
+        unsafe { kernel::device::Device::from_raw(self.as_raw()) }
+    }
+
     /// Takes the device's one vDEVICE slot for object `id`: `EEXIST` if taken, `ENOENT` while
     /// unbinding.
     pub(crate) fn claim_vdev(&self, id: u32) -> Result {
