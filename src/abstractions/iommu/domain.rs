@@ -285,8 +285,9 @@ impl Deref for OwnedDomain {
 
 impl Drop for OwnedDomain {
     fn drop(&mut self) {
-        // SAFETY: the type invariant: ours to free. Nothing is attached to it any more: attach
-        // borrows the `Domain`, which cannot outlive this.
+        // SAFETY: the type invariant: ours to free. Nothing is attached to it any more: a user
+        // that attaches devices keeps this value until they are detached (the HWPT objects,
+        // which attached devices hold).
         unsafe { bindings::iommu_domain_free(self.0.as_ptr()) };
     }
 }
@@ -414,7 +415,7 @@ pub(crate) mod phys_mmap {
     /// The range must be one the owner keeps for as long as it is held: userspace reaches it
     /// directly.
     pub(crate) fn map(vma: &VmaNew, phys: u64, owner: Arc<dyn Owner>) -> Result {
-        let keeper = Arc::new(Keeper(owner), GFP_KERNEL)?;
+        let keeper = Arc::new(Keeper(owner), GFP_KERNEL_ACCOUNT)?;
         keeper.0.hold();
         let raw = Arc::into_raw(keeper);
         // SAFETY: the VMA is being set up by our mmap handler; on success it keeps `raw` (one
