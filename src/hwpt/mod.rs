@@ -12,12 +12,9 @@
 pub(crate) mod device;
 pub(crate) mod dirty;
 
-use core::{
-    ptr::NonNull,
-    sync::atomic::{
-        AtomicU32,
-        Ordering, //
-    },
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering, //
 };
 use kernel::{
     bindings,
@@ -26,7 +23,12 @@ use kernel::{
 };
 
 use crate::{
-    abstractions::iommu::domain::Domain,
+    abstractions::iommu::domain::{
+        Domain,
+        OwnedDomain,
+        UserData,
+        UserDataArray, //
+    },
     context::errno,
     context::ioctl::Ucmd,
     context::object::{
@@ -44,122 +46,18 @@ use crate::{
     ioas::Ioas,
 };
 
-/// An `iommu_domain` allocated for us, freed with `iommu_domain_free()`.
-///
-/// # Invariants
-///
-/// `self.0` is a domain we allocated and nobody else frees.
-pub(crate) struct DomainBox(NonNull<bindings::iommu_domain>);
-
-// SAFETY: domains are used from any thread through the IOMMU API, which locks inside.
-unsafe impl Send for DomainBox {}
-// SAFETY: as above.
-unsafe impl Sync for DomainBox {}
-
-impl DomainBox {
-    /// A paging domain for `dev`: through the driver's `domain_alloc_paging_flags()` with
-    /// `user_data` (driver-specific page table settings) when given, else through the IOMMU
-    /// core.
-    fn alloc(
-        dev: &Device,
-        flags: u32,
-        user_data: Option<&bindings::iommu_user_data>,
-    ) -> Result<Self> {
-        let raw = match user_data {
-            None => {
-                // SAFETY: `dev` is a live device with an IOMMU (it was bound).
-                unsafe { bindings::iommu_paging_domain_alloc_flags(dev.as_raw(), flags) }
-            }
-            Some(data) => {
-                let ops = dev.iommu_ops()?;
-                // SAFETY: `ops` are the driver ops of a live probed device.
-                let alloc =
-                    unsafe { (*ops).domain_alloc_paging_flags }.ok_or(errno::eopnotsupp())?;
-                // SAFETY: the driver contract: a live device, flags, and user data the driver
-                // copies from user space itself.
-                let d = unsafe { alloc(dev.as_raw(), flags, data) };
-                if let Ok(d) = kernel::error::from_err_ptr(d) {
-                    // SAFETY: the driver returned a new domain; the core's allocator would set
-                    // the owner, this path must.
-                    unsafe { (*d).owner = ops };
-                }
-                d
-            }
-        };
-        let raw = kernel::error::from_err_ptr(raw)?;
-        // INVARIANT: a new domain, ours alone.
-        NonNull::new(raw).map(Self).ok_or(ENOMEM)
-    }
-
-    /// A nested domain for `dev` over `parent` (the driver's `domain_alloc_nested()`).
-    fn alloc_nested(
-        dev: &Device,
-        parent: &HwptPaging,
-        flags: u32,
-        user_data: &bindings::iommu_user_data,
-    ) -> Result<Self> {
-        let ops = dev.iommu_ops()?;
-        // SAFETY: `ops` are the driver ops of a live probed device.
-        let alloc = unsafe { (*ops).domain_alloc_nested }.ok_or(errno::eopnotsupp())?;
-        // SAFETY: the driver contract: a live device, the parent paging domain (held by
-        // `parent`), flags and user data the driver copies from user space itself.
-        let d = unsafe { alloc(dev.as_raw(), parent.domain().as_raw(), flags, user_data) };
-        Self::adopt_nested(kernel::error::from_err_ptr(d)?, ops)
-    }
-
-    /// Takes over `raw`, a nested domain a driver of `ops` just allocated (by `dev` or by a
-    /// vIOMMU): the core's allocator would set the owner, this path must. A domain of another
-    /// type is freed again (`EOPNOTSUPP`).
-    fn adopt_nested(
-        raw: *mut bindings::iommu_domain,
-        ops: *const bindings::iommu_ops,
-    ) -> Result<Self> {
-        // INVARIANT: a new domain, ours alone.
-        let domain = NonNull::new(raw).map(Self).ok_or(ENOMEM)?;
-        // SAFETY: our new domain.
-        unsafe { (*raw).owner = ops };
-        // SAFETY: as above.
-        if unsafe { (*raw).type_ } != bindings::IOMMU_DOMAIN_NESTED {
-            return Err(errno::eopnotsupp());
-        }
-        Ok(domain)
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut bindings::iommu_domain {
-        self.0.as_ptr()
-    }
-
-    /// Asks the driver to make the domain's DMA snoop the CPU caches whatever the device asks
-    /// (`enforce_cache_coherency()`); whether it does. Only before anything is mapped: drivers
-    /// with a per-PTE bit for it decide once.
-    fn enforce_cache_coherency(&self) -> bool {
-        // SAFETY: our live domain; its ops are the driver's, static.
-        let op = unsafe { (*(*self.0.as_ptr()).ops).enforce_cache_coherency };
-        // SAFETY: the driver's op on its own domain, which nothing uses yet.
-        op.is_some_and(|f| unsafe { f(self.0.as_ptr()) })
-    }
-
-    /// Routes the domain's I/O page faults to a fault queue (before anything attaches). The
-    /// queue is held by the HWPT's `fault` field, not here.
-    fn set_fault_handler(&self, fault: Option<&Hold<Fault>>) {
-        if fault.is_some() {
-            // SAFETY: a new domain nobody is attached to yet.
-            unsafe { (*self.0.as_ptr()).iopf_handler = Some(crate::eventq::fault::iopf_handler) };
-        }
-    }
-}
-
-impl Drop for DomainBox {
-    fn drop(&mut self) {
-        // SAFETY: the type invariant: ours to free, and nothing is attached to it any more
-        // (devices hold the HWPT that owns this).
-        unsafe { bindings::iommu_domain_free(self.0.as_ptr()) };
+/// Routes the I/O page faults of `domain` to a fault queue (before anything attaches). The
+/// queue is held by the HWPT's `fault` field, not here.
+fn set_fault_handler(domain: &mut OwnedDomain, fault: Option<&Hold<Fault>>) {
+    if fault.is_some() {
+        domain.set_iopf_handler(crate::eventq::fault::iopf_handler);
     }
 }
 
 /// `IOMMUFD_OBJ_HWPT_PAGING`.
 pub(crate) struct HwptPaging {
-    domain: DomainBox,
+    /// The domain; the IOAS's list has the other reference while the HWPT lives.
+    domain: DomainRef,
     /// The IOAS whose mappings the domain carries, held (its `DESTROY` answers `EBUSY`).
     pub(crate) ioas: Hold<Ioas>,
     /// Made by an attach to an IOAS, not by `IOMMU_HWPT_ALLOC`.
@@ -196,7 +94,7 @@ impl HwptPaging {
         ioas: &Arc<Ioas>,
         dev: &Device,
         flags: u32,
-        user_data: Option<&bindings::iommu_user_data>,
+        user_data: Option<&UserData>,
         auto_domain: bool,
         fault: Option<Hold<Fault>>,
     ) -> Result<Arc<Self>> {
@@ -214,7 +112,11 @@ impl HwptPaging {
         {
             return Err(errno::eopnotsupp());
         }
-        let domain = DomainBox::alloc(dev, flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID, user_data)?;
+        let mut domain = OwnedDomain::alloc_paging(
+            dev.kdev(),
+            flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID,
+            user_data,
+        )?;
         // A device whose IOMMU can keep even its no-snoop DMA coherent gets a domain that does
         // (VFIO tells KVM so, and KVM then skips emulating WBINVD), set before the fill below
         // maps anything. Such a driver that cannot do it on a new domain is buggy (upstream
@@ -223,9 +125,9 @@ impl HwptPaging {
         if enforce_cc && kernel::warn_on!(!domain.enforce_cache_coherency()) {
             return Err(EINVAL);
         }
-        domain.set_fault_handler(fault.as_ref());
-        let dref = DomainRef(domain.0);
-        ioas.iopt.lock().add_domain(dref)?;
+        set_fault_handler(&mut domain, fault.as_ref());
+        let domain = DomainRef(Arc::new(domain, GFP_KERNEL_ACCOUNT)?);
+        ioas.iopt.lock().add_domain(domain.clone())?;
         // From here the value's Drop undoes the fill, and its fields give the holds back, even
         // if the allocation below fails (the value is dropped then).
         let hwpt = Arc::new(
@@ -245,9 +147,9 @@ impl HwptPaging {
         Ok(hwpt)
     }
 
+    /// The domain, borrowed.
     pub(crate) fn domain(&self) -> &Domain {
-        // SAFETY: `self.domain` lives as long as `self`.
-        unsafe { Domain::from_raw(self.domain.as_ptr()) }
+        &self.domain.0
     }
 
     pub(crate) fn set_id(&self, id: u32) {
@@ -262,10 +164,7 @@ impl HwptPaging {
 impl Drop for HwptPaging {
     fn drop(&mut self) {
         // Unmap and unpin while the domain still exists; the domain is freed after this body.
-        self.ioas
-            .iopt
-            .lock()
-            .remove_domain(DomainRef(self.domain.0));
+        self.ioas.iopt.lock().remove_domain(&self.domain);
         // The IOAS's hold goes with the field, after this.
     }
 }
@@ -273,7 +172,7 @@ impl Drop for HwptPaging {
 /// `IOMMUFD_OBJ_HWPT_NESTED`: a domain whose stage-1 table userspace (a guest) owns, on top of a
 /// nesting-parent paging HWPT that translates the stage-2.
 pub(crate) struct HwptNested {
-    domain: DomainBox,
+    domain: OwnedDomain,
     /// The nesting parent, held (its `DESTROY` answers `EBUSY`).
     pub(crate) parent: Hold<HwptPaging>,
     /// The vIOMMU it was made on, held likewise.
@@ -303,35 +202,43 @@ impl HwptNested {
         on: NestedOn<'_>,
         dev: &Device,
         flags: u32,
-        user_data: &bindings::iommu_user_data,
+        user_data: &UserData,
         fault: Option<Hold<Fault>>,
     ) -> Result<Arc<Self>> {
         if flags & !(uapi::IOMMU_HWPT_FAULT_ID_VALID | uapi::IOMMU_HWPT_ALLOC_PASID) != 0
-            || user_data.len == 0
+            || user_data.len() == 0
         {
             return Err(errno::eopnotsupp());
         }
         let ops = dev.iommu_ops()?;
         let domain_flags = flags & !uapi::IOMMU_HWPT_FAULT_ID_VALID;
-        let (domain, parent, viommu) = match on {
+        let (mut domain, parent, viommu) = match on {
             NestedOn::Parent(parent) => {
-                // SAFETY: the parent's domain lives while the parent does.
-                let owner = unsafe { (*parent.domain().as_raw()).owner };
+                let owner = parent.domain().owner();
                 if parent.auto_domain || !parent.nest_parent || !core::ptr::eq(owner, ops) {
                     return Err(EINVAL);
                 }
-                let domain = DomainBox::alloc_nested(dev, parent, domain_flags, user_data)?;
+                let domain = OwnedDomain::alloc_nested(
+                    dev.kdev(),
+                    parent.domain(),
+                    domain_flags,
+                    user_data,
+                )?;
                 (domain, parent, None)
             }
             NestedOn::Viommu(viommu) => {
-                let raw = viommu
-                    .ops()
-                    .alloc_domain_nested(viommu, domain_flags, user_data)?;
-                let domain = DomainBox::adopt_nested(raw, ops)?;
+                let raw =
+                    viommu
+                        .ops()
+                        .alloc_domain_nested(viommu, domain_flags, user_data.as_raw())?;
+                // SAFETY: `ViommuOps::alloc_domain_nested()` answers a new domain the caller
+                // owns. This cannot move into the layer: the trait speaks of `Viommu`, an
+                // iommufd object, and hands its domain back as the C pointer its drivers make.
+                let domain = unsafe { OwnedDomain::adopt_nested(raw, ops) }?;
                 (domain, viommu.parent.arc(), Some(viommu))
             }
         };
-        domain.set_fault_handler(fault.as_ref());
+        set_fault_handler(&mut domain, fault.as_ref());
         // On failure the value is dropped, and its fields give the holds back.
         Ok(Arc::new(
             HwptNested {
@@ -346,9 +253,9 @@ impl HwptNested {
         )?)
     }
 
+    /// The domain, borrowed.
     pub(crate) fn domain(&self) -> &Domain {
-        // SAFETY: `self.domain` lives as long as `self`.
-        unsafe { Domain::from_raw(self.domain.as_ptr()) }
+        &self.domain
     }
 }
 
@@ -433,11 +340,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
             return Err(EINVAL);
         }
     }
-    let data = bindings::iommu_user_data {
-        type_: cmd.data_type,
-        uptr: usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)? as *mut core::ffi::c_void,
-        len: usize::try_from(cmd.data_len).map_err(|_| EINVAL)?,
-    };
+    let data = UserData::new(cmd.data_type, cmd.data_uptr, cmd.data_len.into())?;
     // A missing fault queue is reported after the allocation's own errors, as upstream.
     let (fault, fault_err) = if cmd.flags & uapi::IOMMU_HWPT_FAULT_ID_VALID != 0 {
         match ucmd.ictx.objects.lock().get_fault(cmd.fault_id) {
@@ -457,7 +360,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         )?),
         (None, None) => return Err(EINVAL),
         (Some(Pt::Ioas(ioas)), None) => {
-            let user_data = (data.len != 0).then_some(&data);
+            let user_data = (data.len() != 0).then_some(&data);
             // Serialized with automatic domain choice on the same IOAS, as upstream's
             // ioas->mutex.
             let _guard = ioas.hwpts.lock();
@@ -523,18 +426,14 @@ fn invalidate(
     {
         return Err((EINVAL, 0));
     }
-    let mut array = bindings::iommu_user_data_array {
-        type_: cmd.data_type,
-        uptr: usize::try_from(cmd.data_uptr).map_err(|_| (EFAULT, 0))? as *mut core::ffi::c_void,
-        entry_len: cmd.entry_len as usize,
-        entry_num: cmd.entry_num,
-    };
+    let mut array = UserDataArray::new(cmd.data_type, cmd.data_uptr, cmd.entry_len, cmd.entry_num)
+        .map_err(|e| (e, 0))?;
     let viommu = ucmd.ictx.objects.lock().get_viommu(cmd.hwpt_id);
     if let Ok(viommu) = viommu {
-        let rc = viommu.ops().cache_invalidate(&viommu, &mut array);
+        let rc = viommu.ops().cache_invalidate(&viommu, array.as_raw_mut());
         return match rc {
-            Ok(()) => Ok(array.entry_num),
-            Err(e) => Err((e, array.entry_num)),
+            Ok(()) => Ok(array.entry_num()),
+            Err(e) => Err((e, array.entry_num())),
         };
     }
     let pt = ucmd
@@ -546,18 +445,8 @@ fn invalidate(
     let Pt::Nested(hwpt) = pt else {
         return Err((EINVAL, 0));
     };
-    let domain = hwpt.domain().as_raw();
-    // SAFETY: the HWPT holds its domain.
-    let ops = unsafe { (*domain).ops };
-    // SAFETY: a domain's ops are static.
-    let Some(inval) = (unsafe { ops.as_ref() }).and_then(|o| o.cache_invalidate_user) else {
-        return Err((errno::eopnotsupp(), 0));
-    };
-    // SAFETY: the driver contract: a live nested domain and an array it reads from user space
-    // itself, writing back how many entries it handled.
-    let rc = unsafe { inval(domain, &mut array) };
-    if rc != 0 {
-        return Err((Error::from_errno(rc), array.entry_num));
+    match hwpt.domain().cache_invalidate_user(&mut array) {
+        Ok(()) => Ok(array.entry_num()),
+        Err(e) => Err((e, array.entry_num())),
     }
-    Ok(array.entry_num)
 }

@@ -10,7 +10,6 @@
 //! one `iommu_map()` call each; MAP, COPY and UNMAP keep all domains equal to the area tree, and
 //! a domain added later is filled from the PFNs already pinned.
 
-use core::ptr::NonNull;
 use kernel::{
     bindings,
     page::PAGE_SIZE,
@@ -23,6 +22,10 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::iommu::domain::{
+        page,
+        OwnedDomain, //
+    },
     pages::Pages,
     pure::{
         batch::Kind,
@@ -262,35 +265,33 @@ pub(crate) struct AccessedArea {
     pub(crate) length: u64,
 }
 
-/// An `iommu_domain` an IOAS keeps mapped; owned by its HWPT, which adds and removes it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DomainRef(pub(crate) NonNull<bindings::iommu_domain>);
+/// An `iommu_domain` an IOAS keeps mapped: one reference of the domain its HWPT owns, which adds
+/// and removes it; equal to another when it is the same domain.
+#[derive(Clone)]
+pub(crate) struct DomainRef(pub(crate) Arc<OwnedDomain>);
 
-// SAFETY: an `iommu_domain` is used from any thread through the IOMMU API, which locks inside.
-unsafe impl Send for DomainRef {}
-// SAFETY: as above.
-unsafe impl Sync for DomainRef {}
+impl PartialEq for DomainRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DomainRef {}
 
 impl DomainRef {
-    fn as_ptr(self) -> *mut bindings::iommu_domain {
-        self.0.as_ptr()
-    }
-
     /// The reserved-range owner key of the domain (its aperture's outside).
-    pub(crate) fn owner(self) -> usize {
-        self.0.as_ptr() as usize
+    pub(crate) fn owner(&self) -> usize {
+        self.0.as_raw() as usize
     }
 
     /// The page sizes the domain maps.
-    pub(crate) fn pgsize_bitmap(self) -> u64 {
-        // SAFETY: as in `min_page`.
-        unsafe { (*self.as_ptr()).pgsize_bitmap as u64 }
+    pub(crate) fn pgsize_bitmap(&self) -> u64 {
+        self.0.pgsize_bitmap() as u64
     }
 
     /// Smallest page the domain maps.
-    fn min_page(self) -> u64 {
-        // SAFETY: the domain lives while its HWPT has it in an IOAS (see the type's docs).
-        let bitmap = unsafe { (*self.as_ptr()).pgsize_bitmap } as u64;
+    fn min_page(&self) -> u64 {
+        let bitmap = self.pgsize_bitmap();
         if bitmap == 0 {
             PAGE
         } else {
@@ -299,16 +300,14 @@ impl DomainRef {
     }
 
     /// Its aperture, `[start, end]`.
-    fn aperture(self) -> (u64, u64) {
-        // SAFETY: as above.
-        let g = unsafe { &(*self.as_ptr()).geometry };
-        (g.aperture_start, g.aperture_end)
+    fn aperture(&self) -> (u64, u64) {
+        self.0.aperture()
     }
 
     /// Maps `area` at `iova` from the PFNs pinned for it; all or nothing. A revoked dma-buf
     /// maps nothing (its range is gone); a live one is mapped and tracked for a revoke under its
     /// revoke lock (`DmaBufSrc::map_tracked`).
-    fn map_area(self, iova: u64, area: &Area, small_pages: bool) -> Result {
+    fn map_area(&self, iova: u64, area: &Area, small_pages: bool) -> Result {
         let span = area.page_span(iova);
         // A dma-buf's range is MMIO (upstream's `BATCH_MMIO`); anything else pinned CPU memory.
         let (dmabuf, kind) = match area.pages.dmabuf() {
@@ -320,18 +319,18 @@ impl DomainRef {
             let pfns = pins.pfns(span).ok_or(EINVAL)?;
             let map = || self.map_pfns(iova, area, pfns, small_pages, iommu_prot);
             match dmabuf {
-                Some(d) => d.map_tracked(self, iova, area.last - iova + 1, map),
+                Some(d) => d.map_tracked(self.clone(), iova, area.last - iova + 1, map),
                 None => map(),
             }
         })
     }
 
     /// Undoes [`Self::map_area`].
-    fn unmap_area(self, iova: u64, area: &Area) {
+    fn unmap_area(&self, iova: u64, area: &Area) {
         let len = area.last - iova + 1;
         match area.pages.dmabuf() {
             // Unless the revoke took the mapping already.
-            Some(d) => d.unmap_tracked(self, iova, || self.unmap(iova, len)),
+            Some(d) => d.unmap_tracked(self.clone(), iova, || self.unmap(iova, len)),
             None => self.unmap(iova, len),
         }
     }
@@ -339,7 +338,7 @@ impl DomainRef {
     /// Maps `area` at `iova` from `pfns` with `iommu_prot`, contiguous runs in one call each;
     /// all or nothing.
     fn map_pfns(
-        self,
+        &self,
         iova: u64,
         area: &Area,
         pfns: crate::pages::pfns::PfnView<'_>,
@@ -351,21 +350,9 @@ impl DomainRef {
         let rc = for_each_run(pfns, area, iova, small_pages, |at, phys, len| {
             // The IOMMU API's `unsigned long` IOVA and `size_t` length.
             let (c_iova, c_len) = Ulong::NATIVE.narrow::<usize>(at, len)?;
-            // SAFETY: the domain is live; `phys` is pinned memory (or a dma-buf range whose
-            // mapping a revoke takes back) we hold for as long as the mapping exists.
-            let rc = unsafe {
-                bindings::iommu_map(
-                    self.as_ptr(),
-                    c_iova,
-                    phys,
-                    c_len,
-                    prot,
-                    bindings::GFP_KERNEL_ACCOUNT,
-                )
-            };
-            if rc != 0 {
-                return Err(Error::from_errno(rc));
-            }
+            // `phys` is pinned memory (or a dma-buf range whose mapping a revoke takes back) we
+            // hold for as long as the mapping exists.
+            self.0.map(c_iova, phys, c_len, prot)?;
             cur = at + len;
             Ok(())
         });
@@ -375,14 +362,14 @@ impl DomainRef {
         rc
     }
 
-    pub(crate) fn unmap(self, iova: u64, length: u64) {
+    /// Unmaps `[iova, iova + length)`, which this IOAS mapped; warns if the domain unmaps less.
+    pub(crate) fn unmap(&self, iova: u64, length: u64) {
         // Everything mapped passed the same bound on its way in.
         let Ok((c_iova, c_len)) = Ulong::NATIVE.narrow::<usize>(iova, length) else {
             kernel::pr_warn_once!("iommufd: unmap of {length} bytes at {iova:#x} out of range\n");
             return;
         };
-        // SAFETY: the domain is live; unmapping a range we mapped.
-        let done = unsafe { bindings::iommu_unmap(self.as_ptr(), c_iova, c_len) };
+        let done = self.0.unmap(c_iova, c_len);
         if done != c_len {
             kernel::pr_warn_once!("iommufd: domain unmapped {done} of {length} bytes\n");
         }
@@ -650,7 +637,7 @@ impl Iopt {
         let mut failed = None;
         for (&iova, area) in self.areas.0.iter() {
             let rc = if first {
-                fill_area(&[domain], iova, area, small)
+                fill_area(core::slice::from_ref(&domain), iova, area, small)
             } else {
                 domain.map_area(iova, area, small)
             };
@@ -662,7 +649,7 @@ impl Iopt {
         if let Some((stop, e)) = failed {
             for (&iova, area) in self.areas.0.iter().take_while(|(&i, _)| i < stop) {
                 if first {
-                    unfill_area(&[domain], iova, area);
+                    unfill_area(core::slice::from_ref(&domain), iova, area);
                 } else {
                     domain.unmap_area(iova, area);
                 }
@@ -678,15 +665,16 @@ impl Iopt {
 
     /// Stops keeping `domain` (upstream's `iopt_table_remove_domain()`): its mappings go, and
     /// with the last domain the pins.
-    pub(crate) fn remove_domain(&mut self, domain: DomainRef) {
-        let Some(i) = self.domains.iter().position(|d| *d == domain) else {
+    pub(crate) fn remove_domain(&mut self, domain: &DomainRef) {
+        let Some(i) = self.domains.iter().position(|d| d == domain) else {
             return;
         };
-        let _ = self.domains.remove(i);
+        // The reference the list had goes after the unmaps below (the caller holds another).
+        let _listed = self.domains.remove(i);
         let last = self.domains.is_empty();
         for (&iova, area) in self.areas.0.iter() {
             if last {
-                unfill_area(&[domain], iova, area);
+                unfill_area(core::slice::from_ref(domain), iova, area);
             } else {
                 domain.unmap_area(iova, area);
             }
@@ -855,6 +843,22 @@ impl Iopt {
         write: bool,
         out: &mut [*mut bindings::page],
     ) -> Result {
+        self.pin_pieces(iova, last, write, |i, pfn| {
+            if let Some(slot) = out.get_mut(i) {
+                // A pinned page's frame number names a valid page.
+                *slot = page::pfn_to_page(pfn as usize);
+            }
+        })
+    }
+
+    /// [`Self::access_pin`], handing out the `i`th page's frame number as `emit(i, pfn)`.
+    fn pin_pieces(
+        &mut self,
+        iova: u64,
+        last: u64,
+        write: bool,
+        mut emit: impl FnMut(usize, u64),
+    ) -> Result {
         let mut done_to: Option<u64> = None;
         let mut out_at = 0usize;
         let rc = self.for_each_contig(iova, last, |a_iova, area, first, end| {
@@ -867,9 +871,9 @@ impl Iopt {
                 return Err(EINVAL);
             }
             let need = if write {
-                bindings::IOMMU_WRITE
+                prot::IOMMU_WRITE
             } else {
-                bindings::IOMMU_READ
+                prot::IOMMU_READ
             };
             if area.prot & need == 0 {
                 return Err(EPERM);
@@ -884,11 +888,7 @@ impl Iopt {
             area.pages.with_pins(|pins| {
                 if let Some(pfns) = pins.pfns(span) {
                     for pfn in pfns.iter() {
-                        if let Some(slot) = out.get_mut(out_at) {
-                            // SAFETY: a pinned page's frame number names a valid page.
-                            *slot =
-                                unsafe { crate::ffi::shim::iommufd_rs_pfn_to_page(pfn as usize) };
-                        }
+                        emit(out_at, pfn);
                         out_at += 1;
                     }
                 }
@@ -905,14 +905,13 @@ impl Iopt {
     }
 
     /// [`Self::access_pin`] (for reading) that also locks the areas against unmap (upstream's
-    /// internal access with `lock_area`).
-    pub(crate) fn lock_pin(
-        &mut self,
-        iova: u64,
-        last: u64,
-        out: &mut [*mut bindings::page],
-    ) -> Result {
-        self.access_pin(iova, last, false, out)?;
+    /// internal access with `lock_area`); stores the page frame numbers in `out`.
+    pub(crate) fn lock_pin(&mut self, iova: u64, last: u64, out: &mut [u64]) -> Result {
+        self.pin_pieces(iova, last, false, |i, pfn| {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = pfn;
+            }
+        })?;
         let locked = self.for_each_contig(iova, last, |_, area, _, _| {
             area.num_locks += 1;
             Ok(())

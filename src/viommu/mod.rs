@@ -30,12 +30,15 @@ use kernel::{
     },
     sync::{
         Arc,
-        ArcBorrow,
         Mutex, //
     },
 };
 
 use crate::{
+    abstractions::iommu::domain::{
+        phys_mmap,
+        UserData, //
+    },
     context::errno,
     context::ictx::Ictx,
     context::ioctl::Ucmd,
@@ -203,7 +206,8 @@ impl Viommu {
         let queues = self.veventqs.lock();
         let q = queues
             .iter()
-            // SAFETY: listed vEVENTQs are alive (they unlist themselves under this lock).
+            // SAFETY: listed vEVENTQs are alive (they unlist themselves under this lock). Not in
+            // `abstractions/`: this is the lifetime of an iommufd object, not of a C one.
             .map(|r| unsafe { &*r.0 })
             .find(|q| q.queue_type == queue_type)
             .ok_or(errno::eopnotsupp())?;
@@ -257,18 +261,14 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     if !parent.nest_parent {
         return Err(EINVAL);
     }
-    let data = bindings::iommu_user_data {
-        type_: cmd.type_,
-        uptr: usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)? as *mut core::ffi::c_void,
-        len: usize::try_from(cmd.data_len).map_err(|_| EINVAL)?,
-    };
+    let data = UserData::new(cmd.type_, cmd.data_uptr, cmd.data_len.into())?;
     let mut region = None;
     let mut indexed = None;
     let ops = driver_init(
         &idev,
         cmd.type_,
         &parent,
-        (data.len != 0).then_some(&data),
+        (data.len() != 0).then_some(data.as_raw()),
         &mut |phys, length| {
             if phys % PAGE != 0 || length == 0 || length % PAGE != 0 {
                 return Err(EINVAL);
@@ -449,28 +449,21 @@ impl LockedRange {
             * PAGE;
         let span = Span::from_len(start, len).ok_or(ERANGE)?;
         let npages = usize::try_from(len / PAGE).map_err(|_| ERANGE)?;
-        let mut pages = KVVec::from_elem(core::ptr::null_mut(), npages, GFP_KERNEL | __GFP_NOWARN)?;
+        let mut pfns = KVVec::from_elem(0u64, npages, GFP_KERNEL | __GFP_NOWARN)?;
         let mut iopt = ioas.iopt.lock();
-        iopt.lock_pin(span.start, span.last, &mut pages)?;
+        iopt.lock_pin(span.start, span.last, &mut pfns)?;
         let locked = Self {
             ioas: ioas.clone(),
             span,
         };
-        let pfn = |p: *mut bindings::page| {
-            // SAFETY: pinned pages.
-            unsafe { crate::ffi::shim::iommufd_rs_page_to_pfn(p) }
-        };
-        let contiguous = pages
-            .windows(2)
-            .all(|w| pfn(w[1]) == pfn(w[0]).wrapping_add(1));
+        let contiguous = pfns.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
         drop(iopt);
         if !contiguous {
             return Err(EFAULT);
         }
-        let first = pages.first().copied().ok_or(EINVAL)?;
-        let pa = u64::try_from(pfn(first))
-            .ok()
-            .and_then(|p| p.checked_mul(PAGE))
+        let first = pfns.first().copied().ok_or(EINVAL)?;
+        let pa = first
+            .checked_mul(PAGE)
             .and_then(|p| p.checked_add(offset))
             .ok_or(ERANGE)?;
         Ok((locked, pa))
@@ -621,9 +614,7 @@ pub(crate) fn mmap(ictx: &Ictx, vma: &VmaNew) -> Result {
     if vma.flags() & kernel::mm::virt::flags::EXEC != 0 {
         return Err(EPERM);
     }
-    // SAFETY: a VMA being set up by our mmap handler.
-    let pgoff = unsafe { crate::ffi::shim::iommufd_rs_vma_pgoff(vma.as_ptr()) };
-    let offset = u64::try_from(pgoff)
+    let offset = u64::try_from(phys_mmap::pgoff(vma))
         .ok()
         .and_then(|p| p.checked_mul(PAGE))
         .ok_or(ENXIO)?;
@@ -632,49 +623,16 @@ pub(crate) fn mmap(ictx: &Ictx, vma: &VmaNew) -> Result {
     if region.length != length {
         return Err(ENXIO);
     }
-    let owner = Arc::into_raw(viommu.arc().clone());
-    viommu.users().hold(1);
-    // SAFETY: the VMA is ours to set up; on success it keeps `owner` (one reference and one
-    // hold) until its close op gives them back.
-    let rc = unsafe {
-        crate::ffi::shim::iommufd_rs_mmap_phys(vma.as_ptr(), owner.cast_mut().cast(), region.phys)
-    };
-    if rc != 0 {
-        vma_release(owner.cast_mut().cast());
-        return Err(Error::from_errno(rc));
+    // The mapping holds the vIOMMU (one hold per VMA) until its last VMA goes.
+    phys_mmap::map(vma, region.phys, viommu.arc().clone())
+}
+
+impl phys_mmap::Owner for Viommu {
+    fn hold(&self) {
+        self.users().hold(1);
     }
-    Ok(())
-}
 
-/// A mapping of a vIOMMU region was duplicated (VMA split or copy): one more hold.
-///
-/// # Safety
-///
-/// `owner` is the private data [`mmap`] gave a VMA, still held by it.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn iommufd_rs_vma_hold(owner: *mut core::ffi::c_void) {
-    // SAFETY: the caller's guarantee: `owner` is a live `Arc<Viommu>` reference.
-    let b = unsafe { ArcBorrow::from_raw(owner.cast::<Viommu>().cast_const()) };
-    let viommu: Arc<Viommu> = b.into();
-    viommu.users().hold(1);
-    // The new VMA keeps this reference until its close op.
-    let _ = Arc::into_raw(viommu);
-}
-
-/// A mapping of a vIOMMU region went: its hold and reference go.
-///
-/// # Safety
-///
-/// As for [`iommufd_rs_vma_hold`]; called once per hold.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn iommufd_rs_vma_release(owner: *mut core::ffi::c_void) {
-    vma_release(owner);
-}
-
-fn vma_release(owner: *mut core::ffi::c_void) {
-    // SAFETY: `owner` came from `Arc::into_raw` in `mmap` (or was referenced again by a hold);
-    // this gives back one reference.
-    let viommu = unsafe { Arc::from_raw(owner.cast::<Viommu>().cast_const()) };
-    viommu.users().release(1);
-    drop(viommu);
+    fn release(&self) {
+        self.users().release(1);
+    }
 }
