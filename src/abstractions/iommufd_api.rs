@@ -554,6 +554,7 @@ impl<T: IommufdApi> Adapter<T> {
     /// # Safety
     ///
     /// `access` live; `out_pages` has room for the pages of the range.
+    #[inline]
     pub(crate) unsafe extern "C" fn access_pin_pages(
         access: *mut kbind::iommufd_access,
         iova: usize,
@@ -588,6 +589,7 @@ impl<T: IommufdApi> Adapter<T> {
     /// # Safety
     ///
     /// `access` live; the range was pinned by [`Self::access_pin_pages`].
+    #[inline]
     pub(crate) unsafe extern "C" fn access_unpin_pages(
         access: *mut kbind::iommufd_access,
         iova: usize,
@@ -606,6 +608,7 @@ impl<T: IommufdApi> Adapter<T> {
     /// # Safety
     ///
     /// `access` live; `data` valid for `length` bytes.
+    #[inline]
     pub(crate) unsafe extern "C" fn access_rw(
         access: *mut kbind::iommufd_access,
         iova: usize,
