@@ -16,7 +16,7 @@
 //! from a threaded interrupt; nothing under it sleeps or touches user memory, and no group is
 //! answered under it: `iopf_group_response()` takes a mutex).
 
-use core::{mem::size_of, ptr::NonNull};
+use core::mem::size_of;
 use kernel::{
     bindings,
     ffi::c_int,
@@ -32,7 +32,6 @@ use kernel::{
         Mutex,
         SpinLock, //
     },
-    types::Opaque,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -40,6 +39,14 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::iommu::{
+        attach::AttachHandle,
+        iopf::{
+            self,
+            IopfGroup,
+            IopfList, //
+        },
+    },
     context::errno,
     context::ioctl::Ucmd,
     context::object::{
@@ -54,148 +61,15 @@ use crate::{
         QueueFops, //
     },
     ffi::uapi,
+    hwpt::device::HandleInfo,
 };
 
-/// A fault group the IOMMU core handed us; answered and freed exactly once.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct GroupPtr(NonNull<bindings::iopf_group>);
-
-// SAFETY: a fault group is owned by whoever holds this pointer; the core does not touch it
-// between the handler and the response.
-unsafe impl Send for GroupPtr {}
-
-impl GroupPtr {
-    /// Answers the device and frees the group.
-    fn respond(self, code: bindings::iommu_page_response_code) {
-        // SAFETY: the group is ours (type docs) and is answered once, here.
-        unsafe {
-            bindings::iopf_group_response(self.0.as_ptr(), code);
-            bindings::iopf_free_group(self.0.as_ptr());
-        }
-    }
-
-    fn handle(self) -> *mut bindings::iommu_attach_handle {
-        // SAFETY: the group is ours and its handle field was set by the core.
-        unsafe { (*self.0.as_ptr()).attach_handle }
-    }
-
-    fn fault_count(self) -> usize {
-        // SAFETY: as above.
-        unsafe { (*self.0.as_ptr()).fault_count }
-    }
-
-    /// The group's link for the handler's own lists.
-    fn node(self) -> *mut bindings::list_head {
-        // SAFETY: the group is ours; `node` is left to the fault handler.
-        unsafe { &raw mut (*self.0.as_ptr()).node }
-    }
-
-    /// The group whose `node` is `node`.
-    ///
-    /// # Safety
-    ///
-    /// `node` must be the `node` field of a group we own.
-    unsafe fn from_node(node: *mut bindings::list_head) -> Self {
-        // SAFETY: the caller's guarantee: `node` is inside an `iopf_group`.
-        let group = unsafe {
-            node.byte_sub(core::mem::offset_of!(bindings::iopf_group, node))
-                .cast::<bindings::iopf_group>()
-        };
-        // SAFETY: derived from a non-null field pointer.
-        Self(unsafe { NonNull::new_unchecked(group) })
-    }
-}
-
-/// Fault groups in arrival order, linked through their `node`: adding and moving never
-/// allocate. Every group left on the list when it goes is answered "invalid".
-///
-/// # Invariants
-///
-/// `head` is an initialized list head whose entries are the `node`s of groups we own (see
-/// [`GroupPtr`]), each on this list only; the list is only changed through `&self` by its owner
-/// or under the lock that guards it.
-#[pin_data(PinnedDrop)]
-struct GroupList {
-    #[pin]
-    head: Opaque<bindings::list_head>,
-}
-
-// SAFETY: the list holds groups (which are `Send`) and is changed only under its owner's lock.
-unsafe impl Send for GroupList {}
-
-impl GroupList {
-    fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `INIT_LIST_HEAD` makes `slot` an empty list.
-            head <- Opaque::ffi_init(|slot| unsafe { bindings::INIT_LIST_HEAD(slot) }),
-        })
-    }
-
-    fn head(&self) -> *mut bindings::list_head {
-        self.head.get()
-    }
-
-    fn is_empty(&self) -> bool {
-        let head = self.head();
-        // SAFETY: `head` is initialized (type invariants).
-        unsafe { (*head).next == head }
-    }
-
-    /// Queues `group` last.
-    fn push_back(&self, group: GroupPtr) {
-        // SAFETY: the group is ours and on no list; `head` is initialized.
-        unsafe { bindings::list_add_tail(group.node(), self.head()) };
-    }
-
-    /// Queues `group` first (a group taken and given back).
-    fn push_front(&self, group: GroupPtr) {
-        // SAFETY: as in `push_back`.
-        unsafe { crate::ffi::shim::iommufd_rs_list_add(group.node(), self.head()) };
-    }
-
-    /// Takes the first group off the list.
-    fn pop_front(&self) -> Option<GroupPtr> {
-        if self.is_empty() {
-            return None;
-        }
-        // SAFETY: the list is not empty, so `next` is the `node` of a group on it.
-        let group = unsafe { GroupPtr::from_node((*self.head()).next) };
-        // SAFETY: the group is on this list.
-        unsafe { crate::ffi::shim::iommufd_rs_list_del_init(group.node()) };
-        Some(group)
-    }
-
-    /// Moves the groups that came through `handle` to the end of `to`, in order.
-    fn move_matching(&self, to: &GroupList, handle: *mut bindings::iommu_attach_handle) {
-        let head = self.head();
-        // SAFETY: walking an initialized list; `next` is read before the entry moves.
-        let mut pos = unsafe { (*head).next };
-        while pos != head {
-            // SAFETY: as above.
-            let next = unsafe { (*pos).next };
-            // SAFETY: every entry is the `node` of a group we own (type invariants).
-            let group = unsafe { GroupPtr::from_node(pos) };
-            if group.handle() == handle {
-                // SAFETY: the group is on this list; `to` is initialized.
-                unsafe { crate::ffi::shim::iommufd_rs_list_move_tail(pos, to.head()) };
-            }
-            pos = next;
-        }
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for GroupList {
-    fn drop(self: Pin<&mut Self>) {
-        while let Some(g) = self.pop_front() {
-            g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
-        }
-    }
-}
+/// The fault groups of this module's attachments.
+type Group = IopfGroup<HandleInfo>;
 
 /// Groups read and waiting for an answer, by cookie.
 struct Responses {
-    map: RBTree<u32, GroupPtr>,
+    map: RBTree<u32, Group>,
     next: u32,
 }
 
@@ -203,7 +77,7 @@ struct Responses {
 #[pin_data(PinnedDrop)]
 pub(crate) struct Fault {
     #[pin]
-    deliver: SpinLock<GroupList>,
+    deliver: SpinLock<IopfList<HandleInfo>>,
     #[pin]
     response: Mutex<Responses>,
     #[pin]
@@ -219,18 +93,20 @@ impl Used for Fault {
 
 impl Fault {
     /// Queues a group for userspace (the domain's `iopf_handler`).
-    fn deliver(&self, group: GroupPtr) {
+    pub(crate) fn deliver(&self, group: Group) {
         self.deliver.lock().push_back(group);
         self.wait.wake_all();
     }
 
-    /// Answers "invalid" every group that came through `handle` (its device is detaching).
-    pub(crate) fn auto_respond(&self, handle: *mut bindings::iommu_attach_handle) {
+    /// Answers "invalid" every group that came through `handle` (its attachment has ended).
+    pub(crate) fn auto_respond(&self, handle: &AttachHandle<HandleInfo>) {
         let mut responses = self.response.lock();
         // The groups move to a list of our own under the spinlock and are answered after it is
         // dropped, as upstream's `iommufd_auto_response_faults()` does.
-        pin_init::stack_pin_init!(let gone = GroupList::new());
-        self.deliver.lock().move_matching(&gone, handle);
+        pin_init::stack_pin_init!(let gone = IopfList::new());
+        self.deliver
+            .lock()
+            .move_matching(&gone, |g| g.came_through(handle));
         while let Some(g) = gone.pop_front() {
             g.respond(bindings::iommu_page_response_code_IOMMU_PAGE_RESP_INVALID);
         }
@@ -238,7 +114,7 @@ impl Fault {
             let found = responses
                 .map
                 .iter()
-                .find(|(_, g)| g.handle() == handle)
+                .find(|(_, g)| g.came_through(handle))
                 .map(|(&c, _)| c);
             let Some(cookie) = found else {
                 break;
@@ -257,10 +133,13 @@ impl Fault {
         let mut responses = self.response.lock();
         let mut done = 0usize;
         loop {
-            let Some(group) = self.deliver.lock().pop_front() else {
+            let Some(mut group) = self.deliver.lock().pop_front() else {
                 break;
             };
-            let need = group.fault_count().checked_mul(rec).ok_or(EINVAL)?;
+            let Some(need) = group.fault_count().checked_mul(rec) else {
+                self.restore(group);
+                return Err(EINVAL);
+            };
             if done >= count || need > count - done {
                 self.restore(group);
                 if done == 0 {
@@ -276,13 +155,13 @@ impl Fault {
                 }
             };
             let cookie = next_cookie(&mut responses);
-            // SAFETY: the group is ours until answered.
-            unsafe { (*group.0.as_ptr()).cookie = cookie };
-            responses.map.insert(node.into_node(cookie, group));
-            match write_group(group, cookie, buf, done) {
-                Ok(n) => done += n,
+            group.set_cookie(cookie);
+            match write_group(&group, cookie, buf, done) {
+                Ok(n) => {
+                    done += n;
+                    responses.map.insert(node.into_node(cookie, group));
+                }
                 Err(e) => {
-                    responses.map.remove(&cookie);
                     self.restore(group);
                     return if done == 0 { Err(e) } else { Ok(done) };
                 }
@@ -292,7 +171,7 @@ impl Fault {
     }
 
     /// Puts a group back at the head of the delivery queue.
-    fn restore(&self, group: GroupPtr) {
+    fn restore(&self, group: Group) {
         self.deliver.lock().push_front(group);
     }
 
@@ -362,24 +241,11 @@ fn next_cookie(r: &mut Responses) -> u32 {
 }
 
 /// Writes a group's faults as records at `buf + at`; returns the bytes written.
-fn write_group(group: GroupPtr, cookie: u32, buf: usize, at: usize) -> Result<usize> {
+fn write_group(group: &Group, cookie: u32, buf: usize, at: usize) -> Result<usize> {
     let rec = size_of::<uapi::iommu_hwpt_pgfault>();
-    let dev_id = crate::hwpt::device::handle_dev_id(group.handle());
-    let head: *mut bindings::list_head =
-        // SAFETY: the group is ours; `faults` is its list of `iopf_fault`s.
-        unsafe { &raw mut (*group.0.as_ptr()).faults };
+    let dev_id = group.handle_data().dev_id();
     let mut written = 0usize;
-    // SAFETY: walking the core's list of a group we own; `list` is a field of `iopf_fault`.
-    let mut pos = unsafe { (*head).next };
-    while pos != head {
-        // SAFETY: see above.
-        let iopf = unsafe {
-            pos.cast::<u8>()
-                .sub(core::mem::offset_of!(bindings::iopf_fault, list))
-                .cast::<bindings::iopf_fault>()
-        };
-        // SAFETY: a page request fault: `prm` is the union member the core filled.
-        let prm = unsafe { (*iopf).fault.prm };
+    for prm in group.page_requests() {
         let msg = uapi::iommu_hwpt_pgfault {
             flags: prm.flags,
             dev_id,
@@ -399,29 +265,16 @@ fn write_group(group: GroupPtr, cookie: u32, buf: usize, at: usize) -> Result<us
             .writer()
             .write(&msg)?;
         written += rec;
-        // SAFETY: see above.
-        pos = unsafe { (*pos).next };
     }
     Ok(written)
 }
 
-/// `iommu_domain::iopf_handler` of HWPTs with a fault queue.
-///
-/// # Safety
-///
-/// Called by the IOMMU core with a fault group whose attach handle is one of ours.
-pub(crate) unsafe extern "C" fn iopf_handler(group: *mut bindings::iopf_group) -> c_int {
-    let Some(group) = NonNull::new(group).map(GroupPtr) else {
-        return EINVAL.to_errno();
-    };
-    let Some(fault) = crate::hwpt::device::handle_fault(group.handle()) else {
-        return EINVAL.to_errno();
-    };
-    // SAFETY: the group is ours from here; the core stops tracking it as pending.
-    unsafe { bindings::iopf_group_dequeue(group.0.as_ptr()) };
-    fault.deliver(group);
-    0
-}
+/// `iommu_domain::iopf_handler` of HWPTs with a fault queue: the groups reach the queue named by
+/// the attach handle they came through ([`HandleInfo`]). Every domain it is installed on is
+/// attached only through this module's attach handles.
+#[allow(non_upper_case_globals)]
+pub(crate) const iopf_handler: unsafe extern "C" fn(*mut bindings::iopf_group) -> c_int =
+    iopf::iopf_handler::<HandleInfo>;
 
 static FOPS: QueueFops<Fault> = QueueFops::new();
 
@@ -463,7 +316,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     }
     let fault = Arc::pin_init(
         try_pin_init!(Fault {
-            deliver <- new_spinlock!(GroupList::new()),
+            deliver <- new_spinlock!(IopfList::new()),
             response <- new_mutex!(Responses {
                 map: RBTree::new(),
                 next: 0,

@@ -14,27 +14,51 @@
 //! `Ioas::iopt`, and an automatic HWPT's last reference may go at detach).
 
 use core::{
-    ffi::c_void,
-    ptr::{
-        self,
-        NonNull, //
-    },
+    mem::size_of,
+    ptr,
     sync::atomic::{
-        AtomicBool,
         AtomicU32,
         Ordering, //
     },
 };
 use kernel::{
-    bindings, new_mutex,
+    bindings,
+    device::Device as KDevice,
+    fs::File,
+    new_mutex,
     prelude::*,
     sync::{
+        aref::ARef,
         Arc,
         Mutex, //
+    },
+    transmute::AsBytes,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
     },
 };
 
 use crate::{
+    abstractions::iommu::{
+        attach::{
+            AttachData,
+            AttachHandle,
+            Attached,
+            HandleBox, //
+        },
+        device::{
+            dev_ptr,
+            DmaOwner,
+            IommuDevice,
+            ResvType, //
+        },
+        group::{
+            allow_unsafe_interrupts,
+            Group, //
+        },
+        iopf::IopfGroup,
+    },
     context::ictx::Ictx,
     context::object::{
         Object,
@@ -43,8 +67,6 @@ use crate::{
         Used,
         Users, //
     },
-    ffi::kbind,
-    ffi::shim,
     ffi::uapi,
     hwpt::{
         Hwpt,
@@ -61,59 +83,54 @@ use crate::{
         span::Span,
     },
 };
-use kernel::uaccess::{
-    UserPtr,
-    UserSlice, //
-};
 
-/// An attach handle the IOMMU core keeps for the group while a domain is attached through it
-/// (upstream's `struct iommufd_attach_handle`): fault groups name it, and through it the device
-/// and the fault queue they go to.
-#[repr(C)]
-pub(crate) struct AttachHandle {
-    handle: bindings::iommu_attach_handle,
+/// What this module's attach handles carry (upstream's `struct iommufd_attach_handle`): fault
+/// groups name the handle, and through it the device and the fault queue they go to.
+pub(crate) struct HandleInfo {
     dev_id: u32,
     fault: Option<Arc<crate::eventq::fault::Fault>>,
 }
 
-type Handle = KBox<AttachHandle>;
+impl HandleInfo {
+    /// The device ID of the attachment.
+    pub(crate) fn dev_id(&self) -> u32 {
+        self.dev_id
+    }
+}
 
-impl AttachHandle {
-    fn new(dev_id: u32, hwpt: &Hwpt) -> Result<Handle> {
-        Ok(KBox::new(
-            AttachHandle {
-                handle: bindings::iommu_attach_handle::default(),
-                dev_id,
-                fault: hwpt.fault().cloned(),
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?)
+// SAFETY: `deliver` queues groups in the handle's fault queue only, and `release` (run once the
+// core no longer reports through the handle: its attachment has ended) answers every group of
+// that queue that came through the handle, queued or read.
+unsafe impl AttachData for HandleInfo {
+    fn accepts_faults(&self) -> bool {
+        self.fault.is_some()
     }
 
-    /// Answers the faults still pending through this handle (its attachment is ending).
-    fn auto_respond(&mut self) {
+    fn deliver(&self, group: IopfGroup<Self>) {
         if let Some(f) = &self.fault {
-            f.auto_respond(&raw mut self.handle);
+            f.deliver(group);
+        }
+    }
+
+    /// Answers the faults still pending through this handle.
+    fn release(handle: &AttachHandle<Self>) {
+        if let Some(f) = &handle.data().fault {
+            f.auto_respond(handle);
         }
     }
 }
 
-/// The device ID of the attachment `handle` belongs to.
-pub(crate) fn handle_dev_id(handle: *mut bindings::iommu_attach_handle) -> u32 {
-    // SAFETY: every handle this module gives the core is the first field of an `AttachHandle`,
-    // alive while the attachment is (pending faults are answered before it goes).
-    unsafe { (*handle.cast::<AttachHandle>()).dev_id }
-}
+type Handle = HandleBox<HandleInfo>;
 
-/// The fault queue of the attachment `handle` belongs to.
-pub(crate) fn handle_fault(
-    handle: *mut bindings::iommu_attach_handle,
-) -> Option<Arc<crate::eventq::fault::Fault>> {
-    if handle.is_null() {
-        return None;
-    }
-    // SAFETY: as in `handle_dev_id`.
-    unsafe { (*handle.cast::<AttachHandle>()).fault.clone() }
+/// A new attach handle for device `dev_id` attaching to `hwpt`.
+fn new_handle(dev_id: u32, hwpt: &Hwpt) -> Result<Handle> {
+    AttachHandle::new(
+        HandleInfo {
+            dev_id,
+            fault: hwpt.fault().cloned(),
+        },
+        GFP_KERNEL_ACCOUNT,
+    )
 }
 
 /// One attachment of a group: at a PASID (`IOMMU_NO_PASID` for the whole RID), to a HWPT, asked
@@ -123,12 +140,12 @@ struct Attach {
     hwpt: Hwpt,
     /// Attached devices.
     devices: Devices,
-    /// The handle the core holds while `hwpt` is attached.
-    handle: Handle,
+    /// `hwpt`'s domain attached through the handle the core holds.
+    attached: Attached<HandleInfo>,
 }
 
 /// Devices of an attachment: object ID and device.
-type Devices = KVec<(u32, NonNull<bindings::device>)>;
+type Devices = KVec<(u32, ARef<KDevice>)>;
 
 /// Every attachment of a group, one per PASID in use.
 struct GroupAttach {
@@ -161,38 +178,19 @@ impl GroupAttach {
     }
 }
 
-// SAFETY: the device pointers are of bound devices, which hold references to them.
-unsafe impl Send for GroupAttach {}
-
 /// One IOMMU group as this context sees it (upstream's `struct iommufd_group`), shared by the
 /// bound devices of the group.
-///
-/// # Invariants
-///
-/// `group` holds a reference from `iommu_group_get()`.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub(crate) struct IGroup {
-    group: NonNull<bindings::iommu_group>,
+    group: ARef<Group>,
     #[pin]
     attach: Mutex<GroupAttach>,
 }
 
-// SAFETY: `iommu_group` is refcounted and locks inside; the attach state is under its mutex.
-unsafe impl Send for IGroup {}
-// SAFETY: as above.
-unsafe impl Sync for IGroup {}
-
 impl IGroup {
+    /// The C group (the key of the context's group index).
     pub(crate) fn group(&self) -> *mut bindings::iommu_group {
-        self.group.as_ptr()
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for IGroup {
-    fn drop(self: Pin<&mut Self>) {
-        // SAFETY: the reference the type invariant says we hold.
-        unsafe { bindings::iommu_group_put(self.group.as_ptr()) };
+        self.group.as_raw()
     }
 }
 
@@ -205,16 +203,12 @@ struct GroupJoin<'a> {
 }
 
 impl<'a> GroupJoin<'a> {
-    /// Finds or makes the record of `group` and takes a count on it; consumes the group
-    /// reference `group` holds on every path.
-    fn new(ictx: &'a Ictx, group: NonNull<bindings::iommu_group>) -> Result<Self> {
-        let found = ictx.objects.lock().igroup_join(group.as_ptr());
+    /// Finds or makes the record of `group` and takes a count on it.
+    fn new(ictx: &'a Ictx, group: ARef<Group>) -> Result<Self> {
+        let found = ictx.objects.lock().igroup_join(group.as_raw());
         let igroup = match found {
-            Some(g) => {
-                // SAFETY: the record holds its own reference; ours is not handed on.
-                unsafe { bindings::iommu_group_put(group.as_ptr()) };
-                g
-            }
+            // The record holds its own reference; ours goes.
+            Some(g) => g,
             None => {
                 let candidate = Arc::pin_init(
                     try_pin_init!(IGroup {
@@ -222,12 +216,7 @@ impl<'a> GroupJoin<'a> {
                         attach <- new_mutex!(GroupAttach { list: KVec::new() }),
                     }),
                     GFP_KERNEL_ACCOUNT,
-                )
-                .inspect_err(|_| {
-                    // SAFETY: the group reference taken by the caller, not handed on.
-                    unsafe { bindings::iommu_group_put(group.as_ptr()) }
-                })?;
-                // (From here the candidate owns the reference: dropping it puts it.)
+                )?;
                 let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
                 let (g, unused) = ictx.objects.lock().igroup_insert(candidate, node);
                 drop(unused);
@@ -260,37 +249,6 @@ impl Drop for GroupJoin<'_> {
     }
 }
 
-/// A reference to a `struct device`.
-///
-/// # Invariants
-///
-/// `self.0` holds a reference from `get_device()`.
-struct DevRef(NonNull<bindings::device>);
-
-// SAFETY: device references may be taken and dropped from any thread.
-unsafe impl Send for DevRef {}
-// SAFETY: as above; shared use only passes the pointer to the kernel.
-unsafe impl Sync for DevRef {}
-
-impl DevRef {
-    /// # Safety
-    ///
-    /// `dev` must be a live device.
-    unsafe fn get(dev: *mut bindings::device) -> Result<Self> {
-        // SAFETY: the caller's guarantee; returns `dev` with a reference taken.
-        let dev = unsafe { bindings::get_device(dev) };
-        // INVARIANT: the reference just taken.
-        NonNull::new(dev).map(Self).ok_or(ENODEV)
-    }
-}
-
-impl Drop for DevRef {
-    fn drop(&mut self) {
-        // SAFETY: the reference the type invariant says we hold.
-        unsafe { bindings::put_device(self.0.as_ptr()) };
-    }
-}
-
 /// `Device::vdev` once the device is unbinding.
 const VDEV_GONE: u32 = u32::MAX;
 
@@ -299,13 +257,13 @@ pub(crate) struct Device {
     /// The context the device is bound to; for real devices the binding holds a reference on
     /// its file (a mock device's belongs to the context's own objects and must not).
     ctx: *const Ictx,
-    holds_ctx: bool,
-    dev: DevRef,
+    /// The reference on the context's file (real devices).
+    _ctx_file: Option<ARef<File>>,
+    /// DMA ownership claimed for the context (until unbind), and the device.
+    owner: DmaOwner,
     pub(crate) igroup: Arc<IGroup>,
     users: Users,
     id: AtomicU32,
-    /// DMA ownership is claimed for the context (until unbind).
-    claimed: AtomicBool,
     /// Object ID of the device's vDEVICE, 0 without one; `u32::MAX` once unbinding (no new
     /// vDEVICE then).
     vdev: AtomicU32,
@@ -332,58 +290,50 @@ impl Device {
     ///
     /// `dev` must be a live device.
     pub(crate) unsafe fn bind(ictx: &Ictx, dev: *mut bindings::device) -> Result<Arc<Device>> {
-        // SAFETY: the caller guarantees `dev` is live; this takes our reference.
-        let dev = unsafe { DevRef::get(dev) }?;
-        let raw = dev.0.as_ptr();
-        // SAFETY: `raw` is live (we hold a reference).
-        if !unsafe {
-            bindings::device_iommu_capable(raw, bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY)
-        } {
+        // SAFETY: the caller guarantees `dev` is live; this takes our reference. (The one raw
+        // pointer of the bind: VFIO's entry points and the selftest hand over a C device.)
+        let dev = unsafe { KDevice::get_device(dev) };
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        let raw = dev_ptr(&dev);
+        if !dev.iommu_capable(bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY) {
             return Err(EINVAL);
         }
-        // SAFETY: as above; takes a group reference, or NULL without a group.
-        let group = NonNull::new(unsafe { bindings::iommu_group_get(raw) }).ok_or(ENODEV)?;
+        let group = Group::get(&dev).ok_or(ENODEV)?;
         let joined = GroupJoin::new(ictx, group)?;
         let igroup = joined.igroup.clone();
-        // SAFETY: `raw` is live; the owner cookie is this context, released in `Drop`.
-        let rc = unsafe {
-            bindings::iommu_device_claim_dma_owner(raw, ptr::from_ref(ictx).cast_mut().cast())
-        };
-        if rc != 0 {
-            return Err(Error::from_errno(rc));
-        }
+        // The owner cookie is this context; released by `unbind` or `Drop`.
+        let owner = DmaOwner::claim(dev, ictx)?;
         // For historical compatibility with VFIO, a platform that cannot isolate MSIs (a DMA
         // write that could raise interrupts outside this context) needs the admin's consent.
         #[cfg(CONFIG_IOMMUFD_TEST)]
         let mock = crate::selftest::mock::is_mock(raw);
         #[cfg(not(CONFIG_IOMMUFD_TEST))]
         let mock = false;
-        // SAFETY: the group is referenced by `igroup`.
-        if !mock && !unsafe { bindings::iommu_group_has_isolated_msi(igroup.group()) } {
-            // SAFETY: reads a module parameter.
-            if !unsafe { crate::ffi::shim::iommufd_rs_allow_unsafe_interrupts() } {
-                // SAFETY: the claim above, not handed on.
-                unsafe { bindings::iommu_device_release_dma_owner(raw) };
+        if !mock && !igroup.group.has_isolated_msi() {
+            if !allow_unsafe_interrupts() {
+                // (Dropping `owner` gives the claim back.)
                 return Err(EPERM);
             }
             kernel::pr_warn!(
                 "iommufd: MSI interrupts of a device bound to iommufd are not isolated by the platform (allow_unsafe_interrupts)\n"
             );
         }
-        if !mock {
-            // SAFETY: the context's file is live (the caller holds the context); released in
-            // `Drop`.
-            unsafe { bindings::get_file(ictx.file()) };
-        }
+        let ctx_file = if mock {
+            None
+        } else {
+            // SAFETY: the context's file is live: the caller holds the context, which the file
+            // owns. (`Ictx` hands out its file as a raw pointer; this goes once it hands out
+            // `&File`.) The reference taken here is dropped with the device.
+            Some(ARef::from(unsafe { File::from_raw_file(ictx.file()) }))
+        };
         let idev = Arc::new(
             Device {
                 ctx: ptr::from_ref(ictx),
-                holds_ctx: !mock,
-                dev,
+                _ctx_file: ctx_file,
+                owner,
                 igroup,
                 users: Users::default(),
                 id: AtomicU32::new(0),
-                claimed: AtomicBool::new(true),
                 vdev: AtomicU32::new(0),
             },
             GFP_KERNEL_ACCOUNT,
@@ -446,21 +396,18 @@ impl Device {
     }
 
     fn release_owner(&self) {
-        if self.claimed.swap(false, Ordering::AcqRel) {
-            // SAFETY: the claim `bind` made, given back once; the device is referenced.
-            unsafe { bindings::iommu_device_release_dma_owner(self.as_raw()) };
-        }
+        self.owner.release();
     }
 
+    /// The C device, for the C interfaces that take one.
     pub(crate) fn as_raw(&self) -> *mut bindings::device {
-        self.dev.0.as_ptr()
+        dev_ptr(self.kdev())
     }
 
     /// The `struct device`, as the kernel crate and `abstractions/` speak of it.
-    #[allow(dead_code)]
-    pub(crate) fn kdev(&self) -> &kernel::device::Device {
-        // SAFETY: `self.dev` holds a reference on the device for as long as `self` lives.
-        unsafe { kernel::device::Device::from_raw(self.as_raw()) }
+    #[inline]
+    pub(crate) fn kdev(&self) -> &KDevice {
+        self.owner.device()
     }
 
     /// Takes the device's one vDEVICE slot for object `id`: `EEXIST` if taken, `ENOENT` while
@@ -491,15 +438,7 @@ impl Device {
     /// The physical IOMMU instance the device sits behind (`__iommu_get_iommu_dev()`), as a
     /// number for comparisons; 0 for none.
     pub(crate) fn iommu_dev(&self) -> usize {
-        // SAFETY: the device is live and probed; `dev->iommu` stays while it is bound.
-        unsafe {
-            let iommu = (*self.as_raw()).iommu;
-            if iommu.is_null() {
-                0
-            } else {
-                (*iommu).iommu_dev as usize
-            }
-        }
+        self.kdev().iommu_instance()
     }
 
     /// The vIOMMU of the nested HWPT the whole device is attached to, if it is.
@@ -529,20 +468,12 @@ impl Device {
 
     /// The IOMMU driver's ops for this device (`dev_iommu_ops()`).
     pub(crate) fn iommu_ops(&self) -> Result<*const bindings::iommu_ops> {
-        // SAFETY: the device is live and probed by an IOMMU (it has a group); `dev->iommu` and
-        // its `iommu_dev` stay while it is.
-        unsafe {
-            let iommu = (*self.as_raw()).iommu;
-            if iommu.is_null() || (*iommu).iommu_dev.is_null() {
-                return Err(ENODEV);
-            }
-            Ok((*(*iommu).iommu_dev).ops)
-        }
+        self.kdev().iommu_ops().map(ptr::from_ref)
     }
 
+    /// Whether the device's IOMMU has capability `cap` (`device_iommu_capable()`).
     pub(crate) fn capable(&self, cap: bindings::iommu_cap) -> bool {
-        // SAFETY: the device is live.
-        unsafe { bindings::device_iommu_capable(self.as_raw(), cap) }
+        self.kdev().iommu_capable(cap)
     }
 
     /// Attaches `pasid` (`IOMMU_NO_PASID`: the whole device) to `pt_id`, an IOAS (a
@@ -726,16 +657,9 @@ impl Device {
 
     /// What the fault-capable attach rule reads of a PCI device; `None` if it is not one.
     fn pci_facts(&self) -> Option<PciFacts> {
-        let mut is_virtfn = false;
-        let mut pri_supported = false;
-        // SAFETY: the device is bound to us, so live; the helper only reads it and writes the
-        // two flags it is given.
-        let is_pci = unsafe {
-            shim::iommufd_rs_pci_pri_facts(self.as_raw(), &mut is_virtfn, &mut pri_supported)
-        };
-        is_pci.then_some(PciFacts {
-            is_virtfn,
-            pri_supported,
+        self.kdev().pci_pri_facts().map(|f| PciFacts {
+            is_virtfn: f.is_virtfn,
+            pri_supported: f.pri_supported,
         })
     }
 
@@ -750,30 +674,13 @@ impl Device {
 
     /// Attaches `hwpt`'s domain at `pasid` through `handle` (the core's attach calls), after
     /// [`Self::check_compatible`] as upstream's `iommufd_hwpt_attach_device()`.
-    fn core_attach(&self, pasid: u32, hwpt: &Hwpt, handle: &mut AttachHandle) -> Result {
+    fn core_attach(&self, pasid: u32, hwpt: &Hwpt, handle: Handle) -> Result<Attached<HandleInfo>> {
         self.check_compatible(hwpt)?;
-        // SAFETY: the domain is live (held by `hwpt`); the group and device are referenced; the
-        // handle stays allocated until the matching detach or replace gives it back.
-        let rc = unsafe {
-            if pasid == bindings::IOMMU_NO_PASID {
-                kbind::iommu_attach_group_handle(
-                    hwpt.domain().as_raw(),
-                    self.igroup.group(),
-                    &mut handle.handle,
-                )
-            } else {
-                bindings::iommu_attach_device_pasid(
-                    hwpt.domain().as_raw(),
-                    self.as_raw(),
-                    pasid,
-                    &mut handle.handle,
-                )
-            }
-        };
-        if rc != 0 {
-            return Err(Error::from_errno(rc));
+        if pasid == bindings::IOMMU_NO_PASID {
+            Attached::group(&self.igroup.group, hwpt.domain(), handle)
+        } else {
+            Attached::pasid(self.kdev(), pasid, hwpt.domain(), handle)
         }
-        Ok(())
     }
 
     /// Joins the group's attachment at `pasid` to `hwpt` (upstream's
@@ -792,13 +699,13 @@ impl Device {
                 return Err(EINVAL);
             }
         }
-        let dev = NonNull::new(self.as_raw()).ok_or(EINVAL)?;
+        let dev: ARef<KDevice> = self.kdev().into();
         if rid {
-            enforce_resv_regions(&hwpt.paging().ioas, self.as_raw(), true)?;
+            enforce_resv_regions(&hwpt.paging().ioas, self.kdev(), true)?;
         }
         let undo_resv = || {
             if rid {
-                remove_resv(&hwpt.paging().ioas, self.as_raw());
+                remove_resv(&hwpt.paging().ioas, self.kdev());
             }
         };
         match found {
@@ -814,26 +721,29 @@ impl Device {
                     a.list.reserve(1, GFP_KERNEL_ACCOUNT)?;
                     let mut devices = KVec::new();
                     devices.push((self.id(), dev), GFP_KERNEL_ACCOUNT)?;
-                    Ok((AttachHandle::new(self.id(), hwpt)?, devices))
+                    Ok((new_handle(self.id(), hwpt)?, devices))
                 })();
-                let (mut handle, devices) = match prepared {
+                let (handle, devices) = match prepared {
                     Ok(p) => p,
                     Err(e) => {
                         undo_resv();
                         return Err(e);
                     }
                 };
-                if let Err(e) = self.core_attach(pasid, hwpt, &mut handle) {
-                    undo_resv();
-                    return Err(e);
-                }
+                let attached = match self.core_attach(pasid, hwpt, handle) {
+                    Ok(attached) => attached,
+                    Err(e) => {
+                        undo_resv();
+                        return Err(e);
+                    }
+                };
                 // Capacity reserved above.
                 let _ = a.list.push(
                     Attach {
                         pasid,
                         hwpt: hwpt.clone(),
                         devices,
-                        handle,
+                        attached,
                     },
                     GFP_KERNEL_ACCOUNT,
                 );
@@ -856,29 +766,23 @@ impl Device {
         let hwpt = a.list[i].hwpt.clone();
         let mut gone = None;
         if a.list[i].devices.is_empty() {
-            // SAFETY: the domain is attached at `pasid` through the handle we keep.
-            unsafe {
-                if pasid == bindings::IOMMU_NO_PASID {
-                    kbind::iommu_detach_group_handle(hwpt.domain().as_raw(), self.igroup.group());
-                } else {
-                    bindings::iommu_detach_device_pasid(
-                        hwpt.domain().as_raw(),
-                        self.as_raw(),
-                        pasid,
-                    );
-                }
+            if let Ok(Attach {
+                attached,
+                hwpt: last,
+                ..
+            }) = a.list.remove(i)
+            {
+                gone = Some((attached.detach(), last));
             }
-            gone = a.list.remove(i).ok();
         }
         if pasid == bindings::IOMMU_NO_PASID {
-            remove_resv(&hwpt.paging().ioas, self.as_raw());
+            remove_resv(&hwpt.paging().ioas, self.kdev());
         }
         hwpt.users().release(1);
         drop(a);
-        if let Some(mut at) = gone {
-            // The core no longer delivers through the handle; answer what it left pending.
-            at.handle.auto_respond();
-        }
+        // The core no longer delivers through the handle: dropping it answers what it left
+        // pending (`HandleInfo::release`); the HWPT goes after the lock.
+        drop(gone);
         Some(hwpt)
     }
 
@@ -899,9 +803,9 @@ impl Device {
         let move_resv = rid && !Arc::ptr_eq(old.paging().ioas.arc(), hwpt.paging().ioas.arc());
         if move_resv {
             for (n, (_, dev)) in a.list[i].devices.iter().enumerate() {
-                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev.as_ptr(), false) {
+                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev, false) {
                     for (_, done) in a.list[i].devices.iter().take(n) {
-                        remove_resv(&hwpt.paging().ioas, done.as_ptr());
+                        remove_resv(&hwpt.paging().ioas, done);
                     }
                     return Err(e);
                 }
@@ -910,13 +814,13 @@ impl Device {
         let undo = |at: &Attach| {
             if move_resv {
                 for (_, dev) in at.devices.iter() {
-                    remove_resv(&hwpt.paging().ioas, dev.as_ptr());
+                    remove_resv(&hwpt.paging().ioas, dev);
                 }
             }
         };
-        let mut handle = match self
+        let handle = match self
             .check_compatible(hwpt)
-            .and_then(|()| AttachHandle::new(self.id(), hwpt))
+            .and_then(|()| new_handle(self.id(), hwpt))
         {
             Ok(h) => h,
             Err(e) => {
@@ -924,51 +828,36 @@ impl Device {
                 return Err(e);
             }
         };
-        // SAFETY: as in `core_attach`; on success the core drops its use of the old handle.
-        let rc = unsafe {
-            if rid {
-                kbind::iommu_replace_group_handle(
-                    self.igroup.group(),
-                    hwpt.domain().as_raw(),
-                    &mut handle.handle,
-                )
-            } else {
-                kbind::iommu_replace_device_pasid(
-                    hwpt.domain().as_raw(),
-                    self.as_raw(),
-                    pasid,
-                    &mut handle.handle,
-                )
+        // On success the core drops its use of the old handle.
+        let old_handle = match a.list[i].attached.replace(hwpt.domain(), handle) {
+            Ok(h) => h,
+            Err(e) => {
+                undo(&a.list[i]);
+                return Err(e);
             }
         };
-        if rc != 0 {
-            undo(&a.list[i]);
-            return Err(Error::from_errno(rc));
-        }
         let at = &mut a.list[i];
         if move_resv {
             for (_, dev) in at.devices.iter() {
-                remove_resv(&old.paging().ioas, dev.as_ptr());
+                remove_resv(&old.paging().ioas, dev);
             }
         }
         let n = u32::try_from(at.devices.len()).unwrap_or(u32::MAX);
         hwpt.users().hold(n);
         old.users().release(n);
         at.hwpt = hwpt.clone();
-        let mut old_handle = core::mem::replace(&mut at.handle, handle);
         drop(a);
-        old_handle.auto_respond();
+        // Answers what the old handle left pending (`HandleInfo::release`).
+        drop(old_handle);
         Ok(Some(old))
     }
 }
 
 impl Drop for Device {
     fn drop(&mut self) {
+        // DMA ownership goes back before the reference on the context's file (`_ctx_file`,
+        // dropped after this).
         self.release_owner();
-        if self.holds_ctx {
-            // SAFETY: the reference `bind` took on the context's file.
-            unsafe { bindings::fput((*self.ctx).file()) };
-        }
     }
 }
 
@@ -992,48 +881,31 @@ fn put_hwpt(ictx: &Ictx, hwpt: Hwpt) {
 /// Reserves `dev`'s reserved regions in `ioas` (upstream's
 /// `iopt_table_enforce_dev_resv_regions()`): all or none. With `check_msi` (an attach, not a
 /// replace, as upstream) the driver's MSI regions must be a sane combination, else `EINVAL`.
-fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device, check_msi: bool) -> Result {
+fn enforce_resv_regions(ioas: &Ioas, dev: &KDevice, check_msi: bool) -> Result {
     if crate::context::fail_point::should_fail() {
         return Err(EINVAL);
     }
-    let mut list = bindings::list_head::default();
-    let head: *mut bindings::list_head = &mut list;
-    // SAFETY: an empty list points at itself.
-    unsafe {
-        (*head).next = head;
-        (*head).prev = head;
-    }
-    // SAFETY: `dev` is a live bound device; the driver fills `list` with regions we free below.
-    unsafe { bindings::iommu_get_resv_regions(dev, head) };
-    let mut rc = Ok(());
-    let mut msi = MsiRegions::default();
-    {
+    let owner = resv_owner(dev);
+    dev.with_resv_regions(|regions| {
+        let mut rc = Ok(());
+        let mut msi = MsiRegions::default();
         let mut iopt = ioas.iopt.lock();
-        // SAFETY: walking the list the driver just built; `list` is the first member of
-        // `iommu_resv_region`, so each node is its region.
-        let mut pos = unsafe { (*head).next };
-        while pos != head {
-            let region = pos.cast::<bindings::iommu_resv_region>();
-            // SAFETY: see above.
-            let (start, length, kind) =
-                unsafe { ((*region).start, (*region).length, (*region).type_) };
-            // SAFETY: see above.
-            pos = unsafe { (*pos).next };
-            if kind == bindings::iommu_resv_type_IOMMU_RESV_DIRECT_RELAXABLE {
+        for region in regions {
+            if region.kind == ResvType::DirectRelaxable {
                 continue;
             }
-            msi.count(match kind {
-                bindings::iommu_resv_type_IOMMU_RESV_MSI => ResvKind::Msi,
-                bindings::iommu_resv_type_IOMMU_RESV_SW_MSI => ResvKind::SwMsi,
+            msi.count(match region.kind {
+                ResvType::Msi => ResvKind::Msi,
+                ResvType::SwMsi => ResvKind::SwMsi,
                 _ => ResvKind::Other,
             });
-            let Some(span) = u64::try_from(length)
+            let Some(span) = u64::try_from(region.length)
                 .ok()
-                .and_then(|length| Span::from_len(start, length))
+                .and_then(|length| Span::from_len(region.start, length))
             else {
                 continue;
             };
-            if let Err(e) = iopt.reserve(span, dev as usize) {
+            if let Err(e) = iopt.reserve(span, owner) {
                 rc = Err(e);
                 break;
             }
@@ -1044,16 +916,19 @@ fn enforce_resv_regions(ioas: &Ioas, dev: *mut bindings::device, check_msi: bool
             rc = Err(EINVAL);
         }
         if rc.is_err() {
-            iopt.reserved.remove_owner(dev as usize);
+            iopt.reserved.remove_owner(owner);
         }
-    }
-    // SAFETY: gives back what `iommu_get_resv_regions()` allocated.
-    unsafe { bindings::iommu_put_resv_regions(dev, head) };
-    rc
+        rc
+    })
 }
 
-fn remove_resv(ioas: &Ioas, dev: *mut bindings::device) {
-    ioas.iopt.lock().reserved.remove_owner(dev as usize);
+/// The owner key of `dev`'s reservations in an IOAS: the device's address.
+fn resv_owner(dev: &KDevice) -> usize {
+    dev_ptr(dev) as usize
+}
+
+fn remove_resv(ioas: &Ioas, dev: &KDevice) {
+    ioas.iopt.lock().reserved.remove_owner(resv_owner(dev));
 }
 
 /// `IOMMU_GET_HW_INFO`: the IOMMU driver's description of the hardware behind a bound device
@@ -1068,25 +943,10 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut crate::context::ioctl::Ucmd<'_>) -> R
         cmd.__bindgen_anon_1.in_data_type = uapi::IOMMU_HW_INFO_TYPE_DEFAULT;
     }
     let idev = ucmd.ictx.get_device(cmd.dev_id)?;
-    let ops = idev.iommu_ops()?;
-    let mut kind: bindings::iommu_hw_info_type =
-        // SAFETY: both union members are the same `u32`.
-        unsafe { cmd.__bindgen_anon_1.in_data_type };
-    let mut data_len: u32 = 0;
-    // SAFETY: `ops` are the live driver ops of a bound device.
-    let data = match unsafe { (*ops).hw_info } {
-        Some(hw_info) => {
-            // SAFETY: the driver contract: a live device and two out-pointers.
-            let d = unsafe { hw_info(idev.as_raw(), &mut data_len, &mut kind) };
-            let d = kernel::error::from_err_ptr(d)?;
-            KmallocData(d)
-        }
-        None => {
-            kind = uapi::IOMMU_HW_INFO_TYPE_NONE;
-            KmallocData(ptr::null_mut())
-        }
-    };
-    if !data.0.is_null() && kind == uapi::IOMMU_HW_INFO_TYPE_NONE {
+    let mut kind: bindings::iommu_hw_info_type = in_data_type(&cmd)?;
+    let data = idev.kdev().hw_info(&mut kind)?;
+    let data_len = data.len();
+    if data.has_data() && kind == uapi::IOMMU_HW_INFO_TYPE_NONE {
         return Err(crate::context::errno::eopnotsupp());
     }
     let user_len = usize::try_from(cmd.data_len).map_err(|_| EINVAL)?;
@@ -1103,42 +963,27 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut crate::context::ioctl::Ucmd<'_>) -> R
         cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
     }
     cmd.out_max_pasid_log2 = 0;
-    let dev = idev.as_raw();
-    // SAFETY: a bound device has `dev->iommu` while probed.
-    let max_pasids = unsafe { (*(*dev).iommu).max_pasids };
+    let max_pasids = idev.kdev().max_pasids();
     if max_pasids != 0 {
         cmd.out_max_pasid_log2 = (31 - max_pasids.leading_zeros()) as u8;
-        // SAFETY: `pci_bus_type` is a kernel static; `dev` is live.
-        if ptr::eq(unsafe { (*dev).bus }, &raw const bindings::pci_bus_type) {
-            // SAFETY: a device on the PCI bus is the `dev` of a `pci_dev`.
-            let pdev = unsafe {
-                dev.cast::<u8>()
-                    .sub(core::mem::offset_of!(bindings::pci_dev, dev))
-                    .cast::<bindings::pci_dev>()
-            };
-            // SAFETY: a live PCI device.
-            let ctrl = unsafe { kbind::pci_pasid_status(pdev) };
-            if ctrl > 0 {
-                let ctrl = ctrl as u32;
-                if ctrl & bindings::PCI_PASID_CTRL_EXEC != 0 {
-                    cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_PASID_EXEC);
-                }
-                if ctrl & bindings::PCI_PASID_CTRL_PRIV != 0 {
-                    cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_PASID_PRIV);
-                }
+        if let Some(ctrl) = idev.kdev().pci_pasid_status() {
+            if ctrl & bindings::PCI_PASID_CTRL_EXEC != 0 {
+                cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_PASID_EXEC);
+            }
+            if ctrl & bindings::PCI_PASID_CTRL_PRIV != 0 {
+                cmd.out_capabilities |= u64::from(uapi::IOMMU_HW_CAP_PCI_PASID_PRIV);
             }
         }
     }
     // The copies to user space come last: one may block for as long as the user likes (a
     // userfaultfd page), and an unbind gives up waiting for us after a while
     // (`Users::wait_unused`), so nothing of the device is read after them.
-    let copy = user_len.min(have);
+    let bytes = data.as_bytes();
+    let copy = user_len.min(have).min(bytes.len());
     if copy != 0 {
-        // SAFETY: the driver returned `data_len` bytes at `data`.
-        let bytes = unsafe { core::slice::from_raw_parts(data.0.cast::<u8>(), copy) };
         UserSlice::new(UserPtr::from_addr(base), copy)
             .writer()
-            .write_slice(bytes)?;
+            .write_slice(&bytes[..copy])?;
     }
     // Zero the rest of a bigger user buffer.
     if copy < user_len {
@@ -1156,12 +1001,14 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut crate::context::ioctl::Ucmd<'_>) -> R
     ucmd.respond(&cmd)
 }
 
-/// Memory a driver allocated with kmalloc for us, freed with `kfree()`.
-struct KmallocData(*mut c_void);
-
-impl Drop for KmallocData {
-    fn drop(&mut self) {
-        // SAFETY: NULL or a kmalloc allocation handed to us (`hw_info()` contract).
-        unsafe { bindings::kfree(self.0) };
-    }
+/// The type the caller asks the driver for (`in_data_type`, the input member of the union it
+/// shares with `out_data_type`), read from the command's bytes.
+fn in_data_type(cmd: &uapi::iommu_hw_info) -> Result<u32> {
+    let at = core::mem::offset_of!(uapi::iommu_hw_info, __bindgen_anon_1);
+    let bytes = cmd
+        .as_bytes()
+        .get(at..at + size_of::<u32>())
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .ok_or(EINVAL)?;
+    Ok(u32::from_ne_bytes(bytes))
 }
