@@ -359,6 +359,9 @@ impl<'a, R: PfnRuns> PinnedPfns<'a, R> {
     /// `dirty` (devices may have written them).
     #[inline]
     pub(crate) fn unpin(self, dirty: bool) {
+        if self.pfns.is_empty() {
+            return;
+        }
         let n = self.pfns.len();
         let mut i = 0;
         while i < n {
