@@ -7,7 +7,7 @@
 //! The ops are C-shaped (`struct iommufd_access_ops` plus a data pointer) because the in-kernel
 //! API hands them over that way.
 //!
-//! Lock order: `Access::ops_live` (held across the driver's `unmap` op, which may unpin and so
+//! Lock order: the lock of `Access::ops` (held across the driver's `unmap` op, which may unpin and so
 //! take the locks after it) before `Access::state` before `Ioas::accesses` before `Ioas::iopt`;
 //! the `unmap` op is called with none of the latter three held.
 //!
@@ -41,6 +41,7 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::mm::access_ops::AccessOps,
     context::ictx::Ictx,
     context::object::{
         Object,
@@ -48,7 +49,6 @@ use crate::{
         Users, //
     },
     ffi::kbind,
-    ffi::shim,
     ioas::iopt::Iopt,
     ioas::Ioas,
     pages::Source,
@@ -79,24 +79,21 @@ pub(crate) struct Access {
     _ictx_file: ARef<File>,
     /// That context.
     ctx: *const Ictx,
-    ops: *const kbind::iommufd_access_ops,
-    data: *mut c_void,
+    /// The driver's ops and data; revoked (after any op in flight) by destroy.
+    #[pin]
+    ops: AccessOps,
     /// `PAGE_SIZE` for accesses that pin pages, 1 otherwise.
     pub(crate) iova_alignment: u64,
     #[pin]
     state: Mutex<State>,
-    /// The driver's ops and data may still be used; cleared (under the lock, so after any op in
-    /// flight) by destroy.
-    #[pin]
-    ops_live: Mutex<bool>,
     users: Users,
     id: AtomicU32,
 }
 
-// SAFETY: the ops are static and the data pointer is the driver's, which promises it may be used
-// from any thread (the C API's contract).
+// SAFETY: the context pointer is only read, and the context outlives the access (it holds the
+// context's file); the rest is `Send` (the driver's ops promise they may be used from any thread).
 unsafe impl Send for Access {}
-// SAFETY: as above; the rest is under the mutex or atomic.
+// SAFETY: as above; the rest is under the mutexes or atomic.
 unsafe impl Sync for Access {}
 
 impl Used for Access {
@@ -119,20 +116,20 @@ impl Access {
         ops: *const kbind::iommufd_access_ops,
         data: *mut c_void,
     ) -> Result<Arc<Access>> {
-        // SAFETY: the caller's guarantee.
-        let pins = unsafe { (*ops).needs_pin_pages() } != 0;
+        // SAFETY: cannot live in the layer: the driver's promise, which the caller passes on, is
+        // that `ops` lives as long as the access and `data` until it is destroyed, where the ops
+        // are revoked.
+        let (ops, pins) = unsafe { AccessOps::new(ops, data) };
         let access = Arc::pin_init(
             try_pin_init!(Access {
                 _ictx_file: ARef::from(file),
                 ctx: core::ptr::from_ref(ictx),
-                ops,
-                data,
+                ops <- ops,
                 iova_alignment: if pins { PAGE } else { 1 },
                 state <- new_mutex!(State {
                     ioas: None,
                     ioas_unpin: None,
                 }),
-                ops_live <- new_mutex!(true),
                 users: Users::default(),
                 id: AtomicU32::new(0),
             }),
@@ -185,7 +182,7 @@ impl Access {
             drop(st);
         }
         // Waits for `unmap` ops other threads are in; none starts after this.
-        *self.ops_live.lock() = false;
+        self.ops.revoke();
         self.users.release(1);
         let obj = ictx
             .objects
@@ -301,17 +298,7 @@ impl Access {
             );
             return;
         };
-        let live = self.ops_live.lock();
-        if !*live {
-            return;
-        }
-        // SAFETY: `ops` is valid for the access's life (creation contract).
-        if let Some(unmap) = unsafe { (*self.ops).unmap } {
-            // SAFETY: `data` is valid for the op until the access is destroyed, and destroy
-            // waits for `ops_live`, held here.
-            unsafe { unmap(self.data, c_iova, c_len) };
-        }
-        drop(live);
+        self.ops.unmap(c_iova, c_len);
     }
 
     /// An unmap of `[iova, iova + length)` in the attached IOAS wants the pins gone.
@@ -334,8 +321,7 @@ impl Access {
         flags: u32,
     ) -> Result {
         // Drivers without the ops to be told about unmaps cannot hold pins.
-        // SAFETY: as in `call_unmap`.
-        if self.iova_alignment != PAGE || unsafe { (*self.ops).unmap }.is_none() {
+        if self.iova_alignment != PAGE || !self.ops.has_unmap() {
             return Err(EINVAL);
         }
         if length == 0 {
@@ -439,32 +425,6 @@ fn pages_rw(
         start: start_byte / PAGE,
         last: (start_byte + len - 1) / PAGE,
     };
-    pages.pin(pspan)?;
-    let rc = pages.with_pins(|pins| -> Result {
-        let pfns = pins.pfns(pspan).ok_or(EINVAL)?;
-        let mut done = 0usize;
-        let mut offset = usize::try_from(start_byte % PAGE).map_err(|_| EINVAL)?;
-        for pfn in pfns.iter() {
-            let n = (PAGE_SIZE - offset).min(buf.len() - done);
-            let pfn = usize::try_from(pfn).map_err(|_| EINVAL)?;
-            // SAFETY: the page is pinned (by us, until `unpin` below) and `n` bytes from
-            // `offset` stay inside it; `buf[done..done + n]` is in bounds.
-            unsafe {
-                let page = shim::iommufd_rs_pfn_to_page(pfn);
-                if write {
-                    shim::iommufd_rs_memcpy_to_page(page, offset, buf.as_ptr().add(done), n);
-                } else {
-                    shim::iommufd_rs_memcpy_from_page(buf.as_mut_ptr().add(done), page, offset, n);
-                }
-            }
-            done += n;
-            offset = 0;
-            if done == buf.len() {
-                break;
-            }
-        }
-        Ok(())
-    });
-    pages.unpin(pspan);
-    rc
+    let offset = usize::try_from(start_byte % PAGE).map_err(|_| EINVAL)?;
+    pages.copy_pinned(pspan, offset, buf, write)
 }

@@ -9,9 +9,7 @@ pub(crate) mod access;
 pub(crate) mod iopt;
 
 use kernel::{
-    bindings,
-    fs::LocalFile,
-    new_mutex,
+    bindings, new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     rbtree::RBTreeNodeReservation,
@@ -26,6 +24,10 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::{
+        dma_buf::DmaBuf,
+        mm::cond_resched, //
+    },
     context::errno,
     context::ioctl::Ucmd,
     context::object::{
@@ -174,13 +176,6 @@ impl Drop for AllowedTree {
             cursor = next;
         }
     }
-}
-
-/// `cond_resched()`: a long loop driven by userspace gives the CPU up where it has to (kernels
-/// without full preemption).
-fn cond_resched() {
-    // SAFETY: called in process context with no lock held.
-    unsafe { crate::ffi::shim::iommufd_rs_cond_resched() };
 }
 
 /// `IOMMU_IOAS_ALLOW_IOVAS`: replaces the allowed list; all or nothing.
@@ -342,12 +337,8 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     // `EINVAL` if empty, `EOVERFLOW` if the file range reaches past `ULONG_MAX`.
     ULONG.span(cmd.start, cmd.length)?;
     // A dma-buf maps its exporter's physical range; any other file its pages.
-    // SAFETY: `dma_buf_get()` takes any fd number and returns an error pointer or a reference.
-    let dmabuf = unsafe { bindings::dma_buf_get(cmd.fd) };
-    if let Ok(dmabuf) = kernel::error::from_err_ptr(dmabuf) {
-        // SAFETY: the reference just taken goes to the attachment (or is put on failure).
-        let src =
-            unsafe { crate::pages::dmabuf::DmaBufSrc::attach(dmabuf, cmd.start, cmd.length) }?;
+    if let Ok(dmabuf) = DmaBuf::get(cmd.fd) {
+        let src = crate::pages::dmabuf::DmaBufSrc::attach(dmabuf, cmd.start, cmd.length)?;
         let iova = map_pages(
             &ioas,
             Source::DmaBuf(src),
@@ -362,10 +353,7 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         return ucmd.respond(&cmd);
     }
     let fd = u32::try_from(cmd.fd).map_err(|_| EBADF)?;
-    let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
-    // SAFETY: this thread is in an ioctl on /dev/iommu and has no `fdget_pos()` of its own on
-    // the file it just looked up.
-    let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+    let file = crate::abstractions::mm::file::fget(fd)?;
     // As upstream's `iopt_alloc_pages()`: the page count of the range must fit.
     ULONG.pages_length(cmd.length, PAGE_SIZE as u64)?;
     // Stricter than upstream: device writes only where a writable shared mmap() could write.

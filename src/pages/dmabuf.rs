@@ -14,9 +14,8 @@
 //! would close a cycle through the mmap lock (GUP takes it under `Pages::pins` for user memory;
 //! some exporters take the reservation lock under it in their fault handlers).
 
-use core::ptr::NonNull;
 use kernel::{
-    bindings, new_mutex,
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
@@ -26,7 +25,12 @@ use kernel::{
 };
 
 use crate::{
-    ffi::shim, //
+    abstractions::dma_buf::{
+        DmaBuf,
+        Importer,
+        LockedAttachment,
+        PinnedAttachment, //
+    },
     ioas::iopt::DomainRef,
 };
 
@@ -46,80 +50,46 @@ pub(crate) struct DmaBufState {
     inner: Mutex<Inner>,
 }
 
+impl Importer for DmaBufState {
+    const ALLOW_PEER2PEER: bool = true;
+
+    /// The exporter revokes the range (called under the reservation lock).
+    fn invalidate_mappings(&self) {
+        let mut inner = self.inner.lock();
+        if inner.revoked {
+            return;
+        }
+        for (d, iova, len) in inner.tracked.iter() {
+            d.unmap(*iova, *len);
+        }
+        inner.tracked.clear();
+        inner.revoked = true;
+    }
+}
+
 /// A pinned dynamic attachment to a dma-buf and the physical range it gave us.
-///
-/// # Invariants
-///
-/// `attach` is an attachment of `dmabuf`, pinned, whose importer data is a reference on `state`;
-/// we hold a reference on `dmabuf`.
 pub(crate) struct DmaBufSrc {
-    dmabuf: NonNull<bindings::dma_buf>,
-    attach: NonNull<bindings::dma_buf_attachment>,
+    _attach: PinnedAttachment<DmaBufState>,
     paddr: u64,
     state: Arc<DmaBufState>,
 }
 
-// SAFETY: the dma-buf API is callable from any thread; the state is under its mutex.
-unsafe impl Send for DmaBufSrc {}
-// SAFETY: as above.
-unsafe impl Sync for DmaBufSrc {}
-
-/// `dma_buf_attach_ops::invalidate_mappings`: the exporter revokes the range.
-///
-/// # Safety
-///
-/// Called by the dma-buf core with the reservation lock held, on an attachment `attach()` made.
-unsafe extern "C" fn revoke(attach: *mut bindings::dma_buf_attachment) {
-    // SAFETY: the importer data is the `DmaBufState` reference the attachment holds.
-    let state = unsafe { &*(*attach).importer_priv.cast::<DmaBufState>() };
-    let mut inner = state.inner.lock();
-    if inner.revoked {
-        return;
-    }
-    for (d, iova, len) in inner.tracked.iter() {
-        d.unmap(*iova, *len);
-    }
-    inner.tracked.clear();
-    inner.revoked = true;
-}
-
-static ATTACH_OPS: bindings::dma_buf_attach_ops = bindings::dma_buf_attach_ops {
-    allow_peer2peer: true,
-    invalidate_mappings: Some(revoke),
-};
-
 /// The physical range the exporter of `attach` hands iommufd (its `*_iommufd_map` hook).
-fn exporter_range(attach: *mut bindings::dma_buf_attachment) -> Result<(u64, u64)> {
+fn exporter_range(locked: &LockedAttachment<'_>) -> Result<(u64, u64)> {
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    let attach: *mut kernel::bindings::dma_buf_attachment = locked.as_raw();
     #[cfg(CONFIG_IOMMUFD_TEST)]
     if let Some(r) = crate::selftest::test_dmabuf_range(attach) {
         return r;
     }
-    let (mut paddr, mut len) = (0u64, 0u64);
-    // SAFETY: a live attachment, under its dma-buf's reservation lock (the caller's), as
-    // `vfio_pci_dma_buf_iommufd_map()` requires; the outputs are ours to write.
-    let rc = unsafe { shim::iommufd_rs_vfio_dmabuf_range(attach, &mut paddr, &mut len) };
-    if rc != 0 {
-        return Err(Error::from_errno(rc));
-    }
-    Ok((paddr, len))
+    locked.vfio_pci_range()
 }
 
 impl DmaBufSrc {
-    /// Attaches to `dmabuf` (whose reference the caller hands over) for bytes `[start, start +
+    /// Attaches to `dmabuf` (whose reference it takes over) for bytes `[start, start +
     /// length)`.
-    ///
-    /// # Safety
-    ///
-    /// `dmabuf` must be a dma-buf reference the caller gives us.
-    pub(crate) unsafe fn attach(
-        dmabuf: *mut bindings::dma_buf,
-        start: u64,
-        length: u64,
-    ) -> Result<Self> {
-        // The caller's reference, put on every error path from here.
-        let guard = DmaBufRef(NonNull::new(dmabuf).ok_or(EINVAL)?);
-        // SAFETY: `dmabuf` is referenced.
-        let size = unsafe { (*dmabuf).size } as u64;
+    pub(crate) fn attach(dmabuf: DmaBuf, start: u64, length: u64) -> Result<Self> {
+        let size = dmabuf.size() as u64;
         let last = start
             .checked_add(length.checked_sub(1).ok_or(EINVAL)?)
             .ok_or(EOVERFLOW)?;
@@ -139,50 +109,14 @@ impl DmaBufSrc {
         if dev.is_null() {
             return Err(ENODEV);
         }
-        let priv_ = Arc::into_raw(state.clone()).cast_mut().cast();
-        // SAFETY: a referenced dma-buf, our misc device as the importing device, static ops; the
-        // importer data is a state reference, given back after detach.
-        let attach = unsafe { bindings::dma_buf_dynamic_attach(dmabuf, dev, &ATTACH_OPS, priv_) };
-        let attach = match kernel::error::from_err_ptr(attach) {
-            Ok(a) => a,
-            Err(e) => {
-                // SAFETY: not handed over.
-                drop(unsafe { Arc::from_raw(priv_.cast::<DmaBufState>()) });
-                return Err(e);
-            }
-        };
-        // SAFETY: `dmabuf` is referenced; its reservation object lives with it.
-        let resv = unsafe { (*dmabuf).resv };
-        // SAFETY: locking without an acquire context cannot fail with EDEADLK.
-        unsafe { shim::iommufd_rs_dma_resv_lock(resv) };
-        // SAFETY: the reservation lock is held, as `dma_buf_pin()` and the hook require.
-        let rc = unsafe { bindings::dma_buf_pin(attach) };
-        let range = if rc == 0 {
-            exporter_range(attach).inspect_err(|_| {
-                // SAFETY: pinned just above, under the lock.
-                unsafe { bindings::dma_buf_unpin(attach) }
-            })
-        } else {
-            Err(Error::from_errno(rc))
-        };
-        // SAFETY: locked above.
-        unsafe { shim::iommufd_rs_dma_resv_unlock(resv) };
-        let (paddr, _len) = match range {
-            Ok(r) => r,
-            Err(e) => {
-                // SAFETY: our attachment, unused; then its state reference goes back.
-                unsafe {
-                    bindings::dma_buf_detach(dmabuf, attach);
-                    drop(Arc::from_raw(priv_.cast::<DmaBufState>()));
-                }
-                return Err(e);
-            }
-        };
-        let dmabuf = guard.into_raw();
-        // INVARIANT: attached and pinned above; the reference is ours.
+        // SAFETY: cannot live in the layer, which does not know where our device comes from:
+        // `IOMMU_DEV` is the `/dev/iommu` misc device's `this_device`, set at the first open and
+        // registered until the module unloads, which no attachment outlives.
+        let dev = unsafe { kernel::device::Device::from_raw(dev) };
+        let (attach, (paddr, _len)) =
+            PinnedAttachment::new(dmabuf, dev, state.clone(), exporter_range)?;
         Ok(Self {
-            dmabuf,
-            attach: NonNull::new(attach).ok_or(EINVAL)?,
+            _attach: attach,
             paddr,
             state,
         })
@@ -246,42 +180,5 @@ impl DmaBufSrc {
         if !inner.revoked {
             unmap();
         }
-    }
-}
-
-impl Drop for DmaBufSrc {
-    fn drop(&mut self) {
-        let dmabuf = self.dmabuf.as_ptr();
-        let attach = self.attach.as_ptr();
-        // SAFETY: the type invariants: our pinned attachment of our referenced dma-buf. Unpin
-        // under the reservation lock, detach, give back the importer data and the reference.
-        unsafe {
-            let priv_ = (*attach).importer_priv;
-            let resv = (*dmabuf).resv;
-            shim::iommufd_rs_dma_resv_lock(resv);
-            bindings::dma_buf_unpin(attach);
-            shim::iommufd_rs_dma_resv_unlock(resv);
-            bindings::dma_buf_detach(dmabuf, attach);
-            drop(Arc::from_raw(priv_.cast::<DmaBufState>()));
-            bindings::dma_buf_put(dmabuf);
-        }
-    }
-}
-
-/// A dma-buf reference, put on drop unless handed on.
-struct DmaBufRef(NonNull<bindings::dma_buf>);
-
-impl DmaBufRef {
-    fn into_raw(self) -> NonNull<bindings::dma_buf> {
-        let p = self.0;
-        core::mem::forget(self);
-        p
-    }
-}
-
-impl Drop for DmaBufRef {
-    fn drop(&mut self) {
-        // SAFETY: the reference this guard holds.
-        unsafe { bindings::dma_buf_put(self.0.as_ptr()) };
     }
 }

@@ -20,53 +20,37 @@ use kernel::{
     sync::aref::ARef, //
 };
 
-use crate::{
-    ffi::kbind,
-    ffi::shim, //
+use crate::abstractions::mm::file::{
+    self,
+    WritableMapping, //
 };
 
-/// A file mapped by `IOMMU_IOAS_MAP_FILE`.
-///
-/// # Invariants
-///
-/// With `writable`, the file's mapping has one writable-mapping count of ours
-/// (`mapping_map_writable()`), given back on drop.
-pub(crate) struct MappedFile {
-    file: ARef<File>,
-    writable: bool,
+/// A file mapped by `IOMMU_IOAS_MAP_FILE`: a plain reference, or, when devices may write it,
+/// one that holds the writable-mapping count.
+pub(crate) enum MappedFile {
+    /// Mapped for device reads only.
+    ReadOnly(ARef<File>),
+    /// Mapped device-writable: holds the file's writable-mapping count.
+    Writable(WritableMapping),
 }
 
 impl MappedFile {
     /// Admits `file` for mapping, for device writes if `writable`.
     pub(crate) fn new(file: ARef<File>, writable: bool) -> Result<Self> {
         if !writable {
-            return Ok(Self {
-                file,
-                writable: false,
-            });
+            return Ok(Self::ReadOnly(file));
         }
-        // SAFETY: `file` is referenced.
-        if !unsafe { shim::iommufd_rs_file_writable(file.as_ptr()) } {
+        if !file::is_writable(&file) {
             return Err(EACCES);
         }
         // The count first, then the seals: `F_SEAL_WRITE` denies new counts before it is set,
-        // so one of the two sees the other. `EPERM` once the seal is there.
-        // SAFETY: `file` is referenced, so is its mapping.
-        let rc = unsafe { shim::iommufd_rs_mapping_map_writable(file.as_ptr()) };
-        if rc != 0 {
-            return Err(Error::from_errno(rc));
-        }
-        // INVARIANT: the count was just taken; dropping `mapped` gives it back.
-        let mapped = Self {
-            file,
-            writable: true,
-        };
-        // SAFETY: `file` is referenced.
-        let seals = unsafe { shim::iommufd_rs_file_seals(mapped.file.as_ptr()) };
-        if seals & (kbind::F_SEAL_WRITE | kbind::F_SEAL_FUTURE_WRITE) != 0 {
+        // so one of the two sees the other. `EPERM` once the seal is there. Dropping `mapped`
+        // gives the count back.
+        let mapped = WritableMapping::new(file)?;
+        if file::is_write_sealed(mapped.file()) {
             return Err(EPERM);
         }
-        Ok(mapped)
+        Ok(Self::Writable(mapped))
     }
 }
 
@@ -74,16 +58,9 @@ impl Deref for MappedFile {
     type Target = File;
 
     fn deref(&self) -> &File {
-        &self.file
-    }
-}
-
-impl Drop for MappedFile {
-    fn drop(&mut self) {
-        if self.writable {
-            // SAFETY: the type's invariant: our count, given back once; the file (and so its
-            // mapping) is still referenced, `self.file` drops after this.
-            unsafe { shim::iommufd_rs_mapping_unmap_writable(self.file.as_ptr()) };
+        match self {
+            Self::ReadOnly(f) => f,
+            Self::Writable(m) => m.file(),
         }
     }
 }

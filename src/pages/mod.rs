@@ -23,13 +23,7 @@ pub(crate) mod mapped_file;
 pub(crate) mod pfns;
 pub(crate) mod pin_users;
 
-use core::ptr::NonNull;
 use kernel::{
-    bindings,
-    ffi::{
-        c_int,
-        c_uint, //
-    },
     fs::File,
     mm::Mm,
     new_mutex,
@@ -49,11 +43,22 @@ use kernel::{
         Arc,
         Mutex, //
     },
-    task::Task,
 };
 
 use crate::{
-    ffi::shim, //
+    abstractions::mm::{
+        account::{
+            self,
+            SourceTask,
+            UserRef, //
+        },
+        pin::{
+            PageBatch,
+            PfnRuns,
+            PinnedFolios,
+            PinnedPfns, //
+        },
+    },
     pages::pfns::{
         PfnTable,
         PfnView, //
@@ -90,65 +95,22 @@ enum Mode {
     Mm,
 }
 
-/// The task whose RLIMIT_MEMLOCK judges the pins of a pages object: the thread group leader of
-/// the task that mapped them (upstream's `pages->source_task`), whichever task or kernel thread
-/// pins them later. The limit is read when a pin is charged, so it is the mapper's limit of that
-/// moment, as upstream.
-///
-/// # Invariants
-///
-/// `0` is a thread group leader we hold a reference to. A referenced task keeps its signal struct
-/// (where its rlimits live) until the last reference goes, even after it exited.
-struct SourceTask(ARef<Task>);
-
-impl SourceTask {
-    /// The calling thread's group leader.
-    fn current() -> Self {
-        let task = kernel::current!();
-        // INVARIANT: the group leader of the current task, referenced by `ARef::from`.
-        Self(ARef::from(task.group_leader()))
-    }
-
-    fn as_ptr(&self) -> *mut bindings::task_struct {
-        self.0.as_ptr()
-    }
-
-    /// Its RLIMIT_MEMLOCK, in pages.
-    fn memlock_pages(&self) -> u64 {
-        // SAFETY: the task is referenced (type invariant), so its signal struct is valid;
-        // `task_rlimit()` reads one word of it.
-        let bytes = unsafe { shim::iommufd_rs_task_rlimit_memlock(self.as_ptr()) };
-        u64::try_from(bytes / PAGE_SIZE).unwrap_or(u64::MAX)
-    }
-}
-
 /// Whom pinned pages are charged to: the user and process that mapped them, judged against the
-/// limit of the task that mapped them.
-///
-/// # Invariants
-///
-/// `user` holds a reference from `get_current_user()`, dropped with `free_uid()`.
+/// limit of the task that mapped them (its thread group leader, upstream's
+/// `pages->source_task`), whichever task or kernel thread pins them later.
 pub(crate) struct Account {
     mode: Mode,
-    user: NonNull<bindings::user_struct>,
+    user: UserRef,
     mm: ARef<Mm>,
     task: SourceTask,
 }
-
-// SAFETY: `user_struct` is refcounted and its `locked_vm` is atomic; the reference may be used
-// and dropped from any thread. `mm` and `task` are references the kernel lets any thread hold.
-unsafe impl Send for Account {}
-// SAFETY: as above; shared use only touches atomics.
-unsafe impl Sync for Account {}
 
 impl Account {
     /// The calling process and user in `mode`.
     fn current_in_mode(mode: Mode) -> Result<Self> {
         let task = kernel::current!();
         let mm = ARef::<Mm>::from(&**task.mm().ok_or(EFAULT)?);
-        // SAFETY: returns the current credentials' user with a reference taken for us.
-        let user = NonNull::new(unsafe { shim::iommufd_rs_get_current_user() }).ok_or(EFAULT)?;
-        // INVARIANT: `user` carries the reference `get_current_user()` took.
+        let user = UserRef::current().ok_or(EFAULT)?;
         Ok(Self {
             mode,
             user,
@@ -164,7 +126,7 @@ impl Account {
             Mode::None => false,
             Mode::Mm => !same_mm,
             // `mm->pinned_vm` counts in every mode, so the mm matters too.
-            Mode::User => !same_mm || self.user != new.user,
+            Mode::User => !same_mm || !self.user.is(&new.user),
         }
     }
 
@@ -178,19 +140,7 @@ impl Account {
     /// `mm->locked_vm += npages` (or `-=`) under the mmap lock, judged against the source task's
     /// limit unless `bypass`; `ENOMEM` over it. Only a charge can fail.
     fn account_mm(&self, npages: usize, inc: bool, bypass: bool) -> Result {
-        let mm = self.mm.as_raw();
-        // SAFETY: `mm` is grabbed, so the struct and its lock live as long as `self`.
-        unsafe { shim::iommufd_rs_mmap_write_lock(mm) };
-        // SAFETY: the mmap lock is held for writing, as `__account_locked_vm()` asserts; `mm` and
-        // the task are referenced (type invariants of `Self` and `SourceTask`).
-        let rc =
-            unsafe { bindings::__account_locked_vm(mm, npages, inc, self.task.as_ptr(), bypass) };
-        // SAFETY: taken above, by this thread.
-        unsafe { shim::iommufd_rs_mmap_write_unlock(mm) };
-        if rc != 0 {
-            return Err(Error::from_errno(rc));
-        }
-        Ok(())
+        account::account_locked_vm(&self.mm, npages, inc, self.task.task(), bypass)
     }
 
     /// Charges without the limit check, so it cannot fail: giving back a charge that was just
@@ -220,8 +170,7 @@ impl Account {
     /// The calling process and user, in the context's accounting mode (decided now, for the
     /// life of the mapping: `CAP_IPC_LOCK` of the mapper exempts).
     fn current(account_mm: bool) -> Result<Self> {
-        // SAFETY: `capable()` only reads the current task's credentials.
-        let mode = if unsafe { bindings::capable(bindings::CAP_IPC_LOCK as c_int) } {
+        let mode = if account::capable_ipc_lock() {
             Mode::None
         } else if account_mm {
             Mode::Mm
@@ -233,16 +182,12 @@ impl Account {
 
     /// `user->locked_vm`.
     fn locked_vm(&self) -> &Atomic<i64> {
-        // SAFETY: `user` is referenced (type invariant), so its counter lives as long as `self`;
-        // `atomic_long_t` is an `i64` the kernel only touches atomically.
-        unsafe { Atomic::from_ptr(&raw mut (*self.user.as_ptr()).locked_vm.counter) }
+        self.user.locked_vm()
     }
 
     /// `mm->pinned_vm`.
     fn pinned_vm(&self) -> &Atomic<i64> {
-        // SAFETY: `mm` is grabbed, so the struct lives as long as `self`; `pinned_vm` is an
-        // `atomic64_t` the kernel only touches atomically.
-        unsafe { Atomic::from_ptr(&raw mut (*self.mm.as_raw()).__bindgen_anon_1.pinned_vm.counter) }
+        account::pinned_vm(&self.mm)
     }
 
     /// Charges `npages` newly pinned pages against the source task's RLIMIT_MEMLOCK; `ENOMEM`
@@ -303,13 +248,6 @@ impl Account {
             }
         }
         self.pinned_vm().fetch_sub(n, Full);
-    }
-}
-
-impl Drop for Account {
-    fn drop(&mut self) {
-        // SAFETY: drops the reference the type invariant says we hold.
-        unsafe { bindings::free_uid(self.user.as_ptr()) };
     }
 }
 
@@ -571,9 +509,8 @@ impl Pages {
         let mut idx = part.start;
         let mut charged = 0u64;
         let rc = (|| -> Result {
-            let mut pages: KVec<*mut bindings::page> = KVec::new();
             let first_len = usize::try_from(part.len()).unwrap_or(usize::MAX).min(batch);
-            pages.reserve(first_len, GFP_KERNEL_ACCOUNT)?;
+            let mut pages = PageBatch::with_capacity(first_len)?;
             while idx <= part.last {
                 let room = u64::try_from(pages.capacity()).unwrap_or(u64::MAX).max(1);
                 let end = idx.saturating_add(room - 1).min(part.last);
@@ -593,28 +530,16 @@ impl Pages {
                     };
                     if let Source::User = self.source {
                         // Recorded a chunk's slice at a time (one table lookup per run, not
-                        // per page).
+                        // per page); the pins go into the table with their PFNs.
                         let mut i = 0;
                         while i < got {
                             let Some(slots) = pfns.slots_mut(idx + i as u64, got - i) else {
-                                // Cannot happen (the batch was reserved); never leave a pinned
-                                // page unrecorded.
-                                for j in i..got {
-                                    // SAFETY: pinned by GUP above and not recorded anywhere.
-                                    unsafe { bindings::unpin_user_page(*pages.as_ptr().add(j)) };
-                                }
+                                // Cannot happen (the batch was reserved); the batch gives back
+                                // the pins not recorded as it drops.
                                 idx += i as u64;
                                 return Err(EINVAL);
                             };
-                            for (k, slot) in slots.iter_mut().enumerate() {
-                                // SAFETY: GUP filled the first `got` entries of the array's
-                                // capacity with pages it pinned, so each is a valid page;
-                                // `i + k < got`.
-                                *slot = unsafe {
-                                    shim::iommufd_rs_page_to_pfn(*pages.as_ptr().add(i + k))
-                                } as u64;
-                            }
-                            i += slots.len();
+                            i += pages.take_pfns(slots);
                         }
                     }
                     idx += got as u64;
@@ -644,7 +569,7 @@ impl Pages {
         account: &Account,
         idx: u64,
         want: usize,
-        pages: &mut KVec<*mut bindings::page>,
+        pages: &mut PageBatch,
     ) -> Result<usize> {
         // The test build's fault point, where upstream's `pfn_reader_user_pin()` has it.
         if crate::context::fail_point::should_fail() {
@@ -655,37 +580,17 @@ impl Pages {
             .and_then(|o| o.checked_add(self.base))
             .and_then(|a| usize::try_from(a).ok())
             .ok_or(EFAULT)?;
-        let n = c_int::try_from(want).unwrap_or(c_int::MAX);
-        let mut flags = bindings::FOLL_LONGTERM;
-        if self.writable {
-            flags |= bindings::FOLL_WRITE;
-        }
-        let rc = if account.is_current_mm() {
-            // SAFETY: `pages` has room for `n` pointers; GUP checks the user range itself.
-            i64::from(unsafe { bindings::pin_user_pages_fast(addr, n, flags, pages.as_mut_ptr()) })
+        let got = if account.is_current_mm() {
+            pages.pin_fast(addr, want, self.writable)?
         } else {
             // Another process (after fork, or a kernel thread): pin from the mapper's mm while it
             // still has users.
             let mm = account.mm.mmget_not_zero().ok_or(EFAULT)?;
-            let _lock = mm.mmap_read_lock();
-            // SAFETY: the mmap lock of `mm` is held and `mm` has a user; `pages` has room for `n`
-            // pointers.
-            let rc = unsafe {
-                bindings::pin_user_pages_remote(
-                    mm.as_raw(),
-                    addr,
-                    kernel::ffi::c_ulong::try_from(want).unwrap_or(0),
-                    flags,
-                    pages.as_mut_ptr(),
-                    core::ptr::null_mut(),
-                )
-            };
-            rc as i64
+            pages.pin_remote(&mm, addr, want, self.writable)?
         };
-        match usize::try_from(rc) {
-            Ok(0) => Err(EFAULT),
-            Ok(got) => Ok(got.min(want)),
-            Err(_) => Err(Error::from_errno(i32::try_from(rc).unwrap_or(-14))),
+        match got {
+            0 => Err(EFAULT),
+            got => Ok(got.min(want)),
         }
     }
 
@@ -701,77 +606,44 @@ impl Pages {
             .checked_mul(PAGE)
             .and_then(|l| start.checked_add(l - 1))
             .ok_or(EINVAL)?;
-        let mut folios: KVec<*mut bindings::folio> = KVec::with_capacity(want, GFP_KERNEL_ACCOUNT)?;
-        let mut offset: kernel::ffi::c_ulong = 0;
-        let max = c_uint::try_from(want).unwrap_or(c_uint::MAX);
-        // SAFETY: `file` is referenced; `folios` has room for `max` pointers.
-        let rc = unsafe {
-            bindings::memfd_pin_folios(
-                file.as_ptr(),
-                i64::try_from(start).map_err(|_| EINVAL)?,
-                i64::try_from(end).map_err(|_| EINVAL)?,
-                folios.as_mut_ptr(),
-                max,
-                &mut offset,
-            )
-        };
-        let nfolios = usize::try_from(rc)
-            .map_err(|_| Error::from_errno(i32::try_from(rc).unwrap_or(-22)))?
-            .min(want);
+        let mut folios = PinnedFolios::pin(
+            file,
+            i64::try_from(start).map_err(|_| EINVAL)?,
+            i64::try_from(end).map_err(|_| EINVAL)?,
+            want,
+        )?;
         let mut done = 0usize;
-        let mut skip = offset / PAGE_SIZE;
-        let mut i = 0;
         let mut rc = Ok(());
-        while i < nfolios {
-            // SAFETY: `memfd_pin_folios()` filled `nfolios` entries.
-            let folio = unsafe { *folios.as_ptr().add(i) };
-            i += 1;
-            // SAFETY: `folio` is pinned, so valid.
-            let nr = unsafe { shim::iommufd_rs_folio_nr_pages(folio) };
-            // SAFETY: as above.
-            let base_pfn = unsafe { shim::iommufd_rs_folio_pfn(folio) };
-            let take = nr.saturating_sub(skip).min(want - done);
-            if take > 1 {
-                // SAFETY: `folio` carries the pin `memfd_pin_folios()` took.
-                let r = unsafe { bindings::folio_add_pins(folio, (take - 1) as c_uint) };
-                if r != 0 {
-                    // SAFETY: gives back the folio's one pin; the pages before it are unwound
-                    // below.
-                    unsafe { bindings::unpin_folio(folio) };
-                    rc = Err(Error::from_errno(r));
+        while let Some(run) = folios.next_run(want - done) {
+            let run = match run {
+                Ok(run) => run,
+                Err(e) => {
+                    rc = Err(e);
                     break;
                 }
-            }
+            };
             let mut recorded = 0;
-            while recorded < take
+            while recorded < run.len()
                 && pfns
                     .set(
                         idx + (done + recorded) as u64,
-                        (base_pfn + skip + recorded) as u64,
+                        (run.pfn() + recorded) as u64,
                     )
                     .is_ok()
             {
                 recorded += 1;
             }
             done += recorded;
-            if recorded < take {
-                // SAFETY: the folio's pages from `skip + recorded` on hold one pin each (taken
-                // above) that no table records: give those back, unused.
-                unsafe {
-                    let page = shim::iommufd_rs_pfn_to_page(base_pfn + skip + recorded);
-                    bindings::unpin_user_page_range_dirty_lock(page, take - recorded, false);
-                }
+            let complete = recorded == run.len();
+            // The recorded pages' pins go into the table; the others back, unused.
+            run.keep(recorded);
+            if !complete {
                 rc = Err(EINVAL);
                 break;
             }
-            skip = 0;
         }
         // Folios not reached after a failure still hold their pin.
-        while i < nfolios {
-            // SAFETY: as above, each pinned once.
-            unsafe { bindings::unpin_folio(*folios.as_ptr().add(i)) };
-            i += 1;
-        }
+        drop(folios);
         if rc.is_err() && done > 0 {
             // The caller unwinds the batches before this one; this one's recorded pages go here.
             self.unpin_part(
@@ -795,22 +667,65 @@ impl Pages {
         if let Source::DmaBuf(_) = self.source {
             return;
         }
-        let Some(run) = pfns.view(part) else {
-            return;
-        };
-        let mut i = 0;
-        while i < run.len() {
-            let Some((start, n)) = run.run_at(i) else {
-                return;
-            };
-            // SAFETY: these `n` pages were pinned by `pin_part` and are physically contiguous,
-            // so their `struct page`s are too; each carries one pin of ours.
-            unsafe {
-                let page = shim::iommufd_rs_pfn_to_page(start as usize);
-                bindings::unpin_user_page_range_dirty_lock(page, n, self.writable);
-            }
-            i += n;
+        if let Some(pinned) = pinned(pfns, part) {
+            pinned.unpin(self.writable);
         }
+    }
+}
+
+impl PfnRuns for PfnView<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        PfnView::len(self)
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<u64> {
+        PfnView::get(self, i)
+    }
+
+    #[inline]
+    fn run_at(&self, i: usize) -> Option<(u64, usize)> {
+        PfnView::run_at(self, i)
+    }
+}
+
+/// The pinned pages `part` of user memory or a file: the PFN table is the record of the pins.
+/// Callers are [`Pages::unpin_part`], which gives them back when the last user of `part` left
+/// (after which no user covers them, so no other `pinned` of them is made until they are pinned
+/// again), and [`Pages::copy_pinned`], which copies through pages it pinned for the copy.
+#[inline]
+fn pinned(pfns: &PfnTable, part: Span) -> Option<PinnedPfns<'_, PfnView<'_>>> {
+    let view = pfns.view(part)?;
+    // SAFETY: cannot live in the layer, which does not know our record of pins: every page of
+    // `part` is covered by a user (the callers' contract above), so `pin_part` pinned it once
+    // through the layer (`PageBatch`, `PinnedFolios`) and recorded its PFN here, and it stays
+    // pinned while the table is borrowed (unpinning takes `&mut Pins`) or until `unpin`.
+    Some(unsafe { PinnedPfns::new(view) })
+}
+
+impl Pages {
+    /// Copies between `buf` and pages `span` of user memory or a file through a temporary pin
+    /// (upstream's `iopt_pages_rw_slow()`), from byte `offset` of the first page: into them with
+    /// `write`, out of them otherwise. `EOPNOTSUPP` for a dma-buf, which has no pages to copy.
+    pub(crate) fn copy_pinned(
+        &self,
+        span: Span,
+        offset: usize,
+        buf: &mut [u8],
+        write: bool,
+    ) -> Result {
+        if let Source::DmaBuf(_) = self.source {
+            return Err(crate::context::errno::eopnotsupp());
+        }
+        self.pin(span)?;
+        let rc = {
+            // `span` is covered by the user just added.
+            let pins = self.pins.lock();
+            pinned(&pins.pfns, span).map_or(Err(EINVAL), |p| p.copy(offset, buf, write))
+        };
+        self.unpin(span);
+        rc
     }
 }
 

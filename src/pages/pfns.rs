@@ -61,8 +61,9 @@ impl<T, A: Allocator> Drop for QuietVec<T, A> {
     fn drop(&mut self) {
         // A vector of sized elements with no capacity holds no element and no memory.
         if self.0.capacity() != 0 || size_of::<T>() == 0 {
-            // SAFETY: dropped once, here; the field is not used after.
-            unsafe { ManuallyDrop::drop(&mut self.0) };
+            // Dropped here, leaving in its place a new empty vector, which holds nothing and is
+            // never dropped (no allocator call for it either).
+            drop(core::mem::replace(&mut *self.0, Vec::new()));
         }
     }
 }
