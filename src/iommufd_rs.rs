@@ -49,7 +49,7 @@ struct IommufdModule {
 
 impl kernel::InPlaceModule for IommufdModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        context::miscdev::init_fops::<context::ictx::Ictx>(module);
+        context::miscdev::FOPS.init(module);
         eventq::fault::init_statics(module);
         eventq::veventq::init_statics(module);
         #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -59,14 +59,14 @@ impl kernel::InPlaceModule for IommufdModule {
             #[cfg(CONFIG_IOMMUFD_TEST)]
             _mock: selftest::mock::MockIommu::register(module)?,
             // As upstream's `iommu_misc_dev` and `vfio_misc_dev`.
-            misc <- context::miscdev::Registration::register(context::miscdev::Options {
+            misc <- context::miscdev::Registration::register(&context::miscdev::FOPS, context::miscdev::Options {
                 name: c"iommu",
                 nodename: None,
                 minor: None,
                 mode: 0o660,
             }),
             #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
-            vfio <- context::miscdev::Registration::register(context::miscdev::Options {
+            vfio <- context::miscdev::Registration::register(&context::miscdev::FOPS, context::miscdev::Options {
                 name: c"vfio",
                 nodename: Some(c"vfio/vfio"),
                 minor: Some(kernel::bindings::VFIO_MINOR),

@@ -13,24 +13,13 @@
 
 use core::{
     ffi::c_void,
-    ptr,
-    sync::atomic::{
-        AtomicPtr,
-        Ordering, //
-    },
+    ptr, //
 };
 use kernel::{bindings, ffi::c_int, fs::File, prelude::*, sync::Arc};
 
 use crate::{context::ictx::Ictx, ffi::kbind, hwpt::device::Device, ioas::access::Access};
 
-/// The file operations of `/dev/iommu` files, learned at the first open: what tells our files
-/// from others in `iommufd_ctx_from_file()`.
-pub(crate) static IOMMU_FOPS: AtomicPtr<bindings::file_operations> =
-    AtomicPtr::new(ptr::null_mut());
-
-/// The `/dev/iommu` device itself, learned at the first open: the importing device of dma-buf
-/// attachments (upstream's `iommufd_global_device()`).
-pub(crate) static IOMMU_DEV: AtomicPtr<bindings::device> = AtomicPtr::new(ptr::null_mut());
+pub(crate) use crate::context::miscdev::IOMMU_DEV;
 
 fn err_ptr<T>(e: Error) -> *mut T {
     (e.to_errno() as isize) as *mut T
@@ -60,9 +49,8 @@ unsafe fn ictx_ref<'a>(ictx: *mut kbind::iommufd_ctx) -> &'a Ictx {
 pub(crate) unsafe extern "C" fn iommufd_rs_ctx_from_file(
     file: *mut bindings::file,
 ) -> *mut kbind::iommufd_ctx {
-    let fops = IOMMU_FOPS.load(Ordering::Acquire);
-    // SAFETY: the caller's guarantee; `f_op` of an open file does not change.
-    if fops.is_null() || !ptr::eq(unsafe { (*file).f_op }, fops) {
+    // SAFETY: the caller's guarantee.
+    if !crate::context::miscdev::is_ctx_file(unsafe { File::from_raw_file(file) }) {
         return err_ptr(crate::context::errno::ebadfd());
     }
     // SAFETY: a live file; the reference keeps its context alive.
@@ -87,9 +75,8 @@ pub(crate) unsafe extern "C" fn iommufd_rs_ctx_from_fd(fd: c_int) -> *mut kbind:
     if file.is_null() {
         return err_ptr(EBADF);
     }
-    let fops = IOMMU_FOPS.load(Ordering::Acquire);
     // SAFETY: `file` is referenced.
-    if fops.is_null() || !ptr::eq(unsafe { (*file).f_op }, fops) {
+    if !crate::context::miscdev::is_ctx_file(unsafe { File::from_raw_file(file) }) {
         // SAFETY: the reference `fget()` took.
         unsafe { bindings::fput(file) };
         return err_ptr(crate::context::errno::ebadfd());
@@ -269,8 +256,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
 ) -> *mut kbind::iommufd_access {
     // SAFETY: the caller's guarantee.
     let ctx = unsafe { ictx_ref(ictx) };
-    // SAFETY: the context's file is live while the caller holds the context.
-    let file = unsafe { File::from_raw_file(ctx.file()) };
+    let file = ctx.file_ref();
     // Everything that can fail comes before the access is published: after that the caller owns
     // it, and an access left in the table would hold the context's own file for ever.
     let made = (|| -> Result<KBox<Arc<Access>>> {
