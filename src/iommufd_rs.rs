@@ -12,6 +12,8 @@
 
 use kernel::prelude::*;
 
+use context::miscdev;
+
 mod abstractions;
 mod context;
 mod eventq;
@@ -37,11 +39,11 @@ module! {
 struct IommufdModule {
     // Fields drop in order: /dev/iommu goes before the mock IOMMU its objects may use.
     #[pin]
-    misc: context::miscdev::Registration<context::ictx::Ictx>,
+    misc: miscdev::Registration<context::ictx::Ictx>,
     /// `/dev/vfio/vfio`, where the kernel has no VFIO container of its own.
     #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
     #[pin]
-    vfio: context::miscdev::Registration<context::ictx::Ictx>,
+    vfio: miscdev::Registration<context::ictx::Ictx>,
     #[cfg(CONFIG_IOMMUFD_TEST)]
     _mock: selftest::mock::MockIommu,
     _fault: context::fail_point::FaultPoint,
@@ -49,7 +51,7 @@ struct IommufdModule {
 
 impl kernel::InPlaceModule for IommufdModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        context::miscdev::init_fops::<context::ictx::Ictx>(module);
+        miscdev::FOPS.init(module);
         eventq::fault::init_statics(module);
         eventq::veventq::init_statics(module);
         #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -59,14 +61,14 @@ impl kernel::InPlaceModule for IommufdModule {
             #[cfg(CONFIG_IOMMUFD_TEST)]
             _mock: selftest::mock::MockIommu::register(module)?,
             // As upstream's `iommu_misc_dev` and `vfio_misc_dev`.
-            misc <- context::miscdev::Registration::register(context::miscdev::Options {
+            misc <- miscdev::Registration::register(&miscdev::FOPS, miscdev::Options {
                 name: c"iommu",
                 nodename: None,
                 minor: None,
                 mode: 0o660,
             }),
             #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
-            vfio <- context::miscdev::Registration::register(context::miscdev::Options {
+            vfio <- miscdev::Registration::register(&miscdev::FOPS, miscdev::Options {
                 name: c"vfio",
                 nodename: Some(c"vfio/vfio"),
                 minor: Some(kernel::bindings::VFIO_MINOR),

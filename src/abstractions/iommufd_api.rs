@@ -61,12 +61,11 @@ pub(crate) unsafe trait IommufdApi: 'static {
     /// An emulated access; C holds a box of it.
     type Access: Send + Sync;
 
-    /// The file operations of the implementation's files (null before the first open): what
-    /// tells its files from others.
-    fn fops() -> *const bindings::file_operations;
+    /// Whether `file` is one of the implementation's files, whose private data is a `Ctx`.
+    fn is_ctx_file(file: &File) -> bool;
 
     /// The file whose private data `ctx` is (see the trait's safety section).
-    fn ctx_file(ctx: &Self::Ctx) -> *mut bindings::file;
+    fn ctx_file(ctx: &Self::Ctx) -> &File;
 
     /// Whether a device of `group` is bound to `ctx`; `group` is only compared.
     fn ctx_has_group(ctx: &Self::Ctx, group: NonNull<bindings::iommu_group>) -> bool;
@@ -269,9 +268,7 @@ impl<T: IommufdApi> Adapter<T> {
 
     /// The context of `file` if it is one of ours.
     fn ctx_of_file(file: &File) -> Option<&T::Ctx> {
-        let fops = T::fops();
-        // SAFETY: `file` is open; the `f_op` of an open file does not change.
-        if fops.is_null() || !ptr::eq(unsafe { (*file.as_ptr()).f_op }, fops) {
+        if !T::is_ctx_file(file) {
             return None;
         }
         // SAFETY: one of our files, which holds a live context at `private_data` while open
@@ -335,8 +332,7 @@ impl<T: IommufdApi> Adapter<T> {
     pub(crate) unsafe extern "C" fn ctx_get(ictx: *mut kbind::iommufd_ctx) {
         // SAFETY: the caller's guarantee.
         let ctx = unsafe { Self::ctx(ictx) };
-        // SAFETY: the context's file is open while the caller holds the context.
-        let file = unsafe { File::from_raw_file(T::ctx_file(ctx)) };
+        let file = T::ctx_file(ctx);
         // The new reference is the caller's.
         core::mem::forget(ARef::from(file));
     }
@@ -349,11 +345,10 @@ impl<T: IommufdApi> Adapter<T> {
     pub(crate) unsafe extern "C" fn ctx_put(ictx: *mut kbind::iommufd_ctx) {
         // SAFETY: the caller's guarantee.
         let ctx = unsafe { Self::ctx(ictx) };
-        let file = T::ctx_file(ctx);
-        // SAFETY: the context's file (not null) is a `File` (a transparent wrapper); the
-        // caller's reference on the context is a reference on it, given up here; nothing uses
-        // `ctx` after.
-        drop(unsafe { ARef::<File>::from_raw(NonNull::new_unchecked(file.cast::<File>())) });
+        let file = NonNull::from(T::ctx_file(ctx));
+        // SAFETY: the caller's reference on the context is a reference on its file, given up
+        // here; nothing uses `ctx` after.
+        drop(unsafe { ARef::<File>::from_raw(file) });
     }
 
     /// `iommufd_ctx_has_group()`.
@@ -487,8 +482,7 @@ impl<T: IommufdApi> Adapter<T> {
     ) -> *mut kbind::iommufd_access {
         // SAFETY: the caller's guarantee.
         let ctx = unsafe { Self::ctx(ictx) };
-        // SAFETY: the context's file is open while the caller holds the context.
-        let file = unsafe { File::from_raw_file(T::ctx_file(ctx)) };
+        let file = T::ctx_file(ctx);
         // SAFETY: the caller's guarantee on `ops` and `data`.
         let made = unsafe { AccessOps::from_raw(ops, data) }
             .and_then(|ops| T::access_create(ctx, file, ops));

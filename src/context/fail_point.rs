@@ -7,44 +7,36 @@
 //! test arms one and the next path through it waits there until the test lets it go, so a race
 //! with another thread can be forced into the window a pause point marks. Without
 //! `CONFIG_IOMMUFD_TEST` they are empty functions.
+//!
+//! The debugfs attribute and the pause points themselves are `abstractions::file::fault_inject`.
 
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod imp {
-    extern "C" {
-        fn iommufd_rs_should_fail() -> bool;
-        fn iommufd_rs_fault_init();
-        fn iommufd_rs_fault_exit();
-        fn iommufd_rs_pause_at_dmabuf_map();
-    }
+    use crate::abstractions::file::fault_inject;
 
+    /// Whether this lookup (or allocation) is to fail.
+    #[inline]
     pub(crate) fn should_fail() -> bool {
-        // SAFETY: reads and updates the fault attribute's own counters; callable in any context
-        // where sleeping is allowed, as every caller here is.
-        unsafe { iommufd_rs_should_fail() }
+        fault_inject::should_fail()
     }
 
     /// Between recording a dma-buf mapping for revoke and mapping it (`dmabuf.rs`).
+    #[inline]
     pub(crate) fn pause_at_dmabuf_map() {
-        // SAFETY: sleeps only if a test armed the point; every caller may sleep.
-        unsafe { iommufd_rs_pause_at_dmabuf_map() }
+        fault_inject::pause_at_dmabuf_map();
     }
 
     /// Owns the debugfs directories of the fault point (`/sys/kernel/debug/fail_iommufd`) and
     /// the pause points.
-    pub(crate) struct FaultPoint(());
+    pub(crate) struct FaultPoint {
+        _knobs: fault_inject::DebugfsKnobs,
+    }
 
     impl FaultPoint {
         pub(crate) fn new() -> Self {
-            // SAFETY: called once at module init; a debugfs failure only leaves the knobs out.
-            unsafe { iommufd_rs_fault_init() };
-            Self(())
-        }
-    }
-
-    impl Drop for FaultPoint {
-        fn drop(&mut self) {
-            // SAFETY: `new` created the directory; removing it is the inverse.
-            unsafe { iommufd_rs_fault_exit() };
+            Self {
+                _knobs: fault_inject::DebugfsKnobs::new(),
+            }
         }
     }
 }

@@ -15,11 +15,17 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::file::{
+        self,
+        owner::OwnerFile,
+        Capability, //
+    },
     context::errno,
     context::ioctl::{
         self,
         Ucmd, //
     },
+    context::miscdev,
     context::object::{
         InUse,
         Objects, //
@@ -38,16 +44,8 @@ pub(crate) struct Ictx {
     pub(crate) objects: Mutex<Objects>,
     /// The `/dev/iommu` file this context belongs to: references on the context (VFIO's
     /// `iommufd_ctx_get()`, bound devices, access and fault fds) are references on it.
-    file: FilePtr,
+    file: OwnerFile,
 }
-
-/// The file a context lives in. Not a reference: the file owns the context.
-struct FilePtr(*mut bindings::file);
-
-// SAFETY: only handed to `get_file()`/`fput()` and compared, from any thread.
-unsafe impl Send for FilePtr {}
-// SAFETY: as above.
-unsafe impl Sync for FilePtr {}
 
 #[pinned_drop]
 impl PinnedDrop for Ictx {
@@ -72,9 +70,14 @@ impl PinnedDrop for Ictx {
 }
 
 impl Ictx {
-    /// The context's file (see the field).
+    /// The context's file (see the field), for the C interfaces that take one.
     pub(crate) fn file(&self) -> *mut bindings::file {
-        self.file.0
+        self.file.as_ptr()
+    }
+
+    /// The context's file (see the field).
+    pub(crate) fn file_ref(&self) -> &File {
+        self.file.get()
     }
 
     /// The compat IOAS's ID, `ENODEV` without one (`iommufd_vfio_compat_ioas_get_id()`).
@@ -119,13 +122,6 @@ impl Ictx {
     }
 }
 
-/// Whether the caller may change how its pinned memory is accounted.
-fn capable_sys_resource() -> bool {
-    // SAFETY: `capable()` only reads the current task's credentials; any capability number is
-    // accepted.
-    unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
-}
-
 /// `IOMMU_OPTION`: global options of the context, or per-object ones by `object_id`.
 pub(crate) fn option_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let mut cmd: uapi::iommu_option = ucmd.cmd()?;
@@ -142,7 +138,7 @@ pub(crate) fn option_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
                     cmd.val64 = u64::from(ucmd.ictx.objects.lock().account_mm);
                 }
                 uapi::IOMMU_OPTION_OP_SET => {
-                    if !capable_sys_resource() {
+                    if !file::capable(Capability::SysResource) {
                         return Err(EPERM);
                     }
                     let mut objects = ucmd.ictx.objects.lock();
@@ -173,22 +169,20 @@ impl MiscDevice for Ictx {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
-        // Our file operations, for `iommufd_ctx_from_file()` to recognise our files by.
-        // SAFETY: the registration is live during open; its `fops` never changes.
-        let (fops, dev) = unsafe { ((*misc.as_raw()).fops, (*misc.as_raw()).this_device) };
-        crate::vfio::kapi::IOMMU_FOPS.store(fops.cast_mut(), core::sync::atomic::Ordering::Release);
-        crate::vfio::kapi::IOMMU_DEV.store(dev, core::sync::atomic::Ordering::Release);
+        miscdev::learn_device(misc);
         let mut objects = Objects::new();
         // Opened as the VFIO container: pins are charged as VFIO's type1 charges them (to the
         // process's locked_vm), as upstream does there.
-        if crate::context::miscdev::is_vfio_container(misc.as_raw()) {
+        if miscdev::is_vfio_container(misc) {
             objects.account_mm = true;
             kernel::pr_info_once!("IOMMUFD is providing /dev/vfio/vfio, not VFIO.\n");
         }
         KBox::try_pin_init(
             try_pin_init!(Ictx {
                 objects <- new_mutex!(objects),
-                file: FilePtr(file.as_ptr()),
+                // SAFETY: the context is the file's private data (the kernel crate's misc glue
+                // stores what `open` returns there) and is dropped by its release.
+                file: unsafe { OwnerFile::new(file) },
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -25,6 +25,7 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::file::check_zeroed_user,
     context::ictx::{
         self,
         Ictx, //
@@ -178,13 +179,10 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
 /// `E2BIG` unless the user bytes in `tail` are all zero (`EFAULT` if they cannot be read).
 fn check_zero_tail(user: UserPtr, tail: core::ops::Range<usize>) -> Result {
     let from = user.wrapping_byte_add(tail.start);
-    // SAFETY: `check_zeroed_user()` validates the user range itself (`access_ok()` and faulting
-    // reads); it only reads user memory.
-    let ret = unsafe { bindings::check_zeroed_user(from.as_const_ptr(), tail.len()) };
-    match ret {
-        1 => Ok(()),
-        0 => Err(E2BIG),
-        e => Err(Error::from_errno(e)),
+    if check_zeroed_user(from, tail.len())? {
+        Ok(())
+    } else {
+        Err(E2BIG)
     }
 }
 

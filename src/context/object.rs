@@ -25,6 +25,7 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::file::wait,
     context::ioctl::Ucmd,
     ffi::uapi, //
     hwpt::device::{
@@ -83,10 +84,7 @@ impl Users {
         // Pairs with the drop of the last `InUse`: either it sees `waited` and wakes us, or the
         // wait below sees its decrement. Both sides are sequentially consistent for that.
         self.waited.store(true, Ordering::SeqCst);
-        // SAFETY: the counter lives as long as `self`; the wait only reads it.
-        if unsafe {
-            crate::ffi::shim::iommufd_rs_wait_unused(self.short.as_ptr(), UNUSED_TIMEOUT_MS)
-        } {
+        if wait::wait_for_zero(&self.short, UNUSED_TIMEOUT_MS) {
             return Ok(());
         }
         // As upstream, said at the critical level; not a WARN (upstream's caller adds one), which
@@ -136,8 +134,7 @@ impl<T: Used> Drop for InUse<T> {
     fn drop(&mut self) {
         let users = self.0.users();
         if users.short.fetch_sub(1, Ordering::SeqCst) == 1 && users.waited.load(Ordering::SeqCst) {
-            // SAFETY: wakes a wait queue; callable from any context.
-            unsafe { crate::ffi::shim::iommufd_rs_wake_unused() };
+            wait::wake_zero_waiters();
         }
     }
 }

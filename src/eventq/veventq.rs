@@ -11,8 +11,10 @@
 
 use core::mem::size_of;
 use kernel::{
-    bindings,
-    fs::file::FileDescriptorReservation,
+    fs::file::{
+        flags::O_CLOEXEC,
+        FileDescriptorReservation, //
+    },
     new_mutex, new_spinlock,
     prelude::*,
     sync::{
@@ -340,7 +342,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let node = kernel::rbtree::RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT);
     let built = node.and_then(|node| {
         let reserved = ucmd.ictx.objects.lock().reserve(node)?;
-        let fd = match FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC) {
+        let fd = match FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC) {
             Ok(fd) => fd,
             Err(e) => {
                 ucmd.ictx.objects.lock().abort(reserved);

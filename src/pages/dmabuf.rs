@@ -105,7 +105,7 @@ impl DmaBufSrc {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        let dev = crate::vfio::kapi::IOMMU_DEV.load(core::sync::atomic::Ordering::Acquire);
+        let dev = crate::context::miscdev::IOMMU_DEV.load(core::sync::atomic::Ordering::Acquire);
         if dev.is_null() {
             return Err(ENODEV);
         }

@@ -24,6 +24,10 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::file::{
+        capable,
+        Capability, //
+    },
     context::errno,
     context::ictx::Ictx,
     context::ioctl::Ucmd,
@@ -201,8 +205,7 @@ fn set_iommu(ictx: &Ictx, kind: usize) -> Result {
     let no_iommu = ictx.objects.lock().no_iommu_mode;
     let kind = u32::try_from(kind).map_err(|_| EINVAL)?;
     if cfg!(CONFIG_VFIO_NOIOMMU) && kind == v::VFIO_NOIOMMU_IOMMU && no_iommu {
-        // SAFETY: `capable()` only reads the current task's credentials.
-        if !unsafe { bindings::capable(bindings::CAP_SYS_RAWIO as i32) } {
+        if !capable(Capability::SysRawio) {
             return Err(EPERM);
         }
         return Ok(());

@@ -13,16 +13,7 @@
 //! `Arc<Device>` (taken back at unbind), a `struct iommufd_access *` a leaked
 //! `KBox<Arc<Access>>`.
 
-use core::{
-    ptr::{
-        self,
-        NonNull, //
-    },
-    sync::atomic::{
-        AtomicPtr,
-        Ordering, //
-    },
-};
+use core::ptr::NonNull;
 use kernel::{bindings, fs::File, prelude::*, sync::Arc};
 
 use crate::{
@@ -37,32 +28,24 @@ use crate::{
     ioas::access::Access,
 };
 
-/// The file operations of `/dev/iommu` files, learned at the first open: what tells our files
-/// from others in `iommufd_ctx_from_file()`.
-pub(crate) static IOMMU_FOPS: AtomicPtr<bindings::file_operations> =
-    AtomicPtr::new(ptr::null_mut());
-
-/// The `/dev/iommu` device itself, learned at the first open: the importing device of dma-buf
-/// attachments (upstream's `iommufd_global_device()`).
-pub(crate) static IOMMU_DEV: AtomicPtr<bindings::device> = AtomicPtr::new(ptr::null_mut());
-
 /// The in-kernel API answered by this module's objects: contexts, bound devices and accesses.
 pub(crate) struct Api;
 
-// SAFETY: `IOMMU_FOPS` are the file operations of `/dev/iommu`'s misc device, whose files hold
-// their `Ictx` at `private_data` while open (`kernel::miscdevice`, `Ptr = Pin<KBox<Ictx>>`), and
-// `Ictx::file()` is the file the context is the private data of.
+// SAFETY: `context::miscdev::is_ctx_file()` accepts the files of `/dev/iommu`'s misc devices
+// only, which hold their `Ictx` at `private_data` while open (`kernel::miscdevice`,
+// `Ptr = Pin<KBox<Ictx>>`), and `Ictx::file_ref()` is the file the context is the private data
+// of.
 unsafe impl IommufdApi for Api {
     type Ctx = Ictx;
     type Device = Device;
     type Access = Arc<Access>;
 
-    fn fops() -> *const bindings::file_operations {
-        IOMMU_FOPS.load(Ordering::Acquire).cast_const()
+    fn is_ctx_file(file: &File) -> bool {
+        crate::context::miscdev::is_ctx_file(file)
     }
 
-    fn ctx_file(ctx: &Ictx) -> *mut bindings::file {
-        ctx.file()
+    fn ctx_file(ctx: &Ictx) -> &File {
+        ctx.file_ref()
     }
 
     fn ctx_has_group(ctx: &Ictx, group: NonNull<bindings::iommu_group>) -> bool {
