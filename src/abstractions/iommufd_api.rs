@@ -173,36 +173,10 @@ impl AccessOps {
     }
 
     /// Whether the driver takes pins (`needs_pin_pages`); it must then handle `unmap`.
-    #[allow(dead_code)] // For the access once it keeps `AccessOps` rather than the raw pair.
     #[inline]
     pub(crate) fn needs_pin_pages(&self) -> bool {
         // SAFETY: `ops` is valid (type invariant).
         unsafe { self.ops.as_ref() }.needs_pin_pages() != 0
-    }
-
-    /// Whether the driver has an `unmap` callback.
-    #[allow(dead_code)] // As above.
-    #[inline]
-    pub(crate) fn has_unmap(&self) -> bool {
-        // SAFETY: `ops` is valid (type invariant).
-        unsafe { self.ops.as_ref() }.unmap.is_some()
-    }
-
-    /// Tells the driver `[iova, iova + length)` is being unmapped (`unmap`); the driver drops
-    /// its pins and stops using the range before it returns.
-    ///
-    /// # Safety
-    ///
-    /// The access is not destroyed yet (its data is still valid).
-    #[allow(dead_code)] // As above.
-    #[inline]
-    pub(crate) unsafe fn unmap(&self, iova: usize, length: usize) {
-        // SAFETY: `ops` is valid (type invariant).
-        if let Some(unmap) = unsafe { self.ops.as_ref() }.unmap {
-            // SAFETY: `data` is valid for the callback until the access is destroyed (type
-            // invariant), which the caller promises has not happened.
-            unsafe { unmap(self.data, iova, length) };
-        }
     }
 
     /// The raw ops and data, for the access that stores and calls them.

@@ -15,12 +15,9 @@
 //! every access): once it returns, the driver's data is never used again, as upstream's destroy
 //! waits for the users an unmap notification takes.
 
-use core::{
-    ffi::c_void,
-    sync::atomic::{
-        AtomicU32,
-        Ordering, //
-    },
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering, //
 };
 use kernel::{
     bindings,
@@ -41,7 +38,7 @@ use kernel::{
 };
 
 use crate::{
-    abstractions::mm::access_ops::AccessOps,
+    abstractions::{access_ops::AccessOps, iommufd_api::AccessOps as DriverOps},
     context::ictx::Ictx,
     context::object::{
         Object,
@@ -104,22 +101,10 @@ impl Used for Access {
 
 impl Access {
     /// A new access in `ictx` (upstream's `iommufd_access_create()`), not yet visible: the
-    /// creator allocates what else it needs, then [`Access::publish`]es it last.
-    ///
-    /// # Safety
-    ///
-    /// `ops` must be valid for the access's life and `data` valid for its `unmap` op until the
-    /// access is destroyed; `ictx` must be the context of `file`.
-    pub(crate) unsafe fn new(
-        ictx: &Ictx,
-        file: &File,
-        ops: *const kbind::iommufd_access_ops,
-        data: *mut c_void,
-    ) -> Result<Arc<Access>> {
-        // SAFETY: cannot live in the layer: the driver's promise, which the caller passes on, is
-        // that `ops` lives as long as the access and `data` until it is destroyed, where the ops
-        // are revoked.
-        let (ops, pins) = unsafe { AccessOps::new(ops, data) };
+    /// creator allocates what else it needs, then [`Access::publish`]es it last. `ictx` is the
+    /// context of `file`.
+    pub(crate) fn new(ictx: &Ictx, file: &File, driver: DriverOps) -> Result<Arc<Access>> {
+        let (ops, pins) = AccessOps::new(driver);
         let access = Arc::pin_init(
             try_pin_init!(Access {
                 _ictx_file: ARef::from(file),

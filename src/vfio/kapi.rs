@@ -88,13 +88,9 @@ unsafe impl IommufdApi for Api {
     }
 
     fn access_create(ctx: &Ictx, file: &File, ops: AccessOps) -> Result<KBox<Arc<Access>>> {
-        let (ops, data) = ops.into_raw();
         // Everything that can fail comes before the access is published: after that the caller
         // owns it, and an access left in the table would hold the context's own file for ever.
-        // `Access::new()` still takes the raw ops.
-        // SAFETY: `AccessOps` guarantees `ops` and `data` for the access's life; `file` is the
-        // context's.
-        let access = unsafe { Access::new(ctx, file, ops, data) }?;
+        let access = Access::new(ctx, file, ops)?;
         let handle = KBox::new(access, GFP_KERNEL_ACCOUNT)?;
         handle.publish()?;
         Ok(handle)

@@ -9,10 +9,7 @@
 //! - [`account`]: `user_struct` references, `mm->locked_vm`/`pinned_vm`, the task whose
 //!   RLIMIT_MEMLOCK judges a charge, `CAP_IPC_LOCK`.
 //! - [`file`]: the facts of a file mapped for DMA (mode, seals, writable-mapping count).
-//! - [`access_ops`]: a driver's `struct iommufd_access_ops`, the callbacks of a CPU access to
-//!   pinned memory.
 
-pub(crate) mod access_ops;
 pub(crate) mod account;
 pub(crate) mod file;
 pub(crate) mod pin;

@@ -13,7 +13,7 @@ use kernel::{
     sync::Mutex, //
 };
 
-use crate::ffi::kbind;
+use crate::{abstractions::iommufd_api::AccessOps as DriverOps, ffi::kbind};
 
 /// The ops of an emulated access and the data they are called with.
 ///
@@ -38,20 +38,13 @@ unsafe impl Send for AccessOps {}
 unsafe impl Sync for AccessOps {}
 
 impl AccessOps {
-    /// The ops `ops` with `data`, and whether the driver pins pages (`needs_pin_pages`), not
+    /// The driver's ops and data, and whether the driver pins pages (`needs_pin_pages`), not
     /// only copies (which the access's alignment follows, fixed before it exists).
-    ///
-    /// # Safety
-    ///
-    /// `ops` must be valid for the life of the returned object, and `data` valid for the ops
-    /// until [`Self::revoke`] is called.
-    pub(crate) unsafe fn new(
-        ops: *const kbind::iommufd_access_ops,
-        data: *mut c_void,
-    ) -> (impl PinInit<Self>, bool) {
-        // SAFETY: `ops` is valid (the caller's promise).
-        let pins = unsafe { (*ops).needs_pin_pages() } != 0;
-        // INVARIANT: the caller's promise.
+    pub(crate) fn new(driver: DriverOps) -> (impl PinInit<Self>, bool) {
+        let pins = driver.needs_pin_pages();
+        let (ops, data) = driver.into_raw();
+        // INVARIANT: `DriverOps` promises `ops` for the access's life and `data` until it is
+        // destroyed, where the access revokes these ops.
         let init = pin_init!(AccessOps {
             ops,
             data,
