@@ -296,8 +296,9 @@ const VDEV_GONE: u32 = u32::MAX;
 
 /// `IOMMUFD_OBJ_DEVICE`: a device bound to this context, DMA owned by it.
 pub(crate) struct Device {
-    /// The context the device is bound to; for real devices the binding holds a reference on
-    /// its file (a mock device's belongs to the context's own objects and must not).
+    /// The context the device is bound to; the binding usually holds a reference on
+    /// its file (not so for a device its driver binds from an object of the context: see
+    /// `hwpt/driver.rs`).
     ctx: *const Ictx,
     holds_ctx: bool,
     dev: DevRef,
@@ -354,12 +355,9 @@ impl Device {
         }
         // For historical compatibility with VFIO, a platform that cannot isolate MSIs (a DMA
         // write that could raise interrupts outside this context) needs the admin's consent.
-        #[cfg(CONFIG_IOMMUFD_TEST)]
-        let mock = crate::selftest::mock::is_mock(raw);
-        #[cfg(not(CONFIG_IOMMUFD_TEST))]
-        let mock = false;
+        let traits = crate::hwpt::driver::bind_traits(raw);
         // SAFETY: the group is referenced by `igroup`.
-        if !mock && !unsafe { bindings::iommu_group_has_isolated_msi(igroup.group()) } {
+        if !traits.msi_safe && !unsafe { bindings::iommu_group_has_isolated_msi(igroup.group()) } {
             // SAFETY: reads a module parameter.
             if !unsafe { crate::ffi::shim::iommufd_rs_allow_unsafe_interrupts() } {
                 // SAFETY: the claim above, not handed on.
@@ -370,7 +368,7 @@ impl Device {
                 "iommufd: MSI interrupts of a device bound to iommufd are not isolated by the platform (allow_unsafe_interrupts)\n"
             );
         }
-        if !mock {
+        if traits.holds_ctx {
             // SAFETY: the context's file is live (the caller holds the context); released in
             // `Drop`.
             unsafe { bindings::get_file(ictx.file()) };
@@ -378,7 +376,7 @@ impl Device {
         let idev = Arc::new(
             Device {
                 ctx: ptr::from_ref(ictx),
-                holds_ctx: !mock,
+                holds_ctx: traits.holds_ctx,
                 dev,
                 igroup,
                 users: Users::default(),
@@ -515,7 +513,7 @@ impl Device {
     /// The context the device is bound to.
     pub(crate) fn ctx(&self) -> &Ictx {
         // SAFETY: a bound device's context lives while it does: its file is held (real
-        // devices) or the device is one of its objects (mock devices).
+        // devices) or the device is bound from one of its objects (`hwpt/driver.rs`).
         unsafe { &*self.ctx }
     }
 
@@ -620,7 +618,7 @@ impl Device {
         self.detach(ictx, bindings::IOMMU_NO_PASID);
     }
 
-    /// The domain attached at `pasid`, if any (selftest `PASID_CHECK_HWPT`).
+    /// The domain attached at `pasid`, if any (for checks of what is attached).
     pub(crate) fn attached_domain(&self, pasid: u32) -> Option<*mut bindings::iommu_domain> {
         let a = self.igroup.attach.lock();
         a.find(pasid).map(|i| a.list[i].hwpt.domain().as_raw())
