@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! IOMMU drivers that live in this module, and what they say of their devices that the IOMMU
 //! core does not: a software IOMMU for testing registers one here at module init, so that binding
-//! treats its devices as it must without the core naming it (upstream asks its selftest through
-//! `iommufd_selftest_is_mock_dev()`). No driver is registered in a production build.
+//! treats its devices as it must without the core naming it (upstream's core asks its test build
+//! directly). No driver is registered in a production build.
 
 use kernel::bindings;
 
