@@ -10,6 +10,12 @@
 //! `abstractions/` (safe types over those C interfaces) and `pure/`, kernel-independent and also
 //! built by the host tests (`tests/host`).
 
+// A production build leaves out the selftest, the one in-module user of the API the core offers
+// IOMMU drivers (vIOMMU events, driver data copies, what is attached...) and of the registries'
+// provider side: that code is dead there. The test build has every caller and is where dead code
+// is caught.
+#![cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
+
 use kernel::prelude::*;
 
 use context::miscdev;
@@ -37,7 +43,7 @@ module! {
 
 #[pin_data]
 struct IommufdModule {
-    // Fields drop in order: /dev/iommu goes before the mock IOMMU its objects may use.
+    // Fields drop in order: /dev/iommu goes before the selftest its objects may use.
     #[pin]
     misc: miscdev::Registration<context::ictx::Ictx>,
     /// `/dev/vfio/vfio`, where the kernel has no VFIO container of its own.
@@ -45,7 +51,7 @@ struct IommufdModule {
     #[pin]
     vfio: miscdev::Registration<context::ictx::Ictx>,
     #[cfg(CONFIG_IOMMUFD_TEST)]
-    _mock: selftest::mock::MockIommu,
+    _selftest: selftest::Selftest,
     _fault: context::fail_point::FaultPoint,
 }
 
@@ -54,12 +60,11 @@ impl kernel::InPlaceModule for IommufdModule {
         miscdev::FOPS.init(module);
         eventq::fault::init_statics(module);
         eventq::veventq::init_statics(module);
-        #[cfg(CONFIG_IOMMUFD_TEST)]
-        selftest::init_statics(module);
         try_pin_init!(Self {
             _fault: context::fail_point::FaultPoint::new(),
+            // Test builds only: the selftest registers itself with the core's registries.
             #[cfg(CONFIG_IOMMUFD_TEST)]
-            _mock: selftest::mock::MockIommu::register(module)?,
+            _selftest: selftest::Selftest::register(module)?,
             // As upstream's `iommu_misc_dev` and `vfio_misc_dev`.
             misc <- miscdev::Registration::register(&miscdev::FOPS, miscdev::Options {
                 name: c"iommu",

@@ -110,6 +110,31 @@ if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
 	(cd "$nc_tree" && make -s module KPROFILE=nocontainer KDIR="$nc_kdir" KSRC="$ksrc") \
 		>"$results/raw/module-build-nocontainer.txt" 2>&1 ||
 		{ echo "check.sh: the module did not build for the nocontainer kernel" >&2; tail -20 "$results/raw/module-build-nocontainer.txt" >&2; }
+	# That kernel has no CONFIG_IOMMUFD_TEST, so the module built for it is a production build: it
+	# must carry none of the selftest (no mock IOMMU, no IOMMU_TEST_CMD), neither in its symbols
+	# nor in its strings. The same search must find them in the test build's ./iommufd.ko, or it
+	# proves nothing.
+	selftest_marks='selftest|mock|iommufd_test|test_ioctl'
+	marks() { { nm "$1"; strings -a "$1"; } 2>/dev/null | grep -iE "$selftest_marks" | sort -u || true; }
+	nc_ko=$nc_tree/iommufd.ko
+	{
+		echo "TAP version 13"
+		if [ ! -f "$nc_ko" ]; then
+			echo "not ok 1 production.no_selftest # the module did not build for the nocontainer kernel"
+		elif grep -q '^CONFIG_IOMMUFD_TEST=' "$nc_kdir/.config"; then
+			echo "not ok 1 production.no_selftest # the nocontainer kernel has CONFIG_IOMMUFD_TEST"
+		elif [ -z "$(marks iommufd.ko)" ]; then
+			echo "not ok 1 production.no_selftest # '$selftest_marks' finds nothing in the test build's iommufd.ko either"
+		else
+			hits=$(marks "$nc_ko" | sed -n '1,3p' | tr '\n' ' ')
+			if [ -n "$hits" ]; then
+				echo "not ok 1 production.no_selftest # $hits"
+			else
+				echo "ok 1 production.no_selftest"
+			fi
+		fi
+	} >"$results/raw/production.tap"
+	grep -E '^(not )?ok' "$results/raw/production.tap" || true
 	for impl in $impls; do
 		stamp "VM: $impl (kernel profile nocontainer, clients)"
 		KPROFILE=nocontainer KDIR="$nc_kdir" tools/vm/run.sh --timeout "$vm_timeout" \

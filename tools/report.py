@@ -230,6 +230,11 @@ def main():
     style = parse_tap(os.path.join(raw, "style.tap")) or [("(style)", "fail", "no output")]
     rows += [("style", t, "rust", r, True, n) for t, r, n in style]
 
+    # The production build's contents (check.sh, the nocontainer kernel's module): written only
+    # when that kernel was built.
+    production = parse_tap(os.path.join(raw, "production.tap"))
+    rows += [("production", t, "rust", r, True, n) for t, r, n in production]
+
     # The VM runner's own checks (a panicking or hanging guest fails fast): infrastructure on the
     # Rust side of the project, like the host tests.
     runner = parse_tap(os.path.join(raw, "runner.tap")) or [("(runner self-test)", "fail", "no output")]

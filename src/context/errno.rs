@@ -20,7 +20,7 @@ errno! {
     eaddrinuse = EADDRINUSE;
     /// Something does not let go when asked (an access that ignores unmap).
     edeadlk = EDEADLK;
-    /// Pages found are not the pages expected (selftest checks).
+    /// Pages found are not the pages expected (checks of what is pinned).
     ebade = EBADE;
     /// An fd that is not of the expected kind.
     ebadfd = EBADFD;

@@ -53,16 +53,14 @@ impl PinnedDrop for Ictx {
     /// works (detach, unbind); everything else then goes with the table, each object after the
     /// objects holding it (they hold references).
     fn drop(self: Pin<&mut Self>) {
-        #[cfg(CONFIG_IOMMUFD_TEST)]
         let mut from = 0;
-        #[cfg(CONFIG_IOMMUFD_TEST)]
         loop {
-            let Some((id, obj)) = self.objects.lock().take_selftest(from) else {
+            let Some((id, obj)) = self.objects.lock().take_extension(from) else {
                 break;
             };
             from = id.saturating_add(1);
-            if let crate::context::object::Object::Selftest(st) = &obj {
-                st.teardown(&self);
+            if let crate::context::object::Object::Extension(e) = &obj {
+                e.teardown(&self);
             }
             drop(obj);
         }

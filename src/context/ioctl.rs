@@ -30,6 +30,7 @@ use crate::{
         self,
         Ictx, //
     },
+    context::ioctl_ext,
     context::object,
     eventq::fault,
     ffi::uapi,
@@ -94,13 +95,33 @@ impl Ucmd<'_> {
 
 /// A table row: upstream's `struct iommufd_ioctl_op`.
 #[derive(Clone, Copy)]
-struct Op {
-    cmd: u32,
+pub(crate) struct Op {
+    pub(crate) cmd: u32,
     /// `sizeof(struct)`: what this kernel knows.
     size: usize,
     /// `offsetofend(struct, last mandatory field)`.
     min_size: usize,
     execute: fn(&mut Ucmd<'_>) -> Result,
+}
+
+impl Op {
+    /// A row for rows kept outside the table (`ioctl_ext.rs`): a struct of `size` bytes whose
+    /// mandatory part ends at `min_size`. In a constant, a struct too big for the buffer fails
+    /// the build, as [`op`] does.
+    pub(crate) const fn new(
+        cmd: u32,
+        size: usize,
+        min_size: usize,
+        execute: fn(&mut Ucmd<'_>) -> Result,
+    ) -> Self {
+        assert!(size <= UCMD_BUFFER_SIZE && min_size <= size);
+        Self {
+            cmd,
+            size,
+            min_size,
+            execute,
+        }
+    }
 }
 
 /// Size of the field a projection points at; lets [`op`] compute `offsetofend` in a const.
@@ -172,8 +193,6 @@ static OPS: [Option<Op>; uapi::IOMMUFD_CMD_TABLE_LEN] = ops_table![
      out_veventq_fd),
     (uapi::IOMMU_HW_QUEUE_ALLOC, crate::viommu::hw_queue_alloc_ioctl,
      uapi::iommu_hw_queue_alloc, length),
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    (uapi::test::IOMMU_TEST_CMD, crate::selftest::test_ioctl, uapi::test::iommu_test_cmd, last),
 ];
 
 /// `E2BIG` unless the user bytes in `tail` are all zero (`EFAULT` if they cannot be read).
@@ -221,14 +240,20 @@ pub(crate) fn copy_struct_from_user<T: FromBytes>(
 
 /// Entry point for every ioctl on `/dev/iommu`.
 pub(crate) fn dispatch(ictx: &Ictx, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-    let Some(idx) = ucmd::table_index(cmd, uapi::IOMMUFD_CMD_BASE, OPS.len()) else {
+    let len = ioctl_ext::table_len(OPS.len());
+    let Some(idx) = ucmd::table_index(cmd, uapi::IOMMUFD_CMD_BASE, len) else {
         // Outside the iommufd range: the VFIO container ioctls, answered on the compat IOAS.
         return compat::ioctl(ictx, cmd, arg);
     };
     let user = UserPtr::from_addr(arg);
     // Upstream reads the size before it looks at the row: keep its errno order (EFAULT first).
     let user_size: u32 = UserSlice::new(user, size_of::<u32>()).reader().read()?;
-    let op = match OPS[idx] {
+    let op = match OPS
+        .get(idx)
+        .copied()
+        .flatten()
+        .or_else(|| ioctl_ext::find(cmd))
+    {
         Some(op) if op.cmd == cmd => op,
         _ => return Err(ENOTTY),
     };

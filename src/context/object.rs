@@ -107,9 +107,9 @@ pub(crate) trait Used {
 
 /// A looked-up object in use by one ioctl: while it lives, `IOMMU_DESTROY` answers `EBUSY`, as
 /// upstream's `users` refcount makes it.
-pub(crate) struct InUse<T: Used>(Arc<T>);
+pub(crate) struct InUse<T: Used + ?Sized>(Arc<T>);
 
-impl<T: Used> InUse<T> {
+impl<T: Used + ?Sized> InUse<T> {
     /// Counts a user; the caller holds the table lock.
     fn new(obj: Arc<T>) -> Self {
         obj.users().short.fetch_add(1, Ordering::Acquire);
@@ -122,7 +122,7 @@ impl<T: Used> InUse<T> {
     }
 }
 
-impl<T: Used> core::ops::Deref for InUse<T> {
+impl<T: Used + ?Sized> core::ops::Deref for InUse<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -130,7 +130,7 @@ impl<T: Used> core::ops::Deref for InUse<T> {
     }
 }
 
-impl<T: Used> Drop for InUse<T> {
+impl<T: Used + ?Sized> Drop for InUse<T> {
     fn drop(&mut self) {
         let users = self.0.users();
         if users.short.fetch_sub(1, Ordering::SeqCst) == 1 && users.waited.load(Ordering::SeqCst) {
@@ -151,9 +151,8 @@ pub(crate) enum Object {
     Vdevice(Arc<crate::viommu::Vdevice>),
     Veventq(Arc<crate::eventq::veventq::Veventq>),
     HwQueue(Arc<crate::viommu::HwQueue>),
-    /// A mock device of the selftest (`IOMMU_TEST_OP_MOCK_DOMAIN`); destroying it unbinds it.
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    Selftest(Arc<crate::selftest::MockIdev>),
+    /// An object of a kind the core does not know (`extension.rs`).
+    Extension(Arc<dyn crate::context::extension::ExtensionObject>),
 }
 
 impl Object {
@@ -169,8 +168,7 @@ impl Object {
             Object::Vdevice(v) => v.users(),
             Object::Veventq(q) => q.users(),
             Object::HwQueue(q) => q.users(),
-            #[cfg(CONFIG_IOMMUFD_TEST)]
-            Object::Selftest(st) => st.users(),
+            Object::Extension(e) => e.users(),
         }
     }
 }
@@ -395,15 +393,6 @@ impl Objects {
         }
     }
 
-    /// The nested HWPT named `id`, in use.
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    pub(crate) fn get_hwpt_nested(&self, id: u32) -> Result<InUse<crate::hwpt::HwptNested>> {
-        match self.lookup(id) {
-            Some(Object::HwptNested(h)) => Ok(InUse::new(h.clone())),
-            _ => Err(ENOENT),
-        }
-    }
-
     /// The vIOMMU named `id`, in use.
     pub(crate) fn get_viommu(&self, id: u32) -> Result<InUse<crate::viommu::Viommu>> {
         match self.lookup(id) {
@@ -484,11 +473,13 @@ impl Objects {
         }
     }
 
-    /// The selftest object named `id`, in use.
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    pub(crate) fn get_selftest(&self, id: u32) -> Result<InUse<crate::selftest::MockIdev>> {
+    /// The extension object named `id`, in use.
+    pub(crate) fn get_extension(
+        &self,
+        id: u32,
+    ) -> Result<InUse<dyn crate::context::extension::ExtensionObject>> {
         match self.lookup(id) {
-            Some(Object::Selftest(s)) => Ok(InUse::new(s.clone())),
+            Some(Object::Extension(e)) => Ok(InUse::new(e.clone())),
             _ => Err(ENOENT),
         }
     }
@@ -587,15 +578,14 @@ impl Objects {
         obj
     }
 
-    /// Takes the lowest selftest object with an ID from `from` out of the table (closing the
+    /// Takes the lowest extension object with an ID from `from` out of the table (closing the
     /// context), with its ID: the caller goes on from the next ID, so the table is walked once,
     /// not once per object.
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    pub(crate) fn take_selftest(&mut self, from: u32) -> Option<(u32, Object)> {
+    pub(crate) fn take_extension(&mut self, from: u32) -> Option<(u32, Object)> {
         let mut cursor = self.slots.cursor_lower_bound_mut(&from)?;
         let id = loop {
             let (&id, slot) = cursor.current();
-            if matches!(slot, Some(Object::Selftest(_))) {
+            if matches!(slot, Some(Object::Extension(_))) {
                 break id;
             }
             cursor = cursor.move_next()?;
@@ -689,11 +679,10 @@ pub(crate) fn publish(
 pub(crate) fn destroy_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let cmd: uapi::iommu_destroy = ucmd.cmd()?;
     let obj = ucmd.ictx.objects.lock().remove(cmd.id)?;
-    // Objects that own other objects' lifetimes let go of them first (a mock device detaches and
-    // unbinds); then the object is freed here, outside the table lock.
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    if let Object::Selftest(st) = &obj {
-        st.teardown(ucmd.ictx);
+    // Objects that own other objects' lifetimes let go of them first (an extension object may
+    // detach and unbind a device); then the object is freed here, outside the table lock.
+    if let Object::Extension(e) = &obj {
+        e.teardown(ucmd.ictx);
     }
     drop(obj);
     Ok(())

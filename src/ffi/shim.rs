@@ -81,9 +81,3 @@ extern "C" {
         len: usize,
     );
 }
-
-#[cfg(CONFIG_IOMMUFD_TEST)]
-extern "C" {
-    /// Whether the caller is where sleeping is not allowed (the mock IOMMU's checks).
-    pub(crate) fn iommufd_rs_cannot_sleep() -> bool;
-}

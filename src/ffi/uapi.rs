@@ -26,40 +26,10 @@ mod generated {
     use kernel::ffi;
     include!("generated/iommufd_uapi.rs");
 
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    pub(crate) mod test {
-        use kernel::ffi;
-        include!("generated/iommufd_test.rs");
-    }
-
     pub(crate) mod vfio {
         use kernel::ffi;
         include!("generated/vfio_uapi.rs");
     }
-}
-
-/// `IOMMU_TEST_CMD` (`drivers/iommu/iommufd/iommufd_test.h` of the kernel under test).
-#[cfg(CONFIG_IOMMUFD_TEST)]
-pub(crate) mod test {
-    pub(crate) use super::generated::test::*;
-
-    /// `IOMMU_TEST_CMD`: 32 above the iommufd base, clear of the real commands.
-    pub(crate) const IOMMU_TEST_CMD: u32 =
-        kernel::ioctl::_IO(super::IOMMUFD_TYPE, super::IOMMUFD_CMD_BASE + 32);
-
-    // SAFETY: `repr(C)` integers and a union of integer structs: every bit pattern is valid.
-    // (Not `AsBytes`: the union and tail padding may hold uninitialized bytes.)
-    unsafe impl kernel::transmute::FromBytes for iommu_test_cmd {}
-    // SAFETY: two `u32`s.
-    unsafe impl kernel::transmute::FromBytes for iommu_hwpt_selftest {}
-    // SAFETY: two `u32`s.
-    unsafe impl kernel::transmute::FromBytes for iommu_hwpt_invalidate_selftest {}
-    // SAFETY: three `u32`s.
-    unsafe impl kernel::transmute::FromBytes for iommu_viommu_invalidate_selftest {}
-    // SAFETY: two `u32`s and two `u64`s, no padding.
-    unsafe impl kernel::transmute::FromBytes for iommu_viommu_selftest {}
-    // SAFETY: as above.
-    unsafe impl kernel::transmute::AsBytes for iommu_viommu_selftest {}
 }
 
 pub(crate) use generated::{
@@ -129,17 +99,14 @@ pub(crate) const EPOLLOUT: kernel::bindings::__poll_t = 0x0004;
 pub(crate) const EPOLLRDNORM: kernel::bindings::__poll_t = 0x0040;
 
 /// `IOMMUFD_TYPE`: the ioctl type byte, `';'`.
-const IOMMUFD_TYPE: u32 = b';' as u32;
+pub(crate) const IOMMUFD_TYPE: u32 = b';' as u32;
 
 /// First command number of the iommufd range; `_IOC_NR(cmd) - IOMMUFD_CMD_BASE` indexes the table.
 pub(crate) const IOMMUFD_CMD_BASE: u32 = generated::IOMMUFD_CMD_BASE;
 
-/// Rows of the ioctl table. With the selftest hooks it reaches `IOMMU_TEST_CMD`, 32 numbers above
-/// the base (`iommufd_test.h`); without, it ends after the last real command, as upstream's
-/// `ARRAY_SIZE` does (numbers past it go to the VFIO compat path).
-#[cfg(CONFIG_IOMMUFD_TEST)]
-pub(crate) const IOMMUFD_CMD_TABLE_LEN: usize = 33;
-#[cfg(not(CONFIG_IOMMUFD_TEST))]
+/// Rows of the ioctl table: it ends after the last real command, as upstream's `ARRAY_SIZE` does
+/// (numbers past it go to the VFIO compat path, unless a row registered in
+/// `context/ioctl_ext.rs` extends the range).
 pub(crate) const IOMMUFD_CMD_TABLE_LEN: usize = 21;
 
 pub(crate) const IOMMU_DESTROY: u32 = _IO(IOMMUFD_TYPE, generated::IOMMUFD_CMD_DESTROY);

@@ -254,8 +254,9 @@ const VDEV_GONE: u32 = u32::MAX;
 
 /// `IOMMUFD_OBJ_DEVICE`: a device bound to this context, DMA owned by it.
 pub(crate) struct Device {
-    /// The context the device is bound to; for real devices the binding holds a reference on
-    /// its file (a mock device's belongs to the context's own objects and must not).
+    /// The context the device is bound to; the binding usually holds a reference on
+    /// its file (not so for a device its driver binds from an object of the context: see
+    /// `hwpt/driver.rs`).
     ctx: *const Ictx,
     /// The reference on the context's file (real devices).
     _ctx_file: Option<ARef<File>>,
@@ -291,9 +292,8 @@ impl Device {
     /// `dev` must be a live device.
     pub(crate) unsafe fn bind(ictx: &Ictx, dev: *mut bindings::device) -> Result<Arc<Device>> {
         // SAFETY: the caller guarantees `dev` is live; this takes our reference. (The one raw
-        // pointer of the bind: VFIO's entry points and the selftest hand over a C device.)
+        // pointer of the bind: VFIO's entry points and IOMMU drivers' test hooks hand over a C device.)
         let dev = unsafe { KDevice::get_device(dev) };
-        #[cfg(CONFIG_IOMMUFD_TEST)]
         let raw = dev_ptr(&dev);
         if !dev.iommu_capable(bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY) {
             return Err(EINVAL);
@@ -305,11 +305,8 @@ impl Device {
         let owner = DmaOwner::claim(dev, ictx)?;
         // For historical compatibility with VFIO, a platform that cannot isolate MSIs (a DMA
         // write that could raise interrupts outside this context) needs the admin's consent.
-        #[cfg(CONFIG_IOMMUFD_TEST)]
-        let mock = crate::selftest::mock::is_mock(raw);
-        #[cfg(not(CONFIG_IOMMUFD_TEST))]
-        let mock = false;
-        if !mock && !igroup.group.has_isolated_msi() {
+        let traits = crate::hwpt::driver::bind_traits(raw);
+        if !traits.msi_safe && !igroup.group.has_isolated_msi() {
             if !allow_unsafe_interrupts() {
                 // (Dropping `owner` gives the claim back.)
                 return Err(EPERM);
@@ -318,7 +315,7 @@ impl Device {
                 "iommufd: MSI interrupts of a device bound to iommufd are not isolated by the platform (allow_unsafe_interrupts)\n"
             );
         }
-        let ctx_file = if mock {
+        let ctx_file = if !traits.holds_ctx {
             None
         } else {
             // SAFETY: the context's file is live: the caller holds the context, which the file
@@ -454,7 +451,7 @@ impl Device {
     /// The context the device is bound to.
     pub(crate) fn ctx(&self) -> &Ictx {
         // SAFETY: a bound device's context lives while it does: its file is held (real
-        // devices) or the device is one of its objects (mock devices).
+        // devices) or the device is bound from one of its objects (`hwpt/driver.rs`).
         unsafe { &*self.ctx }
     }
 
@@ -551,7 +548,7 @@ impl Device {
         self.detach(ictx, bindings::IOMMU_NO_PASID);
     }
 
-    /// The domain attached at `pasid`, if any (selftest `PASID_CHECK_HWPT`).
+    /// The domain attached at `pasid`, if any (for checks of what is attached).
     pub(crate) fn attached_domain(&self, pasid: u32) -> Option<*mut bindings::iommu_domain> {
         let a = self.igroup.attach.lock();
         a.find(pasid).map(|i| a.list[i].hwpt.domain().as_raw())

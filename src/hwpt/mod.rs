@@ -11,6 +11,7 @@
 
 pub(crate) mod device;
 pub(crate) mod dirty;
+pub(crate) mod driver;
 
 use core::sync::atomic::{
     AtomicU32,

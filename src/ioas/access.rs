@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Emulated access (upstream's `iommufd_access_*`): a driver reads and writes an IOAS with the
-//! CPU instead of DMA (mdev-style devices, the selftest's access fd). It pins pages under IOVAs
+//! CPU instead of DMA (mdev-style devices, a test's access fd). It pins pages under IOVAs
 //! or copies through them, and is told, through its `unmap` op, when memory it may hold is being
 //! unmapped; it must unpin before the op returns.
 //!

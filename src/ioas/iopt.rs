@@ -117,8 +117,8 @@ impl<V: SpanValue> SpanSet for SpanTree<V> {
     }
 }
 
-/// A reserved range and whom it is for (a device or domain, by address; `0` for the selftest's
-/// own).
+/// A reserved range and whom it is for (a device or domain, by address; `0` for a range reserved
+/// on nobody's behalf).
 pub(crate) struct Reserved {
     pub(crate) span: Span,
     pub(crate) owner: usize,

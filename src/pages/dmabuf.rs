@@ -2,8 +2,8 @@
 //! dma-buf mappings (upstream's `IOPT_ADDRESS_DMABUF`): `IOMMU_IOAS_MAP_FILE` on a dma-buf fd maps
 //! the exporter's physical range (device memory for peer-to-peer DMA, typically). We attach to the
 //! dma-buf dynamically and pin the attachment; the exporter tells us its physical range through
-//! its iommufd hook (the selftest's exporter, or vfio-pci's for a device BAR, which needs a
-//! kernel with `CONFIG_VFIO_PCI_DMABUF`), and may revoke it:
+//! its iommufd hook (one registered in `exporter.rs`, or vfio-pci's for a device BAR, which needs
+//! a kernel with `CONFIG_VFIO_PCI_DMABUF`), and may revoke it:
 //! then every domain mapping of it goes at once, later fills map nothing, and new maps of the
 //! dma-buf fail with `ENODEV` until the exporter restores it.
 //!
@@ -76,10 +76,7 @@ pub(crate) struct DmaBufSrc {
 
 /// The physical range the exporter of `attach` hands iommufd (its `*_iommufd_map` hook).
 fn exporter_range(locked: &LockedAttachment<'_>) -> Result<(u64, u64)> {
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    let attach: *mut kernel::bindings::dma_buf_attachment = locked.as_raw();
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    if let Some(r) = crate::selftest::test_dmabuf_range(attach) {
+    if let Some(r) = crate::pages::exporter::phys_range(locked.as_raw()) {
         return r;
     }
     locked.vfio_pci_range()
@@ -155,7 +152,7 @@ impl DmaBufSrc {
             return Ok(());
         }
         inner.tracked.push((d, iova, len), GFP_KERNEL_ACCOUNT)?;
-        // The test build forces a revoke into this window (tests/selftests/dmabuf.c).
+        // A test can force a revoke into this window (a pause point, `fail_point.rs`).
         crate::context::fail_point::pause_at_dmabuf_map();
         if let Err(e) = map() {
             // The lock was held throughout: the last entry is the one pushed above.

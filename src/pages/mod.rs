@@ -18,7 +18,9 @@
 //! Lock order: `Pages::pins` is a leaf, taken under an IOAS's `iopt` lock; it may sleep (GUP
 //! takes the mmap lock), never under a spinlock.
 
+pub(crate) mod batch_limit;
 pub(crate) mod dmabuf;
+pub(crate) mod exporter;
 pub(crate) mod mapped_file;
 pub(crate) mod pfns;
 pub(crate) mod pin_users;
@@ -300,12 +302,9 @@ pub(crate) struct Pages {
 }
 
 /// Pages per pin call: bounds the temporary page array, as upstream's temp memory limit does
-/// (the selftests shrink it to force many small batches).
+/// (tests shrink it to force many small batches: `batch_limit.rs`).
 fn batch_pages() -> usize {
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    let limit = crate::selftest::TEMP_MEMORY_LIMIT.load(core::sync::atomic::Ordering::Relaxed);
-    #[cfg(not(CONFIG_IOMMUFD_TEST))]
-    let limit = 65536usize;
+    let limit = crate::pages::batch_limit::get();
     (limit / core::mem::size_of::<usize>()).max(1)
 }
 

@@ -44,7 +44,7 @@ use kernel::{
 use crate::{
     context::ioctl,
     ffi::kbind,
-    ffi::uapi::test as t, //
+    selftest::uapi as t, //
 };
 
 /// The driver's registration objects, which the core keeps pointers to.
@@ -383,7 +383,7 @@ unsafe extern "C" fn mock_page_response(
     _msg: *mut bindings::iommu_page_response,
 ) {
     // SAFETY: reads the preemption and interrupt state of this CPU.
-    if unsafe { crate::ffi::shim::iommufd_rs_cannot_sleep() } {
+    if unsafe { iommufd_rs_cannot_sleep() } {
         kernel::pr_err!("mock: page response where sleeping is not allowed\n");
         kernel::warn_on!(true);
     }
@@ -764,6 +764,11 @@ pub(crate) fn nested_iotlb(domain: *mut bindings::iommu_domain, id: u32) -> Opti
         .iotlb
         .get(usize::try_from(id).ok()?)
         .map(|e| e.load(Ordering::Relaxed))
+}
+
+extern "C" {
+    /// Whether the caller is where sleeping is not allowed (`shim.c`, test builds).
+    fn iommufd_rs_cannot_sleep() -> bool;
 }
 
 /// The mock IOMMU's registration; unregisters on drop.

@@ -19,8 +19,8 @@ use kernel::{
 
 use crate::{
     context::ioctl,
-    ffi::uapi::test as t,
     selftest::mock,
+    selftest::uapi as t,
     viommu::{
         HwQueue,
         HwQueueMake,

@@ -10,6 +10,10 @@
 pub(crate) mod gup;
 pub(crate) mod mock;
 pub(crate) mod mock_viommu;
+mod plugin;
+pub(crate) mod uapi;
+
+pub(crate) use plugin::Selftest;
 
 use core::{
     cell::UnsafeCell,
@@ -24,7 +28,6 @@ use core::{
     },
     sync::atomic::{
         AtomicBool,
-        AtomicUsize,
         Ordering, //
     },
 };
@@ -57,16 +60,17 @@ use kernel::{
 
 use crate::{
     context::errno,
+    context::extension::ExtensionObject,
     context::ictx::Ictx,
     context::ioctl::Ucmd,
     context::object::{
+        InUse,
         Object,
         Pt,
         Used,
         Users, //
     },
     ffi::kbind,
-    ffi::uapi::test as t, //
     hwpt::device::Device,
     ioas::access::Access,
     pure::span::Span,
@@ -74,6 +78,7 @@ use crate::{
     selftest::mock::{
         MockDevice, //
     },
+    selftest::uapi as t, //
     vfio::kapi::DriverAccess,
 };
 
@@ -92,10 +97,10 @@ impl Used for MockIdev {
     }
 }
 
-impl MockIdev {
+impl ExtensionObject for MockIdev {
     /// Detaches and unbinds (what a driver does before it lets go of a device); the mock device
     /// itself goes when the object is dropped.
-    pub(crate) fn teardown(&self, ictx: &Ictx) {
+    fn teardown(&self, ictx: &Ictx) {
         if self.torn_down.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -120,6 +125,20 @@ impl Drop for MockIdev {
         }
         let _ = &self.mdev;
     }
+}
+
+/// The selftest object named `id`, in use (`ENOENT` for any other object, as upstream).
+fn get_selftest(ucmd: &Ucmd<'_>, id: u32) -> Result<InUse<dyn ExtensionObject>> {
+    let obj = ucmd.ictx.objects.lock().get_extension(id)?;
+    if obj.downcast_ref::<MockIdev>().is_none() {
+        return Err(ENOENT);
+    }
+    Ok(obj)
+}
+
+/// The mock device object of [`get_selftest`]'s answer.
+fn mock_idev(obj: &InUse<dyn ExtensionObject>) -> Result<&MockIdev> {
+    obj.downcast_ref::<MockIdev>().ok_or(ENOENT)
 }
 
 /// `IOMMU_TEST_CMD` entry point.
@@ -173,7 +192,10 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
         t::IOMMU_TEST_OP_MD_CHECK_IOTLB => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.check_iotlb };
-            let hwpt = ucmd.ictx.objects.lock().get_hwpt_nested(cmd.id)?;
+            let hwpt = match ucmd.ictx.objects.lock().get_pt(cmd.id) {
+                Ok(Pt::Nested(h)) => h,
+                _ => return Err(ENOENT),
+            };
             match mock::nested_iotlb(hwpt.domain().as_raw(), c.id) {
                 Some(v) if v == c.iotlb => Ok(()),
                 _ => Err(EINVAL),
@@ -198,7 +220,8 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
         t::IOMMU_TEST_OP_PASID_ATTACH => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.pasid_attach };
-            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            let obj = get_selftest(ucmd, cmd.id)?;
+            let st = mock_idev(&obj)?;
             let id = st.idev.attach(ucmd.ictx, c.pasid, c.pt_id)?;
             let off = ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_18, pt_id);
             ucmd.respond_field(off, &id)
@@ -207,7 +230,8 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
         t::IOMMU_TEST_OP_PASID_REPLACE => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.pasid_replace };
-            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            let obj = get_selftest(ucmd, cmd.id)?;
+            let st = mock_idev(&obj)?;
             let id = st.idev.replace(ucmd.ictx, c.pasid, c.pt_id)?;
             let off = ANSWER + offset_of!(t::iommu_test_cmd__bindgen_ty_1__bindgen_ty_19, pt_id);
             ucmd.respond_field(off, &id)
@@ -215,14 +239,16 @@ fn test_ioctl_op(ucmd: &mut Ucmd<'_>) -> Result {
         t::IOMMU_TEST_OP_PASID_DETACH => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.pasid_detach };
-            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            let obj = get_selftest(ucmd, cmd.id)?;
+            let st = mock_idev(&obj)?;
             st.idev.detach(Some(ucmd.ictx), c.pasid);
             Ok(())
         }
         t::IOMMU_TEST_OP_PASID_CHECK_HWPT => {
             // SAFETY: see above.
             let c = unsafe { cmd.__bindgen_anon_1.pasid_check };
-            let st = ucmd.ictx.objects.lock().get_selftest(cmd.id)?;
+            let obj = get_selftest(ucmd, cmd.id)?;
+            let st = mock_idev(&obj)?;
             let attached = st.idev.attached_domain(c.pasid);
             if c.hwpt_id == 0 {
                 return if attached.is_some() {
@@ -340,14 +366,16 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
         ictx.objects.lock().abort(reserved);
         return Err(e);
     }
-    ictx.objects.lock().finalize(reserved, Object::Selftest(st));
+    ictx.objects
+        .lock()
+        .finalize(reserved, Object::Extension(st));
     Ok(())
 }
 
 /// `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE`: moves a mock device to another IOAS or HWPT.
 fn mock_domain_replace(ucmd: &Ucmd<'_>, stdev_id: u32, pt_id: u32) -> Result {
-    let st = ucmd.ictx.objects.lock().get_selftest(stdev_id)?;
-    let id = st
+    let obj = get_selftest(ucmd, stdev_id)?;
+    let id = mock_idev(&obj)?
         .idev
         .replace(ucmd.ictx, bindings::IOMMU_NO_PASID, pt_id)?;
     ucmd.respond_field(ANSWER, &id)
@@ -421,19 +449,10 @@ fn check_dev_cache(ucmd: &Ucmd<'_>, idev_id: u32, cache_id: u32, value: u32) -> 
     }
 }
 
-/// Bytes the pin batching may use for its temporary arrays; the selftests shrink it to force
-/// many small batches. Upstream's `iommufd_test_memory_limit`, same default.
-pub(crate) static TEMP_MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(65536);
-
+/// `IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`: the bytes the pin batching may use for its temporary
+/// arrays; the selftests shrink it to force many small batches.
 fn set_temp_memory_limit(limit: u32) -> Result {
-    // A batch must hold at least one element: a PFN and its count.
-    let min = core::mem::size_of::<usize>() + core::mem::size_of::<u32>();
-    let limit = usize::try_from(limit).map_err(|_| EINVAL)?;
-    if limit < min {
-        return Err(EINVAL);
-    }
-    TEMP_MEMORY_LIMIT.store(limit, Ordering::Relaxed);
-    Ok(())
+    crate::pages::batch_limit::set(usize::try_from(limit).map_err(|_| EINVAL)?)
 }
 
 /// Reserves `[start, start + length - 1]` in an IOAS, as a device's reserved region would.
@@ -884,9 +903,7 @@ fn init_dmabuf_ops(module: &'static ThisModule) {
 
 /// The physical range of a selftest dma-buf for iommufd (upstream's
 /// `iommufd_test_dma_buf_iommufd_map()`): `None` for other exporters, `ENODEV` while revoked.
-pub(crate) fn test_dmabuf_range(
-    attach: *mut bindings::dma_buf_attachment,
-) -> Option<Result<(u64, u64)>> {
+fn test_dmabuf_range(attach: *mut bindings::dma_buf_attachment) -> Option<Result<(u64, u64)>> {
     // SAFETY: a live attachment of a live dma-buf, under its reservation lock (the caller's).
     let (ops, priv_) = unsafe { ((*(*attach).dmabuf).ops, (*(*attach).dmabuf).priv_) };
     if !ptr::eq(ops, dmabuf_ops()) {

@@ -9,11 +9,13 @@
 //! upstream's `struct iommufd_viommu_ops` over a `struct iommufd_viommu` they embed and reach
 //! through the built-in helpers of `drivers/iommu/iommufd/driver.c`, which dereference the C
 //! module's private structures; those types answer `EOPNOTSUPP` here (the VT-d driver has none).
-//! The selftest's mock IOMMU implements [`ViommuOps`] in Rust.
+//! Drivers written in this module implement [`ViommuOps`] in Rust and register in `driver.rs`.
 //!
 //! Lock order: `Viommu::vdevs` and `Viommu::veventqs` are leaves (the IOMMU core's group mutex
-//! may be held around `vdevs`: the mock's attach looks up virtual IDs under it). A mock vIOMMU's
-//! queue mutex comes before the IOAS's `iopt` lock.
+//! may be held around `vdevs`: a driver's attach may look up virtual IDs under it). A driver's
+//! own vIOMMU locks (its HW queue list) come before the IOAS's `iopt` lock.
+
+pub(crate) mod driver;
 
 use core::sync::atomic::{
     AtomicBool,
@@ -218,12 +220,7 @@ impl Viommu {
 /// Whether the driver of `dev` has vIOMMUs of `viommu_type` here (upstream asks the driver's
 /// `get_viommu_size()`).
 fn type_supported(dev: &Device, viommu_type: u32) -> bool {
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    if crate::selftest::mock::is_mock(dev.as_raw()) {
-        return viommu_type == uapi::test::IOMMU_VIOMMU_TYPE_SELFTEST;
-    }
-    let _ = (dev, viommu_type);
-    false
+    driver::find(dev).is_some_and(|d| d.supports(viommu_type))
 }
 
 /// The driver half for `dev` (upstream's `viommu_init()`).
@@ -234,17 +231,10 @@ fn driver_init(
     data: Option<&bindings::iommu_user_data>,
     mmap: &mut MmapAlloc<'_>,
 ) -> Result<KBox<dyn ViommuOps>> {
-    #[cfg(CONFIG_IOMMUFD_TEST)]
-    if crate::selftest::mock::is_mock(dev.as_raw()) {
-        return crate::selftest::mock_viommu::viommu_init(
-            viommu_type,
-            parent.domain().as_raw(),
-            data,
-            mmap,
-        );
+    match driver::find(dev) {
+        Some(d) => d.init(viommu_type, parent, data, mmap),
+        None => Err(errno::eopnotsupp()),
     }
-    let _ = (dev, viommu_type, parent, data, mmap);
-    Err(errno::eopnotsupp())
 }
 
 /// `IOMMU_VIOMMU_ALLOC`.

@@ -319,7 +319,7 @@ impl UserData {
         self.0.len
     }
 
-    /// The C struct, for the drivers (and the selftest's mock) that read it.
+    /// The C struct, for the drivers that read it.
     pub(crate) fn as_raw(&self) -> &bindings::iommu_user_data {
         &self.0
     }
@@ -352,7 +352,7 @@ impl UserDataArray {
         self.0.entry_num
     }
 
-    /// The C struct, for the drivers (and the selftest's mock) that read it and write back
+    /// The C struct, for the drivers that read it and write back
     /// `entry_num`.
     pub(crate) fn as_raw_mut(&mut self) -> &mut bindings::iommu_user_data_array {
         &mut self.0
