@@ -141,13 +141,6 @@ pub(crate) unsafe trait IommufdApi: 'static {
     fn vfio_compat_set_no_iommu(ctx: &Self::Ctx) -> Result;
 }
 
-/// The C `struct device` of `dev`, for the C interfaces that take one.
-#[inline]
-pub(crate) fn raw_device(dev: &Device) -> *mut bindings::device {
-    // `Device` is a transparent wrapper of the C struct.
-    ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
-}
-
 /// A driver's access callbacks (`struct iommufd_access_ops`) and the data it gave for them.
 ///
 /// # Invariants

@@ -36,7 +36,6 @@ use crate::{
         Ioas, //
     },
 };
-use kernel::bindings;
 
 #[pin_data(PinnedDrop)]
 pub(crate) struct Ictx {
@@ -68,11 +67,6 @@ impl PinnedDrop for Ictx {
 }
 
 impl Ictx {
-    /// The context's file (see the field), for the C interfaces that take one.
-    pub(crate) fn file(&self) -> *mut bindings::file {
-        self.file.as_ptr()
-    }
-
     /// The context's file (see the field).
     pub(crate) fn file_ref(&self) -> &File {
         self.file.get()

@@ -4,26 +4,10 @@
 //! iommufd-only entry points, the generic page table library, `anon_inode_getfile()`. A kernel
 //! that changes one of these prototypes or layouts changes this file and fails the build.
 
-#[allow(
-    dead_code,
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    clippy::all,
-    clippy::ptr_as_ptr,
-    clippy::ref_as_ptr,
-    clippy::cast_lossless,
-    clippy::as_underscore,
-    clippy::ptr_cast_constness,
-    clippy::undocumented_unsafe_blocks,
-    unreachable_pub,
-    unsafe_op_in_unsafe_fn,
+super::bindgen_module! {
     // Kernel structs embed zero-sized lockdep maps; only pointers to them cross.
-    improper_ctypes
-)]
-mod generated {
-    use kernel::ffi;
-    include!("generated/kernel_extra.rs");
+    #[allow(improper_ctypes)]
+    mod generated = "generated/kernel_extra.rs";
 }
 
 pub(crate) use generated::*;

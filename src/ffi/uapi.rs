@@ -6,26 +6,8 @@
 //! field we use that disappears fails the build. This file adds what bindgen cannot: the ioctl
 //! numbers (function-like macros) and the byte-view traits the ioctl layer needs.
 
-// Lints bindgen output does not meet, for both generated files.
-#[allow(
-    dead_code,
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    clippy::all,
-    clippy::ptr_as_ptr,
-    clippy::ref_as_ptr,
-    clippy::cast_lossless,
-    clippy::as_underscore,
-    clippy::ptr_cast_constness,
-    clippy::undocumented_unsafe_blocks,
-    unreachable_pub,
-    unsafe_op_in_unsafe_fn
-)]
-mod generated {
-    use kernel::ffi;
-    include!("generated/iommufd_uapi.rs");
-
+super::bindgen_module! {
+    mod generated = "generated/iommufd_uapi.rs";
     pub(crate) mod vfio {
         use kernel::ffi;
         include!("generated/vfio_uapi.rs");

@@ -286,14 +286,9 @@ impl Device {
     /// IOMMU that keeps DMA cache coherent, and its DMA ownership is claimed for `ictx` (which
     /// fails while a kernel driver uses the group). The device object is published; the binder
     /// holds it until [`Device::unbind`].
-    ///
-    /// # Safety
-    ///
-    /// `dev` must be a live device.
-    pub(crate) unsafe fn bind(ictx: &Ictx, dev: *mut bindings::device) -> Result<Arc<Device>> {
-        // SAFETY: the caller guarantees `dev` is live; this takes our reference. (The one raw
-        // pointer of the bind: VFIO's entry points and IOMMU drivers' test hooks hand over a C device.)
-        let dev = unsafe { KDevice::get_device(dev) };
+    pub(crate) fn bind(ictx: &Ictx, dev: &KDevice) -> Result<Arc<Device>> {
+        // Our reference, for as long as the device object lives.
+        let dev = ARef::from(dev);
         let raw = dev_ptr(&dev);
         if !dev.iommu_capable(bindings::iommu_cap_IOMMU_CAP_CACHE_COHERENCY) {
             return Err(EINVAL);
@@ -318,10 +313,8 @@ impl Device {
         let ctx_file = if !traits.holds_ctx {
             None
         } else {
-            // SAFETY: the context's file is live: the caller holds the context, which the file
-            // owns. (`Ictx` hands out its file as a raw pointer; this goes once it hands out
-            // `&File`.) The reference taken here is dropped with the device.
-            Some(ARef::from(unsafe { File::from_raw_file(ictx.file()) }))
+            // Dropped with the device.
+            Some(ARef::from(ictx.file_ref()))
         };
         let idev = Arc::new(
             Device {

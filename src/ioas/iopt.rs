@@ -350,9 +350,10 @@ impl DomainRef {
         let rc = for_each_run(pfns, area, iova, small_pages, |at, phys, len| {
             // The IOMMU API's `unsigned long` IOVA and `size_t` length.
             let (c_iova, c_len) = Ulong::NATIVE.narrow::<usize>(at, len)?;
-            // `phys` is pinned memory (or a dma-buf range whose mapping a revoke takes back) we
-            // hold for as long as the mapping exists.
-            self.0.map(c_iova, phys, c_len, prot)?;
+            // SAFETY: `phys` is pinned memory (or a dma-buf range whose mapping a revoke takes
+            // back) that the area holds for as long as the mapping exists: the area unmaps
+            // every domain before it unpins.
+            unsafe { self.0.map(c_iova, phys, c_len, prot) }?;
             cur = at + len;
             Ok(())
         });

@@ -333,8 +333,10 @@ fn mock_domain(ucmd: &Ucmd<'_>, pt_id: u32, dev_flags: u32) -> Result {
         // automatic HWPT leaves the table, the device object too). Its `Drop` alone cannot.
         let slot = UniqueArc::<MockIdev>::new_uninit(GFP_KERNEL_ACCOUNT)?;
         let mdev = MockDevice::new(dev_flags)?;
-        // SAFETY: `mdev` is registered and outlives the binding (the object drops it last).
-        let idev = unsafe { Device::bind(ictx, mdev.as_raw()) }?;
+        // SAFETY: `mdev` is registered and outlives the borrow (the object drops it last).
+        let idev = Device::bind(ictx, unsafe {
+            kernel::device::Device::from_raw(mdev.as_raw())
+        })?;
         let hwpt_id = match idev.attach(ictx, bindings::IOMMU_NO_PASID, pt_id) {
             Ok(id) => id,
             Err(e) => {

@@ -2,24 +2,8 @@
 //! `IOMMU_TEST_CMD` (`drivers/iommu/iommufd/iommufd_test.h` of the kernel under test), generated
 //! by bindgen beside the uAPI (`src/ffi/generated/`).
 
-#[allow(
-    dead_code,
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    clippy::all,
-    clippy::ptr_as_ptr,
-    clippy::ref_as_ptr,
-    clippy::cast_lossless,
-    clippy::as_underscore,
-    clippy::ptr_cast_constness,
-    clippy::undocumented_unsafe_blocks,
-    unreachable_pub,
-    unsafe_op_in_unsafe_fn
-)]
-mod generated {
-    use kernel::ffi;
-    include!("../ffi/generated/iommufd_test.rs");
+crate::ffi::bindgen_module! {
+    mod generated = "../ffi/generated/iommufd_test.rs";
 }
 
 pub(crate) use generated::*;

@@ -53,9 +53,7 @@ unsafe impl IommufdApi for Api {
     }
 
     fn device_bind(ctx: &Ictx, dev: &kernel::device::Device) -> Result<Arc<Device>> {
-        // `Device::bind()` still takes the raw `struct device`.
-        // SAFETY: `dev` is a live device, borrowed for the call.
-        unsafe { Device::bind(ctx, iommufd_api::raw_device(dev)) }
+        Device::bind(ctx, dev)
     }
 
     fn device_unbind(dev: Arc<Device>) {

@@ -34,10 +34,4 @@ impl OwnerFile {
         // SAFETY: open for as long as `self` lives (the type invariant).
         unsafe { File::from_raw_file(self.0.as_ptr()) }
     }
-
-    /// The file, for the C interfaces that take one.
-    #[inline]
-    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
-        self.0.as_ptr()
-    }
 }

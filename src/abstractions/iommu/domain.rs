@@ -118,10 +118,13 @@ impl Domain {
     /// `iommu_map()`, all or nothing; page table memory is charged to the caller's cgroup
     /// (`GFP_KERNEL_ACCOUNT`).
     ///
-    /// The mapping lets the attached devices reach that memory: as with the C API, what is
-    /// mapped must stay the caller's (pinned pages, a dma-buf range) until it unmaps it.
+    /// # Safety
+    ///
+    /// The mapping lets the attached devices read and write that memory behind the kernel's
+    /// back: `[paddr, paddr + size)` must be memory the caller keeps (pinned pages, an
+    /// exporter's range it is told to give back) until it unmaps it.
     #[inline]
-    pub(crate) fn map(
+    pub(crate) unsafe fn map(
         &self,
         iova: usize,
         paddr: bindings::phys_addr_t,
@@ -129,7 +132,8 @@ impl Domain {
         prot: c_int,
     ) -> Result {
         // SAFETY: a live domain (the type invariant); the IOMMU core checks the range against
-        // the domain's page sizes and locks inside.
+        // the domain's page sizes and locks inside; the memory is the caller's to give out
+        // (the function's safety section).
         let rc = unsafe {
             bindings::iommu_map(
                 self.as_raw(),
