@@ -4,7 +4,8 @@
 #   make check   build everything (cached) and run every test; last line `N passed, N failed`
 #
 # Other targets: bench (C vs Rust timings, results/bench.tsv), setup (install the toolchain; root), kernel (build/reuse the test kernel),
-# module (build iommufd.ko against KDIR; CLIPPY=1 to lint), fmt (rustfmt), host-test (cargo test),
+# module (build iommufd.ko against KDIR; CLIPPY=1 to lint), module-production (the same for the
+# kernel without CONFIG_IOMMUFD_TEST, in results/raw/nocontainer-build; build both before a commit), fmt (rustfmt), host-test (cargo test),
 # clean.
 # IMPL=both|rust|c selects the implementation(s) check runs against.
 
@@ -29,6 +30,9 @@ module:
 	@test -f $(KDIR)/Module.symvers || { echo "no kernel at $(KDIR): run 'make kernel'"; exit 1; }
 	tools/gen-bindings.sh $(KDIR) $(KSRC)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(shell tools/kernel/build.sh --profile $(KPROFILE) --make-vars) modules
+
+module-production:
+	tools/build-production.sh $(CURDIR)/results/raw/nocontainer-build $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
 fmt:
 	rustfmt --edition 2021 --config-path $(KSRC)/.rustfmt.toml src/iommufd_rs.rs tests/host/src/lib.rs
@@ -59,4 +63,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf src/ffi/generated tests/selftests/build results
 
-.PHONY: all setup kernel module fmt host-test check check-hard demo bench clean
+.PHONY: all setup kernel module module-production fmt host-test check check-hard demo bench clean

@@ -101,14 +101,7 @@ if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
 	tools/kernel/build.sh --profile nocontainer
 	nc_kdir=$(tools/kernel/build.sh --profile nocontainer --dir)
 	nc_tree=$results/raw/nocontainer-build
-	mkdir -p "$nc_tree"
-	mkdir -p "$nc_tree/tools"
-	cp -a Kbuild Kconfig Makefile src "$nc_tree/"
-	cp -a tools/gen-bindings.sh tools/kernel "$nc_tree/tools/"
-	rm -rf "$nc_tree/src/ffi/generated"
-	find "$nc_tree/src" -name '*.o' -o -name '*.cmd' -o -name '*.d' | xargs -r rm -f
-	(cd "$nc_tree" && make -s module KPROFILE=nocontainer KDIR="$nc_kdir" KSRC="$ksrc") \
-		>"$results/raw/module-build-nocontainer.txt" 2>&1 ||
+	tools/build-production.sh "$nc_tree" CLIPPY=1 >"$results/raw/module-build-nocontainer.txt" 2>&1 ||
 		{ echo "check.sh: the module did not build for the nocontainer kernel" >&2; tail -20 "$results/raw/module-build-nocontainer.txt" >&2; }
 	# That kernel has no CONFIG_IOMMUFD_TEST, so the module built for it is a production build: it
 	# must carry none of the selftest (no mock IOMMU, no IOMMU_TEST_CMD), neither in its symbols

@@ -18,7 +18,6 @@ use kernel::{bindings, fs::File, prelude::*, sync::Arc};
 
 use crate::{
     abstractions::iommufd_api::{
-        self,
         iommufd_api_entry_points,
         AccessOps,
         IommufdApi, //
@@ -156,6 +155,6 @@ unsafe impl IommufdApi for Api {
 iommufd_api_entry_points!(Api);
 
 /// An access as a driver holds it, made and ended through the entry points (the test build's
-/// access fd); see [`iommufd_api::DriverAccess`].
+/// access fd); see [`crate::abstractions::iommufd_api::DriverAccess`].
 #[cfg(CONFIG_IOMMUFD_TEST)]
-pub(crate) type DriverAccess = iommufd_api::DriverAccess<Api>;
+pub(crate) type DriverAccess = crate::abstractions::iommufd_api::DriverAccess<Api>;
