@@ -629,10 +629,25 @@ fn staccess_get(fd: u32) -> Result<(ARef<LocalFile>, Arc<Access>, *const StAcces
     Ok((file, access, st))
 }
 
+/// A flag of `IOMMU_TEST_OP_CREATE_ACCESS` that only this test build knows (upstream's selftest
+/// answers `EOPNOTSUPP` to it): call `iommufd_access_create()` without an ops table, as a broken
+/// driver would, to prove the in-kernel API refuses it (`EINVAL`) instead of dereferencing it.
+/// `tests/selftests/access.c` names the same bit.
+const MOCK_FLAGS_ACCESS_CREATE_NULL_OPS: u32 = 1 << 31;
+
 /// `IOMMU_TEST_OP_CREATE_ACCESS`: an access fd attached to IOAS `ioas_id`.
 fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
-    if flags & !t::MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0 {
+    if flags & !(t::MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES | MOCK_FLAGS_ACCESS_CREATE_NULL_OPS) != 0
+    {
         return Err(errno::eopnotsupp());
+    }
+    if flags & MOCK_FLAGS_ACCESS_CREATE_NULL_OPS != 0 {
+        // SAFETY: no ops and no data: nothing the access could call or keep; the ioctl holds
+        // the context. An access made anyway is destroyed at once, and the call "succeeds" for
+        // the test to see.
+        let access = unsafe { DriverAccess::create(ucmd.ictx, ptr::null(), ptr::null_mut()) }?;
+        drop(access);
+        return Ok(());
     }
     let st = Arc::pin_init(
         try_pin_init!(StAccess {

@@ -3,7 +3,9 @@
  * iommufd-rs selftests: emulated accesses (IOMMU_TEST_OP_CREATE_ACCESS and the ops on the access
  * fd): pinning pages by IOVA, reading and writing through the IOAS, being told of unmaps, moving
  * to another IOAS, and what an access holds until its fd is closed.
- * Upstream behaviour: both modules must pass.
+ * Upstream behaviour: both modules must pass. One exception, where ours is stricter
+ * (create_without_ops: Documentation/design.rst, "Where we are stricter than upstream"): it
+ * asserts our answer and logs the C module's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,6 +101,39 @@ TEST_F(access, create_bad_input)
 	EXPECT_FAIL(ENOENT, create_access(self->fd, stdev, 0, &afd));
 	/* None of these left anything holding the IOAS. */
 	ASSERT_EQ(0, destroy(self->fd, stdev));
+	EXPECT_EQ(0, destroy(self->fd, self->ioas));
+}
+
+/*
+ * iommufd_access_create() without an ops table (a broken driver) answers EINVAL and makes
+ * nothing: no object holds the IOAS, no fd is left. Our test build reaches it with a flag only it
+ * knows (MOCK_FLAGS_ACCESS_CREATE_NULL_OPS in src/selftest/mod.rs); upstream's selftest answers
+ * EOPNOTSUPP to that flag, and upstream's iommufd_access_create() dereferences the ops it is
+ * given (where we are stricter than upstream: Documentation/design.rst).
+ */
+#define NULL_OPS (1u << 31)
+TEST_F(access, create_without_ops)
+{
+	int afd, before, after;
+
+	before = dup(0);
+	ASSERT_LE(0, before);
+	close(before);
+	if (!impl_is_rust()) {
+		int ret = create_access(self->fd, self->ioas, NULL_OPS, &afd);
+		int err = errno;
+
+		TH_LOG("C module: CREATE_ACCESS with our null-ops flag: %d (%s)", ret,
+		       ret ? strerror(err) : "accepted");
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EOPNOTSUPP, err);
+		return;
+	}
+	EXPECT_FAIL(EINVAL, create_access(self->fd, self->ioas, NULL_OPS, &afd));
+	EXPECT_FAIL(EINVAL, create_access(self->fd, self->ioas, NULL_OPS | PIN, &afd));
+	after = dup(0);
+	EXPECT_EQ(before, after);
+	close(after);
 	EXPECT_EQ(0, destroy(self->fd, self->ioas));
 }
 
