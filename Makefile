@@ -6,7 +6,7 @@
 # Other targets: bench (C vs Rust timings, results/bench.tsv), setup (install the toolchain; root), kernel (build/reuse the test kernel),
 # module (build iommufd.ko against KDIR; CLIPPY=1 to lint), module-production (the same for the
 # kernel without CONFIG_IOMMUFD_TEST, in results/raw/nocontainer-build; build both before a commit), fmt (rustfmt), host-test (cargo test),
-# clean.
+# install and uninstall (into the module tree, for modprobe: see below), clean.
 # IMPL=both|rust|c selects the implementation(s) check runs against.
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -15,7 +15,9 @@ export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 KPROFILE ?= default
 export KPROFILE
 KDIR ?= $(shell tools/kernel/build.sh --profile $(KPROFILE) --dir)
-KSRC ?= $(shell tools/kernel/build.sh --src)
+# The source tree behind KDIR: the pinned one for the test kernel, else KDIR's `source` link (an
+# O= build) or KDIR itself.
+KSRC ?= $(if $(filter file,$(origin KDIR)),$(shell tools/kernel/build.sh --src),$(if $(wildcard $(KDIR)/source/Makefile),$(KDIR)/source,$(KDIR)))
 IMPL ?= both
 
 all: module
@@ -43,6 +45,18 @@ host-test:
 check:
 	IMPL=$(IMPL) tools/check.sh
 
+# make install / make uninstall: ours into (out of) updates/ of the kernel's module tree, where
+# depmod prefers it to the in-tree C module, so `modprobe iommufd` (and `modprobe vfio-pci`, which
+# needs it) load ours. The kernel is the running one (its build link) unless KDIR is given; build
+# the module for it first (`make module KDIR=...`). INSTALL_MOD_PATH installs under another root.
+INSTALL_KDIR = $(if $(filter file,$(origin KDIR)),/lib/modules/$(shell uname -r)/build,$(KDIR))
+
+install:
+	tools/install.sh install "$(INSTALL_KDIR)" "$(INSTALL_MOD_PATH)"
+
+uninstall:
+	tools/install.sh uninstall "$(INSTALL_KDIR)" "$(INSTALL_MOD_PATH)"
+
 demo:
 	tools/demo.sh
 
@@ -63,4 +77,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf src/ffi/generated tests/selftests/build results
 
-.PHONY: all setup kernel module module-production fmt host-test check check-hard demo bench clean
+.PHONY: all setup kernel module module-production fmt host-test check check-hard demo bench install uninstall clean

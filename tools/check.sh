@@ -140,6 +140,13 @@ if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
 	done
 fi
 
+# The install paths (make install/uninstall, DKMS) on the default kernel: tests/install/run.sh.
+# INSTALL_TESTS=0 leaves this out.
+if [ "${KPROFILE:-default}" = default ] && [ "${INSTALL_TESTS:-1}" = 1 ]; then
+	stamp "install paths: make install, DKMS (one boot)"
+	tests/install/run.sh "$results/raw" "$kdir" || true
+fi
+
 # The runner's self-test is about the runner, not the kernel: on a debug profile it boots the
 # default kernel when that one is built (three slow debug boots would add most of an hour).
 stamp "VM runner self-test (panic, hang, exit status)"

@@ -27,7 +27,14 @@ gen_uapi "$kdir/usr/include/linux/iommufd.h" "$out/iommufd_uapi.rs"
 # VFIO type1 container ioctls, which /dev/iommu answers for compatibility (src/vfio/compat.rs).
 gen_uapi "$kdir/usr/include/linux/vfio.h" "$out/vfio_uapi.rs"
 # IOMMU_TEST_CMD (drivers/iommu/iommufd/iommufd_test.h): read from the tree under test, never copied.
-gen_uapi "$ksrc/drivers/iommu/iommufd/iommufd_test.h" "$out/iommufd_test.rs"
+# Only the test build (CONFIG_IOMMUFD_TEST) uses it; a kernel's headers-only tree has none.
+test_hdr=$ksrc/drivers/iommu/iommufd/iommufd_test.h
+if [ -f "$test_hdr" ]; then
+	gen_uapi "$test_hdr" "$out/iommufd_test.rs"
+elif grep -q '^CONFIG_IOMMUFD_TEST=y' "$kdir/.config"; then
+	echo "gen-bindings: $kdir has CONFIG_IOMMUFD_TEST but $test_hdr is missing (KSRC: the kernel's source tree)" >&2
+	exit 1
+fi
 
 # Kernel interfaces outside the kernel crate's bindings (src/ffi/kernel_extra.h). bindgen gets the
 # exact clang flags the kernel used for rust/bindings (read from its .cmd file), so layouts match

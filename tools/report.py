@@ -235,6 +235,10 @@ def main():
     production = parse_tap(os.path.join(raw, "production.tap"))
     rows += [("production", t, "rust", r, True, n) for t, r, n in production]
 
+    # The install paths (tests/install/run.sh): written only on the default kernel.
+    install = parse_tap(os.path.join(raw, "install.tap"))
+    rows += [("install", t, "rust", r, True, n) for t, r, n in install]
+
     # The VM runner's own checks (a panicking or hanging guest fails fast): infrastructure on the
     # Rust side of the project, like the host tests.
     runner = parse_tap(os.path.join(raw, "runner.tap")) or [("(runner self-test)", "fail", "no output")]

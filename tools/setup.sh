@@ -38,7 +38,8 @@ PIN
 
 apt_packages() {
 	local pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod rsync
-		libclang-19-dev llvm-19 clang-19 lld-19 udev libcap-dev busybox-static xz-utils python3-pip zstd)
+		libclang-19-dev llvm-19 clang-19 lld-19 udev libcap-dev busybox-static xz-utils python3-pip zstd
+		dkms)
 	local missing=()
 	for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 	local qemu_ok=0
