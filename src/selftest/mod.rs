@@ -637,7 +637,8 @@ const MOCK_FLAGS_ACCESS_CREATE_NULL_OPS: u32 = 1 << 31;
 
 /// `IOMMU_TEST_OP_CREATE_ACCESS`: an access fd attached to IOAS `ioas_id`.
 fn create_access(ucmd: &Ucmd<'_>, ioas_id: u32, flags: u32) -> Result {
-    if flags & !(t::MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES | MOCK_FLAGS_ACCESS_CREATE_NULL_OPS) != 0
+    if flags & !(t::MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES | MOCK_FLAGS_ACCESS_CREATE_NULL_OPS)
+        != 0
     {
         return Err(errno::eopnotsupp());
     }
