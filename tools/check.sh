@@ -140,6 +140,16 @@ if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
 	done
 fi
 
+# Ours in tree (tools/intree.sh): the pinned tree with ours as CONFIG_IOMMUFD's implementation,
+# built as a module and built in, each booted for every suite (tests/intree/run.sh; the first
+# build is a cold one, about as long as the default kernel's, the second starts from its objects).
+# INTREE=0 leaves this out.
+if [ "${KPROFILE:-default}" = default ] && [ "${INTREE:-1}" = 1 ]; then
+	stamp "in tree: ours as CONFIG_IOMMUFD=m and =y"
+	tests/intree/run.sh "$results/raw" || true
+	labels+=" rust-intree rust-builtin"
+fi
+
 # The install paths (make install/uninstall, DKMS) on the default kernel: tests/install/run.sh.
 # INSTALL_TESTS=0 leaves this out.
 if [ "${KPROFILE:-default}" = default ] && [ "${INSTALL_TESTS:-1}" = 1 ]; then

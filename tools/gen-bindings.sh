@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Generates src/generated/*.rs from the headers of the kernel in $1 (its build directory) and $2
-# (its source tree, for the selftest command header that is not installed as uAPI).
-# Rerun only when a header is newer than its output.
+# Generates src/ffi/generated/*.rs from the headers of the kernel in $1 (its build directory) and
+# $2 (its source tree, for the selftest command header that is not installed as uAPI), for the
+# crate whose root directory is $3 (default: this checkout; in a kernel tree, the directory the
+# in-tree build keeps it in, tools/intree.sh). Rerun only when a header is newer than its output.
 set -euo pipefail
 kdir=$1
 ksrc=$2
-repo=$(cd "$(dirname "$0")/.." && pwd)
-out=$repo/src/ffi/generated
+crate=${3:-$(cd "$(dirname "$0")/.." && pwd)}
+out=$crate/src/ffi/generated
 mkdir -p "$out"
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
@@ -19,13 +20,25 @@ gen_uapi() { # header output
 		--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments \
 		--with-derive-default --default-enum-style consts --no-prepend-enum-name \
 		--allowlist-file ".*/$(basename "$hdr")" \
-		-- -I"$kdir/usr/include" -nostdinc
+		-- "${uapi_inc[@]}" -nostdinc
 	mv "$rs.tmp" "$rs"
 }
 
-gen_uapi "$kdir/usr/include/linux/iommufd.h" "$out/iommufd_uapi.rs"
+# The uAPI headers as installed in the build tree (make headers_install); a kernel build that
+# installed none (an in-tree build without CONFIG_HEADERS_INSTALL) has them in its source tree and
+# its generated uAPI headers (SRCARCH from kbuild).
+if [ -f "$kdir/usr/include/linux/iommufd.h" ]; then
+	uapi=$kdir/usr/include
+	uapi_inc=(-I"$kdir/usr/include")
+else
+	uapi=$ksrc/include/uapi
+	arch=${SRCARCH:?gen-bindings: no $kdir/usr/include and no SRCARCH}
+	uapi_inc=(-I"$ksrc/include/uapi" -I"$ksrc/arch/$arch/include/uapi"
+		-I"$kdir/arch/$arch/include/generated/uapi" -I"$kdir/include/generated/uapi")
+fi
+gen_uapi "$uapi/linux/iommufd.h" "$out/iommufd_uapi.rs"
 # VFIO type1 container ioctls, which /dev/iommu answers for compatibility (src/vfio/compat.rs).
-gen_uapi "$kdir/usr/include/linux/vfio.h" "$out/vfio_uapi.rs"
+gen_uapi "$uapi/linux/vfio.h" "$out/vfio_uapi.rs"
 # IOMMU_TEST_CMD (drivers/iommu/iommufd/iommufd_test.h): read from the tree under test, never copied.
 # Only the test build (CONFIG_IOMMUFD_TEST) uses it; a kernel's headers-only tree has none.
 test_hdr=$ksrc/drivers/iommu/iommufd/iommufd_test.h
@@ -41,12 +54,12 @@ fi
 # the kernel's; only the listed items are emitted and every type they use comes from
 # kernel::bindings.
 gen_kernel_extra() {
-	local hdr=$repo/src/ffi/kernel_extra.h rs=$out/kernel_extra.rs
+	local hdr=$crate/src/ffi/kernel_extra.h rs=$out/kernel_extra.rs
 	local cmdfile=$kdir/rust/bindings/.bindings_generated.rs.cmd
 	# Layouts depend on the kernel's config (lockdep grows locks): regenerate for another tree.
 	local stamp=$rs.kdir
 	[ -f "$rs" ] && [ "$rs" -nt "$hdr" ] && [ "$rs" -nt "$0" ] && [ "$rs" -nt "$cmdfile" ] &&
-		[ "$rs" -nt "$repo/src/ffi/shim.h" ] &&
+		[ "$rs" -nt "$crate/src/ffi/shim.h" ] &&
 		[ "$(cat "$stamp" 2>/dev/null)" = "$kdir" ] && return 0
 	local line flags=()
 	# The clang half of the kernel's own bindgen command, up to its sed post-processing; kbuild
@@ -91,7 +104,7 @@ gen_kernel_extra() {
 		--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments --no-debug '.*' \
 		--with-derive-default --no-recursive-allowlist --rust-target 1.85 \
 		--raw-line 'use kernel::bindings::*;' "${items[@]}" \
-		-- "${flags[@]}" -I"$ksrc" -I"$repo")
+		-- "${flags[@]}" -I"$ksrc" -I"$crate")
 	mv "$rs.tmp" "$rs"
 	echo "$kdir" >"$stamp"
 }

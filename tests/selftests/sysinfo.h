@@ -24,6 +24,25 @@ static inline long module_refcnt(void)
 	return n;
 }
 
+/*
+ * Whether iommufd is built into the kernel (an in-tree build with CONFIG_IOMMUFD=y): /dev/iommu is
+ * there but no module, so no reference count, exists.
+ */
+static inline int iommufd_builtin(void)
+{
+	FILE *f = fopen("/sys/module/iommufd/refcnt", "r");
+
+	if (f) {
+		fclose(f);
+		return 0;
+	}
+	f = fopen("/dev/iommu", "r");
+	if (!f)
+		return 0;
+	fclose(f);
+	return 1;
+}
+
 /* The "@tag: N kB" line of @path (/proc/meminfo, /proc/self/status), in kB; -1 if missing. */
 static inline long proc_kb(const char *path, const char *tag)
 {

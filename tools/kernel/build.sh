@@ -11,7 +11,9 @@
 #   build.sh [--profile NAME] --make-vars   print the make variables the profile builds with
 #
 # Profiles: default (gcc), debug (KASAN etc.; Rust with KASAN needs the kernel built by clang,
-# so it builds with LLVM=-19).
+# so it builds with LLVM=-19), nocontainer (no VFIO container: iommufd provides /dev/vfio/vfio),
+# intree and intree-builtin (a tree with ours applied by tools/intree.sh, given as KSRC: ours as
+# the module iommufd, or built in; tests/intree/run.sh).
 #
 # KSRC=/path/to/linux-7.2 points the build at another 7.2 tree instead of the pinned Debian source.
 set -euo pipefail
@@ -109,8 +111,26 @@ selftests() {
 }
 
 stamp=$out/.iommufd-rs-built
+install_build() {
+	log "installing modules and uAPI headers"
+	rm -rf "$out/modroot" "$out/.virtme_mods"
+	kmake INSTALL_MOD_PATH="$out/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
+	kmake headers_install >/dev/null
+}
+jobs=$(nproc)
+kmake() { make -s -C "$src" O="$out" -j"$jobs" "${make_vars[@]}" "$@"; }
 if [ -f "$stamp" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
-	log "cached: $out"
+	# REBUILD=1: a source tree that changes under the same key (a tree with ours applied in tree,
+	# whose Rust sources are this checkout's) is made again, incrementally, with its config as is.
+	if [ "${REBUILD:-0}" = 1 ]; then
+		t0=$(date +%s)
+		log "incremental: $out"
+		kmake bzImage modules
+		install_build
+		log "rebuilt in $(( $(date +%s) - t0 ))s"
+	else
+		log "cached: $out"
+	fi
 	selftests
 	exit 0
 fi
@@ -121,9 +141,14 @@ fi
 # in minutes rather than a cold build's quarter of an hour.
 if [ ! -f "$out/.config" ]; then
 	prev=$(ls -td "$cache/build/$kver-$profile-"*/.iommufd-rs-built 2>/dev/null | head -n 1 || true)
+	# BASE_PROFILE=NAME: start from that profile's build (the same source tree: intree-builtin
+	# from intree, tests/intree/run.sh).
+	if [ -z "$prev" ] && [ -n "${BASE_PROFILE:-}" ]; then
+		prev=$(ls -td "$cache/build/$kver-$BASE_PROFILE-"*/.iommufd-rs-built 2>/dev/null | head -n 1 || true)
+	fi
 	# A profile never built before that builds with the same compiler as the default one (the
 	# nocontainer profile, a few VFIO symbols apart) starts from the default build the same way.
-	if [ -z "$prev" ] && [ ${#make_vars[@]} = 0 ] && [ "$profile" != default ]; then
+	if [ -z "$prev" ] && [ ${#make_vars[@]} = 0 ] && [ "$profile" != default ] && [ -z "${KSRC:-}" ]; then
 		prev=$(ls -td "$cache/build/$kver-default-"*/.iommufd-rs-built 2>/dev/null | head -n 1 || true)
 	fi
 	if [ -n "$prev" ]; then
@@ -137,8 +162,6 @@ if [ ! -f "$out/.config" ]; then
 	fi
 fi
 mkdir -p "$out"
-jobs=$(nproc)
-kmake() { make -s -C "$src" O="$out" -j"$jobs" "${make_vars[@]}" "$@"; }
 
 log "Linux $kver, profile $profile -> $out"
 kmake rustavailable >/dev/null || { echo "build.sh: Rust toolchain not usable for the kernel (run tools/setup.sh)" >&2; exit 1; }
@@ -168,10 +191,7 @@ done
 t0=$(date +%s)
 log "building bzImage and modules ($jobs jobs)"
 kmake bzImage modules
-log "installing modules and uAPI headers"
-rm -rf "$out/modroot"
-kmake INSTALL_MOD_PATH="$out/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
-kmake headers_install >/dev/null
+install_build
 
 selftests
 log "built in $(( $(date +%s) - t0 ))s"
