@@ -3,7 +3,8 @@
 # Runs in the guest for `make bench`: ROUNDS times, the C module then ours (A B A B ...), each
 # loaded fresh, the benchmark program run once: without a domain, on the mock domain, and on a
 # VT-d domain through QEMU's edu device bound to vfio-pci. Appends `<impl> <round> <bench>
-# <domain> <value> <unit>` lines to $OUT/bench.raw.
+# <domain> <value> <unit>` lines to $OUT/bench.raw. RUST_KO: another build of ours to load (an
+# older commit's, to compare two of ours against the same C module).
 set -euo pipefail
 : "${OUT:?}" "${REPO:?}" "${ROUNDS:=5}" "${SMALL_MB:=64}"
 bin=$REPO/tools/bench/build/iommufd_bench
@@ -41,7 +42,7 @@ for round in $(seq "$ROUNDS"); do
 	for impl in c rust; do
 		case $impl in
 		c) modprobe iommufd ;;
-		rust) insmod "$REPO/iommufd.ko" ;;
+		rust) insmod "${RUST_KO:-$REPO/iommufd.ko}" ;;
 		esac
 		for _ in $(seq 50); do [ -c /dev/iommu ] && break; sleep 0.1; done
 		cdev=$(edu_cdev)
