@@ -58,6 +58,14 @@ unsigned long iommufd_rs_page_to_pfn(const struct page *page)
 	return page_to_pfn(page);
 }
 
+void iommufd_rs_pages_to_pfns(struct page *const *pages, u64 *pfns, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pfns[i] = page_to_pfn(pages[i]);
+}
+
 struct page *iommufd_rs_pfn_to_page(unsigned long pfn)
 {
 	return pfn_to_page(pfn);

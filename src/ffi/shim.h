@@ -16,6 +16,8 @@ int iommufd_rs_page_ref_count(const struct page *page);
 bool iommufd_rs_page_compound(const struct page *page);
 void iommufd_rs_put_page(struct page *page);
 unsigned long iommufd_rs_page_to_pfn(const struct page *page);
+/* The PFNs of pages[0..n) into pfns[0..n): one call for a batch GUP filled. */
+void iommufd_rs_pages_to_pfns(struct page *const *pages, u64 *pfns, size_t n);
 struct page *iommufd_rs_pfn_to_page(unsigned long pfn);
 struct device;
 bool iommufd_rs_pci_pri_facts(struct device *dev, bool *is_virtfn, bool *pri_supported);

@@ -13,6 +13,11 @@ extern "C" {
     pub(crate) fn iommufd_rs_page_compound(page: *const bindings::page) -> bool;
     pub(crate) fn iommufd_rs_put_page(page: *mut bindings::page);
     pub(crate) fn iommufd_rs_page_to_pfn(page: *const bindings::page) -> usize;
+    pub(crate) fn iommufd_rs_pages_to_pfns(
+        pages: *const *mut bindings::page,
+        pfns: *mut u64,
+        n: usize,
+    );
     pub(crate) fn iommufd_rs_pfn_to_page(pfn: usize) -> *mut bindings::page;
     pub(crate) fn iommufd_rs_pci_pri_facts(
         dev: *mut bindings::device,

@@ -144,7 +144,11 @@ impl Domain {
                 bindings::GFP_KERNEL_ACCOUNT,
             )
         };
-        kernel::error::to_result(rc)
+        // Checked inline: `to_result()` is a call, once per run mapped.
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
+        }
+        Ok(())
     }
 
     /// Unmaps `[iova, iova + size)` (`iommu_unmap()`); the bytes unmapped.

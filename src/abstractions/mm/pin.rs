@@ -149,15 +149,16 @@ impl PageBatch {
     /// how many. Their pins go with them: the caller gives them back ([`PinnedPfns::unpin`]).
     #[inline]
     pub(crate) fn take_pfns(&mut self, slots: &mut [u64]) -> usize {
-        let n = slots.len().min(self.len - self.head);
-        for (k, slot) in slots.iter_mut().take(n).enumerate() {
-            // SAFETY: entry `head + k < len` is a page the batch pinned (type invariant), so a
-            // valid page.
-            *slot = unsafe { shim::iommufd_rs_page_to_pfn(*self.pages.as_ptr().add(self.head + k)) }
-                as u64;
-        }
+        let head = self.head;
+        let n = slots.len().min(self.len - head);
+        // SAFETY: entries `head..head + n` (`<= len`) are pages the batch pinned (type
+        // invariant), so valid pages; `slots` has room for `n` PFNs. One call for the batch: a
+        // call per page was the larger part of recording a pin.
+        unsafe {
+            shim::iommufd_rs_pages_to_pfns(self.pages.as_ptr().add(head), slots.as_mut_ptr(), n)
+        };
         // INVARIANT: those `n` pins were handed out.
-        self.head += n;
+        self.head = head + n;
         n
     }
 }
