@@ -34,7 +34,9 @@ else
 	uapi=$ksrc/include/uapi
 	arch=${SRCARCH:?gen-bindings: no $kdir/usr/include and no SRCARCH}
 	uapi_inc=(-I"$ksrc/include/uapi" -I"$ksrc/arch/$arch/include/uapi"
-		-I"$kdir/arch/$arch/include/generated/uapi" -I"$kdir/include/generated/uapi")
+		-I"$kdir/arch/$arch/include/generated/uapi" -I"$kdir/include/generated/uapi"
+		# What headers_install strips from them.
+		-D__user= -D__force= -D__iomem= -D__attribute_const__= -D__EXPORTED_HEADERS__)
 fi
 gen_uapi "$uapi/linux/iommufd.h" "$out/iommufd_uapi.rs"
 # VFIO type1 container ioctls, which /dev/iommu answers for compatibility (src/vfio/compat.rs).
