@@ -46,6 +46,8 @@ rm -rf "$tree"
 mv "$tree.tmp" "$tree"
 
 declare -A label=([intree]=intree [intree-builtin]=builtin)
+# The TAP names: intree.module.* and intree.builtin.*.
+declare -A row=([intree]=module [intree-builtin]=builtin)
 declare -A how=([intree]=modprobe [intree-builtin]=builtin)
 for profile in intree intree-builtin; do
 	base=
@@ -53,29 +55,31 @@ for profile in intree intree-builtin; do
 	t0=$(date +%s)
 	if ! KSRC=$tree BASE_PROFILE=$base REBUILD=1 "$repo/tools/kernel/build.sh" --profile "$profile" \
 		>"$log/build-$profile.log" 2>&1; then
-		result fail "${label[$profile]}.kernel_builds" "$(grep -m1 -E 'error|Error' "$log/build-$profile.log")"
+		result fail "${row[$profile]}.kernel_builds" "$(grep -m1 -E 'error|Error' "$log/build-$profile.log")"
 		continue
 	fi
-	result ok "${label[$profile]}.kernel_builds" "$(( $(date +%s) - t0 )) s"
+	result ok "${row[$profile]}.kernel_builds" "$(( $(date +%s) - t0 )) s"
 	kdir=$(KSRC=$tree "$repo/tools/kernel/build.sh" --profile "$profile" --dir)
 	cfg=$kdir/.config
 	want_iommufd=m
 	[ "$profile" = intree-builtin ] && want_iommufd=y
 	if grep -qx "CONFIG_IOMMUFD=$want_iommufd" "$cfg" && grep -qx CONFIG_IOMMUFD_IMPL_RUST=y "$cfg" &&
 		grep -qx CONFIG_VFIO_DEVICE_CDEV=y "$cfg" && grep -q '^CONFIG_IOMMUFD_DRIVER_CORE=y' "$cfg"; then
-		result ok "${label[$profile]}.keeps_vfio_iommufd_support"
+		result ok "${row[$profile]}.keeps_vfio_iommufd_support"
 	else
-		result fail "${label[$profile]}.keeps_vfio_iommufd_support" \
+		result fail "${row[$profile]}.keeps_vfio_iommufd_support" \
 			"$(grep -E '^CONFIG_(IOMMUFD|IOMMUFD_IMPL_RUST|VFIO_DEVICE_CDEV)=' "$cfg" | tr '\n' ' ')"
 	fi
 	mods=$kdir/modroot/lib/modules/$(cat "$kdir/include/config/kernel.release")
 	c_ko=$(find "$mods" -path '*/iommufd/iommufd.ko*' | head -1)
 	rust_ko=$(find "$mods" -path '*/iommufd/rust/iommufd.ko*' | head -1)
 	if [ "$profile" = intree ]; then
-		if [ -n "$rust_ko" ] && [ -z "$c_ko" ] && nm "$kdir/drivers/iommu/iommufd/rust/iommufd.ko" | grep -q ' T iommufd_rs_'; then
-			result ok intree.module_is_ours
+		# (nm into a variable: grep -q ending the pipe early would fail it under pipefail.)
+		syms=$(nm "$kdir/drivers/iommu/iommufd/rust/iommufd.ko" 2>/dev/null || true)
+		if [ -n "$rust_ko" ] && [ -z "$c_ko" ] && grep -q ' T iommufd_rs_' <<<"$syms"; then
+			result ok module.module_is_ours
 		else
-			result fail intree.module_is_ours "rust: ${rust_ko:-none}, C: ${c_ko:-none}"
+			result fail module.module_is_ours "rust: ${rust_ko:-none}, C: ${c_ko:-none}"
 		fi
 	else
 		if [ -z "$rust_ko$c_ko" ] && grep -q ' T iommufd_rs_' "$kdir/System.map" &&
