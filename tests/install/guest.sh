@@ -23,17 +23,21 @@ skip() { n=$((n + 1)); echo "ok $n install.$1 # SKIP $2" | tee -a "$tap"; }
 mount --bind "$WORK/root/lib/modules/$rel" "/lib/modules/$rel" || { result fail module_tree "bind mount"; exit 0; }
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 
-# Which iommufd is loaded: ours carries the out-of-tree taint, the kernel's C one none.
+. "$repo/tools/vm/modules.sh"
+# Which iommufd is loaded (iommufd_impl), and that ours carries the out-of-tree taint and the C
+# one none, as a user would check it.
 loaded() {
-	[ -d /sys/module/iommufd ] || { echo none; return; }
-	case $(cat /sys/module/iommufd/taint) in *O*) echo rust ;; *) echo c ;; esac
+	local impl taint
+	impl=$(iommufd_impl)
+	taint=$(cat /sys/module/iommufd/taint 2>/dev/null)
+	case $impl:$taint in
+	rust:*O* | c: | none:) echo "$impl" ;;
+	*) echo "$impl (taint '$taint')" ;;
+	esac
 }
 unload_all() {
 	edu_release
-	for m in vfio_pci vfio_pci_core vfio_iommu_type1 vfio iommufd; do
-		grep -q "^$m " /proc/modules && rmmod "$m"
-	done
-	return 0
+	unload_iommufd_stack || true
 }
 # `modprobe vfio-pci` loads $1 as iommufd, and the edu device DMAs through it.
 modprobe_and_dma() { # expected-impl label

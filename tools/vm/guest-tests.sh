@@ -29,6 +29,8 @@ prepare() {
 
 # RUST_KO=modprobe: ours is the kernel's own iommufd module (an in-tree build, tools/intree.sh);
 # RUST_KO=builtin: ours is built into the kernel, nothing to load or unload.
+. "$REPO/tools/vm/modules.sh"
+
 load() { # impl
 	case $1:${RUST_KO:-} in
 	c:*) modprobe iommufd ;;
@@ -38,23 +40,15 @@ load() { # impl
 	esac || return 1
 	for _ in $(seq 50); do [ -c /dev/iommu ] && break; sleep 0.1; done
 	[ -c /dev/iommu ] || { say "/dev/iommu did not appear"; return 1; }
-	# Whichever way it came, the iommufd answering is the one asked for: ours has the C shim's
-	# iommufd_rs_* functions, the C module none.
-	local got=c
-	grep -q ' iommufd_rs_' /proc/kallsyms && got=rust
+	# Whichever way it came, the iommufd answering is the one asked for.
+	local got
+	got=$(iommufd_impl)
 	[ "$got" = "$1" ] || { say "the iommufd answering is the $got one, not $1"; return 1; }
 }
 
+# A built-in iommufd stays.
 unload() {
-	# vfio pins the module through its symbol imports: its users go first. A built-in iommufd
-	# stays.
-	local m mods="vfio_pci vfio_pci_core vfio_iommu_type1 vfio iommufd"
-	[ "${RUST_KO:-}" = builtin ] && mods=${mods% iommufd}
-	for m in $mods; do
-		if grep -q "^$m " /proc/modules; then
-			rmmod "$m" || return 1
-		fi
-	done
+	if [ "${RUST_KO:-}" = builtin ]; then KEEP_IOMMUFD=1 unload_iommufd_stack; else unload_iommufd_stack; fi
 }
 
 # suite name, binary [args]: TAP on stdout into $dir/<suite>.tap, exit status into <suite>.rc.
