@@ -39,20 +39,31 @@ PIN
 apt_packages() {
 	local pkgs=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod rsync
 		libclang-19-dev llvm-19 clang-19 lld-19 udev libcap-dev busybox-static xz-utils python3-pip zstd
-		dkms)
+		dkms
+		# arm64: the cross compiler for the kernel and the static user programs (tools/vm/run-arm64.sh)
+		gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 	local missing=()
 	for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 	local qemu_ok=0
-	if command -v qemu-system-x86_64 >/dev/null; then
-		qemu-system-x86_64 --version | grep -Eq 'version (9\.[1-9]|[1-9][0-9]|10)\.' && qemu_ok=1
+	if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/dev/null; then
+		qemu-system-x86_64 --version | grep -Eq 'version (9\.[1-9]|[1-9][0-9]|10)\.' &&
+			qemu-system-aarch64 --version | grep -Eq 'version (9\.[1-9]|[1-9][0-9]|10)\.' && qemu_ok=1
+	fi
+	# The arm64 guest's busybox, bash and libcap come from Debian's arm64 packages
+	# (tools/vm/arm64-root.sh downloads them): apt must know the architecture.
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		log "dpkg --add-architecture arm64"
+		dpkg --add-architecture arm64
+		missing+=(apt-update)
 	fi
 	if [ ${#missing[@]} -gt 0 ] || [ $qemu_ok = 0 ]; then
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -q
-		[ ${#missing[@]} -gt 0 ] && { log "installing: ${missing[*]}"; apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+		missing=("${missing[@]/apt-update/}")
+		[ -n "${missing[*]}" ] && { log "installing: ${missing[*]}"; apt-get install -y -q --no-install-recommends ${missing[*]}; }
 		if [ $qemu_ok = 0 ]; then
-			log "installing qemu-system-x86 from bookworm-backports"
-			apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 ovmf- 
+			log "installing qemu-system-x86 and qemu-system-arm from bookworm-backports"
+			apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-system-arm ovmf- qemu-efi-aarch64-
 		fi
 	fi
 }
@@ -60,6 +71,9 @@ apt_packages() {
 rust_tools() {
 	export PATH="$HOME/.cargo/bin:$PATH"
 	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || { log "rustup component add rust-src"; rustup component add rust-src; }
+	# The fuzzer and the rust-vmm client for the arm64 guest (static, linked by aarch64-linux-gnu-gcc)
+	rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu ||
+		{ log "rustup target add aarch64-unknown-linux-gnu"; rustup target add aarch64-unknown-linux-gnu; }
 	if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 		log "cargo install bindgen-cli $BINDGEN_VERSION"
 		LIBCLANG_PATH=/usr/lib/llvm-19/lib cargo install bindgen-cli --version "$BINDGEN_VERSION" --locked -q

@@ -15,4 +15,5 @@ pub(crate) mod dma_buf;
 pub(crate) mod file;
 pub(crate) mod iommu;
 pub(crate) mod iommufd_api;
+pub(crate) mod iommufd_c;
 pub(crate) mod mm;

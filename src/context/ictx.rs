@@ -11,7 +11,10 @@ use kernel::{
     },
     new_mutex,
     prelude::*,
-    sync::Mutex,
+    sync::{
+        Arc,
+        Mutex, //
+    },
 };
 
 use crate::{
@@ -20,6 +23,7 @@ use crate::{
         owner::OwnerFile,
         Capability, //
     },
+    abstractions::iommufd_c::CCtx,
     context::errno,
     context::ioctl::{
         self,
@@ -44,6 +48,9 @@ pub(crate) struct Ictx {
     /// The `/dev/iommu` file this context belongs to: references on the context (VFIO's
     /// `iommufd_ctx_get()`, bound devices, access and fault fds) are references on it.
     file: OwnerFile,
+    /// The C part of the context, which code built into the kernel reads (the software MSI
+    /// pages); the C groups hold it too.
+    pub(crate) c: Arc<CCtx>,
 }
 
 #[pinned_drop]
@@ -169,9 +176,11 @@ impl MiscDevice for Ictx {
             objects.account_mm = true;
             kernel::pr_info_once!("IOMMUFD is providing /dev/vfio/vfio, not VFIO.\n");
         }
+        let c = CCtx::new()?;
         KBox::try_pin_init(
             try_pin_init!(Ictx {
                 objects <- new_mutex!(objects),
+                c,
                 // SAFETY: the context is the file's private data (the kernel crate's misc glue
                 // stores what `open` returns there) and is dropped by its release.
                 file: unsafe { OwnerFile::new(file) },

@@ -86,3 +86,50 @@ extern "C" {
         len: usize,
     );
 }
+
+/// Upstream's `struct iommufd_ctx`, `struct iommufd_group`, `struct iommufd_device` and
+/// `struct iommufd_hw_pagetable`, opaque here: only `src/ffi/c_objects.c` (compiled against the
+/// tree's `iommufd_private.h`) reads or writes their fields.
+macro_rules! opaque_c_object {
+    ($($name:ident),*) => {$(
+        #[repr(C)]
+        pub(crate) struct $name {
+            _opaque: [u8; 0],
+        }
+    )*};
+}
+opaque_c_object!(CIommufdCtx, CIommufdGroup, CIommufdDevice, CIommufdHwpt);
+
+// Declarations of `src/ffi/c_objects.c` (prototypes in `src/ffi/c_objects.h`). Only pointers to
+// the kernel's structs cross, as above.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn iommufd_rs_cctx_alloc() -> *mut CIommufdCtx;
+    pub(crate) fn iommufd_rs_cctx_free(ictx: *mut CIommufdCtx);
+    pub(crate) fn iommufd_rs_cgroup_alloc(
+        ictx: *mut CIommufdCtx,
+        group: *mut bindings::iommu_group,
+    ) -> *mut CIommufdGroup;
+    pub(crate) fn iommufd_rs_cgroup_free(igroup: *mut CIommufdGroup);
+    pub(crate) fn iommufd_rs_cgroup_set_sw_msi(
+        igroup: *mut CIommufdGroup,
+        start: bindings::phys_addr_t,
+    );
+    pub(crate) fn iommufd_rs_cgroup_setup_msi(
+        igroup: *mut CIommufdGroup,
+        hwpt: *mut CIommufdHwpt,
+    ) -> c_int;
+    pub(crate) fn iommufd_rs_cdev_alloc(
+        ictx: *mut CIommufdCtx,
+        igroup: *mut CIommufdGroup,
+        dev: *mut bindings::device,
+    ) -> *mut CIommufdDevice;
+    pub(crate) fn iommufd_rs_cdev_set_id(idev: *mut CIommufdDevice, id: u32);
+    pub(crate) fn iommufd_rs_cdev_free(idev: *mut CIommufdDevice);
+    pub(crate) fn iommufd_rs_chwpt_alloc(
+        domain: *mut bindings::iommu_domain,
+        parent: *mut CIommufdHwpt,
+    ) -> *mut CIommufdHwpt;
+    pub(crate) fn iommufd_rs_chwpt_set_id(hwpt: *mut CIommufdHwpt, id: u32);
+    pub(crate) fn iommufd_rs_chwpt_free(hwpt: *mut CIommufdHwpt);
+}

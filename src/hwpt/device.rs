@@ -40,6 +40,10 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::iommufd_c::{
+        CDevice,
+        CGroup, //
+    },
     abstractions::iommu::{
         attach::{
             AttachData,
@@ -122,13 +126,16 @@ unsafe impl AttachData for HandleInfo {
 
 type Handle = HandleBox<HandleInfo>;
 
-/// A new attach handle for device `dev_id` attaching to `hwpt`.
-fn new_handle(dev_id: u32, hwpt: &Hwpt) -> Result<Handle> {
+/// A new attach handle for `dev` attaching to `hwpt`; it names the device's C part, as
+/// upstream's handle does (the software MSI path reads it). `dev` ends the attachment before
+/// that part goes (it detaches everything before it is dropped).
+fn new_handle(dev: &Device, hwpt: &Hwpt) -> Result<Handle> {
     AttachHandle::new(
         HandleInfo {
-            dev_id,
+            dev_id: dev.id(),
             fault: hwpt.fault().cloned(),
         },
+        dev.c.as_raw().cast(),
         GFP_KERNEL_ACCOUNT,
     )
 }
@@ -185,6 +192,9 @@ pub(crate) struct IGroup {
     group: ARef<Group>,
     #[pin]
     attach: Mutex<GroupAttach>,
+    /// The C part, which the software MSI path reads (`abstractions::iommufd_c`); its window
+    /// and pages change under `attach`.
+    c: CGroup,
 }
 
 impl IGroup {
@@ -210,10 +220,12 @@ impl<'a> GroupJoin<'a> {
             // The record holds its own reference; ours goes.
             Some(g) => g,
             None => {
+                let c = CGroup::new(&ictx.c, &group)?;
                 let candidate = Arc::pin_init(
                     try_pin_init!(IGroup {
                         group,
                         attach <- new_mutex!(GroupAttach { list: KVec::new() }),
+                        c,
                     }),
                     GFP_KERNEL_ACCOUNT,
                 )?;
@@ -268,6 +280,9 @@ pub(crate) struct Device {
     /// Object ID of the device's vDEVICE, 0 without one; `u32::MAX` once unbinding (no new
     /// vDEVICE then).
     vdev: AtomicU32,
+    /// The C part, which attach handles name (`abstractions::iommufd_c`); after `igroup`, whose
+    /// C part it names.
+    c: CDevice,
 }
 
 // SAFETY: `ctx` is only read (see `ctx()`); the other fields are thread-safe.
@@ -316,6 +331,7 @@ impl Device {
             // Dropped with the device.
             Some(ARef::from(ictx.file_ref()))
         };
+        let c = CDevice::new(&igroup.c, raw)?;
         let idev = Arc::new(
             Device {
                 ctx: ptr::from_ref(ictx),
@@ -325,6 +341,7 @@ impl Device {
                 users: Users::default(),
                 id: AtomicU32::new(0),
                 vdev: AtomicU32::new(0),
+                c,
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -450,6 +467,7 @@ impl Device {
 
     pub(crate) fn set_id(&self, id: u32) {
         self.id.store(id, Ordering::Relaxed);
+        self.c.set_id(id);
     }
 
     pub(crate) fn id(&self) -> u32 {
@@ -691,7 +709,7 @@ impl Device {
         }
         let dev: ARef<KDevice> = self.kdev().into();
         if rid {
-            enforce_resv_regions(&hwpt.paging().ioas, self.kdev(), true)?;
+            enforce_resv_regions(&hwpt.paging().ioas, &self.igroup, self.kdev(), true)?;
         }
         let undo_resv = || {
             if rid {
@@ -711,8 +729,17 @@ impl Device {
                     a.list.reserve(1, GFP_KERNEL_ACCOUNT)?;
                     let mut devices = KVec::new();
                     devices.push((self.id(), dev), GFP_KERNEL_ACCOUNT)?;
-                    Ok((new_handle(self.id(), hwpt)?, devices))
+                    Ok((new_handle(self, hwpt)?, devices))
                 })();
+                // The group's first attachment at its RID: the MSI pages its devices were given
+                // through earlier domains go into this one first (upstream's
+                // `iommufd_group_setup_msi()`).
+                let prepared = prepared.and_then(|p| {
+                    if rid {
+                        self.igroup.c.setup_msi(hwpt.c())?;
+                    }
+                    Ok(p)
+                });
                 let (handle, devices) = match prepared {
                     Ok(p) => p,
                     Err(e) => {
@@ -793,7 +820,7 @@ impl Device {
         let move_resv = rid && !Arc::ptr_eq(old.paging().ioas.arc(), hwpt.paging().ioas.arc());
         if move_resv {
             for (n, (_, dev)) in a.list[i].devices.iter().enumerate() {
-                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, dev, false) {
+                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, &self.igroup, dev, false) {
                     for (_, done) in a.list[i].devices.iter().take(n) {
                         remove_resv(&hwpt.paging().ioas, done);
                     }
@@ -808,9 +835,11 @@ impl Device {
                 }
             }
         };
+        // The MSI pages the group's devices use go into the new domain before it takes over.
         let handle = match self
             .check_compatible(hwpt)
-            .and_then(|()| new_handle(self.id(), hwpt))
+            .and_then(|()| if rid { self.igroup.c.setup_msi(hwpt.c()) } else { Ok(()) })
+            .and_then(|()| new_handle(self, hwpt))
         {
             Ok(h) => h,
             Err(e) => {
@@ -871,7 +900,10 @@ fn put_hwpt(ictx: &Ictx, hwpt: Hwpt) {
 /// Reserves `dev`'s reserved regions in `ioas` (upstream's
 /// `iopt_table_enforce_dev_resv_regions()`): all or none. With `check_msi` (an attach, not a
 /// replace, as upstream) the driver's MSI regions must be a sane combination, else `EINVAL`.
-fn enforce_resv_regions(ioas: &Ioas, dev: &KDevice, check_msi: bool) -> Result {
+///
+/// The software MSI window a region names becomes the group's (`igroup`), where the MSI pages
+/// of its devices go (`abstractions::iommufd_c`).
+fn enforce_resv_regions(ioas: &Ioas, igroup: &IGroup, dev: &KDevice, check_msi: bool) -> Result {
     if crate::context::fail_point::should_fail() {
         return Err(EINVAL);
     }
@@ -879,10 +911,14 @@ fn enforce_resv_regions(ioas: &Ioas, dev: &KDevice, check_msi: bool) -> Result {
     dev.with_resv_regions(|regions| {
         let mut rc = Ok(());
         let mut msi = MsiRegions::default();
+        let mut sw_msi = None;
         let mut iopt = ioas.iopt.lock();
         for region in regions {
             if region.kind == ResvType::DirectRelaxable {
                 continue;
+            }
+            if region.kind == ResvType::SwMsi {
+                sw_msi = Some(region.start);
             }
             msi.count(match region.kind {
                 ResvType::Msi => ResvKind::Msi,
@@ -907,6 +943,8 @@ fn enforce_resv_regions(ioas: &Ioas, dev: &KDevice, check_msi: bool) -> Result {
         }
         if rc.is_err() {
             iopt.reserved.remove_owner(owner);
+        } else if let Some(start) = sw_msi {
+            igroup.c.set_sw_msi(start);
         }
         rc
     })

@@ -24,6 +24,7 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::iommufd_c::CHwpt,
     abstractions::iommu::domain::{
         Domain,
         OwnedDomain,
@@ -73,6 +74,9 @@ pub(crate) struct HwptPaging {
     fault: Option<Hold<Fault>>,
     users: Users,
     id: AtomicU32,
+    /// The C part, which the domain's cookie names (`abstractions::iommufd_c`); last, so it goes
+    /// after the domain.
+    pub(crate) c: CHwpt,
 }
 
 impl Used for HwptPaging {
@@ -127,6 +131,7 @@ impl HwptPaging {
             return Err(EINVAL);
         }
         set_fault_handler(&mut domain, fault.as_ref());
+        let c = CHwpt::new(&domain, None)?;
         let domain = DomainRef(Arc::new(domain, GFP_KERNEL_ACCOUNT)?);
         ioas.iopt.lock().add_domain(domain.clone())?;
         // From here the value's Drop undoes the fill, and its fields give the holds back, even
@@ -142,6 +147,7 @@ impl HwptPaging {
                 fault,
                 users: Users::default(),
                 id: AtomicU32::new(0),
+                c,
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -155,6 +161,7 @@ impl HwptPaging {
 
     pub(crate) fn set_id(&self, id: u32) {
         self.id.store(id, Ordering::Relaxed);
+        self.c.set_id(id);
     }
 
     pub(crate) fn id(&self) -> u32 {
@@ -182,6 +189,9 @@ pub(crate) struct HwptNested {
     fault: Option<Hold<Fault>>,
     pasid_compat: bool,
     users: Users,
+    /// The C part, naming the parent's (`abstractions::iommufd_c`); last, so it goes after the
+    /// domain (freeing it reads nothing of the parent's).
+    pub(crate) c: CHwpt,
 }
 
 impl Used for HwptNested {
@@ -240,6 +250,7 @@ impl HwptNested {
             }
         };
         set_fault_handler(&mut domain, fault.as_ref());
+        let c = CHwpt::new(&domain, Some(&parent.c))?;
         // On failure the value is dropped, and its fields give the holds back.
         Ok(Arc::new(
             HwptNested {
@@ -249,6 +260,7 @@ impl HwptNested {
                 fault,
                 pasid_compat: flags & uapi::IOMMU_HWPT_ALLOC_PASID != 0,
                 users: Users::default(),
+                c,
             },
             GFP_KERNEL_ACCOUNT,
         )?)
@@ -288,6 +300,14 @@ impl Hwpt {
         match self {
             Hwpt::Paging(h) => h,
             Hwpt::Nested(h) => h.parent.arc(),
+        }
+    }
+
+    /// The C part (`abstractions::iommufd_c`).
+    pub(crate) fn c(&self) -> &CHwpt {
+        match self {
+            Hwpt::Paging(h) => &h.c,
+            Hwpt::Nested(h) => &h.c,
         }
     }
 

@@ -4,7 +4,14 @@
  * through its VFIO device cdev bound to an iommufd context, DMAs from one IOVA into its own
  * buffer and back out to another IOVA, through the VT-d page tables the iommufd module built.
  * Then the destination is unmapped and the same DMA must no longer reach memory: the
- * destination stays untouched and the IOMMU reports a DMA remapping fault.
+ * destination stays untouched and the IOMMU reports a DMA remapping fault (VT-d's DMAR fault,
+ * SMMUv3's F_TRANSLATION event).
+ *
+ * edu_msi*: the device's MSI, raised when a DMA completes, reaches an eventfd through
+ * VFIO_DEVICE_SET_IRQS; also after its HWPT is replaced and after a detach and attach. On arm64
+ * with an SMMUv3 and a GICv3 ITS the MSI doorbell is translated by the IOMMU: the domain the
+ * device is attached to must map it (software-managed MSI, IOMMU_RESV_SW_MSI), else enabling MSI
+ * fails or the MSI write faults.
  *
  * Usage: edu_dma <vfio cdev path>   (e.g. /dev/vfio/devices/vfio0)
  * Runs against whichever iommufd module is loaded; prints TAP.
@@ -16,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -179,7 +188,8 @@ TEST(edu_dma_after_unmap)
 	for (i = 0; i < 50 && !faults; i++) {
 		while ((n = read(kmsg, line, sizeof(line) - 1)) > 0) {
 			line[n] = 0;
-			if (strstr(line, "DMAR") && strstr(line, "fault"))
+			if ((strstr(line, "DMAR") && strstr(line, "fault")) ||
+			    strstr(line, "F_TRANSLATION"))
 				faults++;
 		}
 		usleep(20000);
@@ -327,6 +337,119 @@ TEST(edu_dma_vfio_container)
 	group_dma(_metadata, "/dev/vfio/vfio");
 	if (provides && strcmp(provides, "1") == 0)
 		EXPECT_NE(0, access("/sys/module/vfio_iommu_type1", F_OK));
+}
+
+/* Routes the device's MSI vector 0 to a new eventfd (VFIO_DEVICE_SET_IRQS); the fd, or -1. */
+static int msi_to_eventfd(struct __test_metadata *_metadata, struct edu *self)
+{
+	struct vfio_irq_info info = { .argsz = sizeof(info), .index = VFIO_PCI_MSI_IRQ_INDEX };
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t efd;
+
+	if (ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &info) || info.count < 1)
+		return -1;
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		return -1;
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_MSI_IRQ_INDEX;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	if (ioctl(self->devfd, VFIO_DEVICE_SET_IRQS, set)) {
+		TH_LOG("VFIO_DEVICE_SET_IRQS (MSI): %s", strerror(errno));
+		close(efd);
+		return -1;
+	}
+	return efd;
+}
+
+#define EDU_IRQ_STATUS	0x24
+#define EDU_IRQ_ACK	0x64
+#define EDU_CMD_IRQ	0x4
+
+/*
+ * One DMA into the device with its completion interrupt: 1 if the eventfd then fired within two
+ * seconds, 0 if not. The device's status is acknowledged either way.
+ */
+static int dma_raises_msi(struct edu *self, int efd)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	uint64_t count = 0;
+	int fired;
+
+	while (read(efd, &count, sizeof(count)) == sizeof(count))
+		;
+	if (edu_run_dma(self->bar0, SRC_IOVA, EDU_BUF, LEN, EDU_CMD_IRQ))
+		return 0;
+	fired = poll(&p, 1, 2000) == 1 && read(efd, &count, sizeof(count)) == sizeof(count) &&
+		count > 0;
+	*(volatile uint32_t *)(self->bar0 + EDU_IRQ_ACK) =
+		*(volatile uint32_t *)(self->bar0 + EDU_IRQ_STATUS);
+	return fired;
+}
+
+static void msi_off(struct edu *self, int efd)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = VFIO_PCI_MSI_IRQ_INDEX,
+	};
+
+	ioctl(self->devfd, VFIO_DEVICE_SET_IRQS, &set);
+	close(efd);
+}
+
+/* The device's MSI on DMA completion reaches the eventfd. */
+TEST(edu_msi)
+{
+	struct edu e = { .iommufd = -1, .devfd = -1 }, *self = &e;
+	int efd;
+
+	edu_setup(_metadata, self);
+	efd = msi_to_eventfd(_metadata, self);
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(1, dma_raises_msi(self, efd)) TH_LOG("no MSI reached the eventfd");
+	ASSERT_EQ(1, dma_raises_msi(self, efd)) TH_LOG("no second MSI reached the eventfd");
+	msi_off(self, efd);
+	edu_teardown(self);
+}
+
+/*
+ * MSI enabled while attached to one HWPT keeps working after the device is moved to another
+ * (replace) and after it is detached and attached again: the new domains get the MSI page at the
+ * same address without the MSI being set up again.
+ */
+TEST(edu_msi_after_replace_and_reattach)
+{
+	struct edu e = { .iommufd = -1, .devfd = -1 }, *self = &e;
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct vfio_device_detach_iommufd_pt detach = { .argsz = sizeof(detach) };
+	struct iommu_hwpt_alloc h = { .size = sizeof(h) };
+	int efd;
+
+	edu_setup(_metadata, self);
+	efd = msi_to_eventfd(_metadata, self);
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(1, dma_raises_msi(self, efd));
+
+	h.pt_id = self->ioas;
+	h.dev_id = self->devid;
+	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_HWPT_ALLOC, &h));
+	attach.pt_id = h.out_hwpt_id;
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach));
+	ASSERT_EQ(1, dma_raises_msi(self, efd)) TH_LOG("no MSI after the replace");
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach));
+	attach.pt_id = self->ioas;
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach));
+	ASSERT_EQ(1, dma_raises_msi(self, efd)) TH_LOG("no MSI after detach and attach");
+
+	msi_off(self, efd);
+	edu_teardown(self);
 }
 
 int main(int argc, char **argv)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # The `clients` suite: every client of the whole stack on one VFIO cdev, as one TAP stream with
-# the tests edu_dma, edu_dma_after_unmap (tests/clients/edu_dma.c), huge_unbacked_attach_fails_fast,
+# the tests edu_dma, edu_dma_after_unmap, edu_msi* (tests/clients/edu_dma.c), huge_unbacked_attach_fails_fast,
 # huge_over_memlock_attach_fails_fast (huge_attach.c), qemu_vfio_pci
 # (qemu_vfio_pci.sh) and rust_vmm_vfio (rustvmm/, the rust-vmm crates). A client that is missing
 # counts as failed, with the reason.

@@ -13,7 +13,8 @@
 # Profiles: default (gcc), debug (KASAN etc.; Rust with KASAN needs the kernel built by clang,
 # so it builds with LLVM=-19), nocontainer (no VFIO container: iommufd provides /dev/vfio/vfio),
 # intree and intree-builtin (a tree with ours applied by tools/intree.sh, given as KSRC: ours as
-# the module iommufd, or built in; tests/intree/run.sh).
+# the module iommufd, or built in; tests/intree/run.sh), arm64 (cross-built with
+# aarch64-linux-gnu-gcc for QEMU's virt machine with SMMUv3: tools/vm/run-arm64.sh).
 #
 # KSRC=/path/to/linux-7.2 points the build at another 7.2 tree instead of the pinned Debian source.
 set -euo pipefail
@@ -35,8 +36,15 @@ done
 
 case $profile in
 debug) make_vars=(LLVM=-19) ;;
+arm64) make_vars=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-) ;;
 *) make_vars=() ;;
 esac
+# The architecture's defconfig, its boot image and the config fragments on top of it.
+if [ "$profile" = arm64 ]; then
+	arch=arm64 defconfig=defconfig image=arch/arm64/boot/Image image_target=Image
+else
+	arch=x86 defconfig=x86_64_defconfig image=arch/x86/boot/bzImage image_target=bzImage
+fi
 [ $mode = vars ] && { echo "${make_vars[*]}"; exit 0; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -86,7 +94,11 @@ version() { sed -n 's/^VERSION = //p;s/^PATCHLEVEL = //p;s/^SUBLEVEL = //p' "$1/
 [ -f "$src/Makefile" ] && kver=$(version "$src") || kver=7.2.13
 
 # --- config and cache key ------------------------------------------------------------------------
-fragments=("$src/kernel/configs/kvm_guest.config" "$here/base.config")
+if [ $arch = arm64 ]; then
+	fragments=("$src/arch/arm64/configs/virt.config" "$here/base.config")
+else
+	fragments=("$src/kernel/configs/kvm_guest.config" "$here/base.config")
+fi
 [ "$profile" = default ] || fragments+=("$here/$profile.config")
 for f in "${fragments[@]:1}"; do [ -f "$f" ] || { echo "build.sh: missing fragment $f" >&2; exit 1; }; done
 key=$( { echo "$kver $src"; cat "${fragments[@]:1}"; } | sha256sum | cut -c1-12)
@@ -97,15 +109,23 @@ out=$cache/build/$kver-$profile-$key
 # every test's harness timeout (30 s, fixed in kselftest_harness.h) is raised by force-including
 # slow-harness.h: lockdep or KASAN under TCG makes an iommufd_fail_nth test run several minutes.
 selftests() {
-	local extra=() sstamp=$out/.iommufd-rs-selftests-$profile
-	[ "$profile" = default ] || extra=(USERCFLAGS="-include $here/slow-harness.h")
+	local extra=() sstamp=$out/.iommufd-rs-selftests-$profile cc=gcc
+	[ "$profile" = default ] || [ $arch = arm64 ] || extra=(USERCFLAGS="-include $here/slow-harness.h")
+	# arm64: static binaries (the guest's root is a busybox initramfs), libcap from the arm64
+	# sysroot of tools/vm/arm64-root.sh.
+	if [ $arch = arm64 ]; then
+		local sysroot
+		sysroot=$("$repo/tools/vm/arm64-root.sh")/sysroot
+		cc=aarch64-linux-gnu-gcc
+		extra=(USERCFLAGS="-I$sysroot/usr/include" USERLDFLAGS="-static -L$sysroot/usr/lib/aarch64-linux-gnu")
+	fi
 	if [ -f "$sstamp" ] && { [ "$profile" = default ] || [ "$sstamp" -nt "$here/slow-harness.h" ]; }; then
 		return 0
 	fi
 	log "building tools/testing/selftests/iommu"
 	mkdir -p "$out/kselftest/iommu"
 	rm -f "$out"/kselftest/iommu/iommufd "$out"/kselftest/iommu/iommufd_fail_nth
-	make -s -C "$src/tools/testing/selftests/iommu" OUTPUT="$out/kselftest/iommu" CC=gcc \
+	make -s -C "$src/tools/testing/selftests/iommu" OUTPUT="$out/kselftest/iommu" CC=$cc ARCH=$arch \
 		KHDR_INCLUDES="-isystem $out/usr/include" "${extra[@]}" >/dev/null
 	touch "$sstamp"
 }
@@ -119,13 +139,13 @@ install_build() {
 }
 jobs=$(nproc)
 kmake() { make -s -C "$src" O="$out" -j"$jobs" "${make_vars[@]}" "$@"; }
-if [ -f "$stamp" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
+if [ -f "$stamp" ] && [ -f "$out/$image" ]; then
 	# REBUILD=1: a source tree that changes under the same key (a tree with ours applied in tree,
 	# whose Rust sources are this checkout's) is made again, incrementally, with its config as is.
 	if [ "${REBUILD:-0}" = 1 ]; then
 		t0=$(date +%s)
 		log "incremental: $out"
-		kmake bzImage modules
+		kmake $image_target modules
 		install_build
 		log "rebuilt in $(( $(date +%s) - t0 ))s"
 	else
@@ -165,7 +185,7 @@ mkdir -p "$out"
 
 log "Linux $kver, profile $profile -> $out"
 kmake rustavailable >/dev/null || { echo "build.sh: Rust toolchain not usable for the kernel (run tools/setup.sh)" >&2; exit 1; }
-kmake x86_64_defconfig >/dev/null
+kmake $defconfig >/dev/null
 "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
 kmake olddefconfig >/dev/null
 
@@ -182,6 +202,10 @@ for f in "${fragments[@]:1}"; do
 		esac
 	done <"$f"
 done
+# A fragment may name symbols of an earlier one that its architecture lacks (# not-on-ARCH: ...).
+for f in "${fragments[@]:1}"; do
+	for sym in $(sed -n "s/^# not-on-$arch://p" "$f"); do unset "want[$sym]"; done
+done
 for sym in "${!want[@]}"; do
 	line=${want[$sym]}
 	[ -z "$line" ] || grep -qx "$line" "$out/.config" || { echo "build.sh: $line did not take" >&2; bad=1; }
@@ -189,8 +213,8 @@ done
 [ $bad = 0 ] || exit 1
 
 t0=$(date +%s)
-log "building bzImage and modules ($jobs jobs)"
-kmake bzImage modules
+log "building $image_target and modules ($jobs jobs)"
+kmake $image_target modules
 install_build
 
 selftests

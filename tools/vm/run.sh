@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The arm64 kernel boots on QEMU's virt machine with SMMUv3 instead (same interface).
+[ "${KPROFILE:-default}" = arm64 ] && exec "$here/run-arm64.sh" "$@"
 repo=$(cd "$here/../.." && pwd)
 cache=${IOMMUFD_RS_CACHE:-$HOME/.cache/iommufd-rs}
 kdir=${KDIR:-$("$repo/tools/kernel/build.sh" --profile "${KPROFILE:-default}" --dir)}

@@ -5,7 +5,7 @@
 //! of a device. The core keeps the handle for the group or PASID while the domain is attached and
 //! names it in every I/O page fault group it reports there.
 
-use core::ptr::NonNull;
+use core::{ffi::c_void, ptr::NonNull};
 use kernel::{
     bindings,
     device::Device,
@@ -45,28 +45,57 @@ pub(crate) unsafe trait AttachData: Sized + Send + Sync {
     fn release(handle: &AttachHandle<Self>);
 }
 
-/// An attach handle and its user's data (upstream's `struct iommufd_attach_handle`, with the
-/// device and fault queue the data names).
+/// An attach handle and its user's data: upstream's `struct iommufd_attach_handle` (the core's
+/// handle, then the C device, which code built into the kernel reads: `iommufd_sw_msi()`), then
+/// what the user keeps with it (the device ID and fault queue).
 ///
 /// # Invariants
 ///
-/// `raw` is the first field (the core's pointer to it is a pointer to the whole), and the handle
-/// is reached by the core only through an [`Attached`] that owns it.
+/// `raw` is the first field (the core's pointer to it is a pointer to the whole) and `idev`
+/// follows it directly, as in the C struct (asserted here and in `src/ffi/c_objects.c`); `idev`
+/// names a C device that outlives the attachment. The handle is reached by the core only through
+/// an [`Attached`] that owns it.
 #[repr(C)]
 pub(crate) struct AttachHandle<T: AttachData> {
     raw: Opaque<bindings::iommu_attach_handle>,
+    idev: *mut c_void,
     data: T,
+}
+
+// The C layout's `idev` is at `sizeof(struct iommu_attach_handle)` (src/ffi/c_objects.c); so is ours.
+const _: () = assert!(
+    core::mem::offset_of!(AttachHandle<NoData>, idev)
+        == core::mem::size_of::<bindings::iommu_attach_handle>()
+);
+
+/// A stand-in user for the layout assertion above (the offset of `idev` does not depend on `T`:
+/// it precedes `data`).
+struct NoData;
+
+// SAFETY: nothing is delivered or kept.
+unsafe impl AttachData for NoData {
+    fn accepts_faults(&self) -> bool {
+        false
+    }
+    fn deliver(&self, _group: IopfGroup<Self>) {}
+    fn release(_handle: &AttachHandle<Self>) {}
 }
 
 /// An attach handle in its allocation, which does not move while the core knows it.
 pub(crate) type HandleBox<T> = Pin<KBox<AttachHandle<T>>>;
 
 impl<T: AttachData> AttachHandle<T> {
-    /// A new handle carrying `data`.
-    pub(crate) fn new(data: T, flags: kernel::alloc::Flags) -> Result<HandleBox<T>> {
+    /// A new handle carrying `data`, naming the C device `idev`, which must outlive the handle's
+    /// attachment.
+    pub(crate) fn new(
+        data: T,
+        idev: *mut c_void,
+        flags: kernel::alloc::Flags,
+    ) -> Result<HandleBox<T>> {
         Ok(KBox::pin(
             Self {
                 raw: Opaque::new(bindings::iommu_attach_handle::default()),
+                idev,
                 data,
             },
             flags,
