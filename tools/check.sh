@@ -150,6 +150,31 @@ if [ "${KPROFILE:-default}" = default ] && [ "${INTREE:-1}" = 1 ]; then
 	labels+=" rust-intree rust-builtin"
 fi
 
+# arm64: QEMU's virt machine with an SMMUv3 and a GICv3 ITS (tools/vm/run-arm64.sh), every suite
+# against each implementation, the arm64 kernel, module and user programs cross-built
+# (tools/build-arm64.sh; the kernel cached like the x86 one). Columns c-smmuv3 and rust-smmuv3.
+# ARM64=0 leaves this out.
+if [ "${KPROFILE:-default}" = default ] && [ "${ARM64:-1}" = 1 ]; then
+	stamp "arm64: kernel, module and user programs (cross-built)"
+	if tools/build-arm64.sh CLIPPY=1 >"$results/raw/build-arm64.txt" 2>&1; then
+		a_kdir=$(tools/kernel/build.sh --profile arm64 --dir)
+		for impl in $impls; do
+			stamp "VM: $impl (arm64, SMMUv3)"
+			KPROFILE=arm64 tools/vm/run.sh --timeout "$vm_timeout" \
+				--log "$results/raw/console-$impl-smmuv3.log" --rwdir "$results/raw" -- \
+				env IMPLS="$impl" LABEL=smmuv3 OUT="$results/raw" KDIR="$a_kdir" REPO="$repo" \
+				RUST_KO="$repo/iommufd-arm64.ko" SUITE_TIMEOUT="$suite_timeout" STUCK_GRACE="$stuck_grace" \
+				FUZZ_CALLS="$fuzz_calls" FUZZ_SECS="$fuzz_secs" tools/vm/guest-tests.sh \
+				| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
+			labels+=" $impl-smmuv3"
+		done
+	else
+		echo "check.sh: the arm64 build failed:" >&2
+		tail -20 "$results/raw/build-arm64.txt" >&2
+		for impl in $impls; do labels+=" $impl-smmuv3"; done
+	fi
+fi
+
 # The install paths (make install/uninstall, DKMS) on the default kernel: tests/install/run.sh.
 # INSTALL_TESTS=0 leaves this out.
 if [ "${KPROFILE:-default}" = default ] && [ "${INSTALL_TESTS:-1}" = 1 ]; then

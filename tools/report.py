@@ -206,6 +206,18 @@ def why_unfinished(raw, d):
     return "; ".join(parts)
 
 
+# The IOMMU a column ran on, by its label's suffix (check.sh): the x86 guest's VT-d unless named.
+PLATFORMS = {"smmuv3": "smmuv3", "virtio": "virtio-iommu", "vtdfl": "vtd-fl"}
+
+
+def platform(suite, impl):
+    """The platform of a row: `host` for what ran on the build machine, else the guest's IOMMU."""
+    if suite in ("host", "style", "production", "install", "intree", "runner"):
+        return "host" if suite in ("host", "style") else "vtd"
+    suffix = impl.split("-", 1)[1] if "-" in impl else ""
+    return PLATFORMS.get(suffix, "vtd")
+
+
 def main():
     raw, repo, impls = sys.argv[1], sys.argv[2], sys.argv[3].split()
     results = os.path.dirname(raw.rstrip("/"))
@@ -313,9 +325,9 @@ def main():
                 rows.append((suite, "(suite)", impl, "fail", True, why))
 
     with open(os.path.join(results, "tests.tsv"), "w") as f:
-        f.write("suite\ttest\timpl\tresult\tgated\tnote\n")
+        f.write("suite\ttest\timpl\tplatform\tresult\tgated\tnote\n")
         for s, t, i, r, g, n in rows:
-            f.write(f"{s}\t{t}\t{i}\t{r}\t{'yes' if g else 'no'}\t{n}\n")
+            f.write(f"{s}\t{t}\t{i}\t{platform(s, i)}\t{r}\t{'yes' if g else 'no'}\t{n}\n")
 
     suites = []
     for s, *_ in rows:

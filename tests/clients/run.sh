@@ -6,6 +6,8 @@
 # (qemu_vfio_pci.sh) and rust_vmm_vfio (rustvmm/, the rust-vmm crates). A client that is missing
 # counts as failed, with the reason.
 #
+# The PASID attachments through VFIO (edu_pasid.c: pasid.*, group_shares_pasid_slot).
+#
 # With two more cdevs of devices sharing an IOMMU group, also group_dma_ownership and
 # group_shares_attachment (group_owner.c), and edu_p2p_dmabuf (edu_p2p.c; skipped on a kernel
 # whose vfio-pci exports no dma-bufs).
@@ -45,6 +47,8 @@ collect() { # name-of-client, command...
 
 collect edu_dma "$here/build/edu_dma" "$cdev"
 collect huge_attach "$here/build/huge_attach" "$cdev"
+# PASID slots through VFIO (edu_pasid.c), with the group pair when there is one.
+collect edu_pasid "$here/build/edu_pasid" "$cdev" "${@:2:2}"
 collect qemu_vfio_pci "$here/qemu_vfio_pci.sh" "$cdev"
 if [ $# -ge 3 ]; then
 	collect group_owner "$here/build/group_owner" "$2" "$3"

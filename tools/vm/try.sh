@@ -35,7 +35,7 @@ if [ "${IOMMUFD_RS_IN_GUEST:-}" = 1 ]; then
 		export VFIO_CDEVS VFIO_CDEV=${VFIO_CDEVS%% *}
 		echo "[try] VFIO_CDEVS=$VFIO_CDEVS"
 	fi
-	dmesg -C
+	dmesg -c >/dev/null
 	export IOMMUFD_IMPL=$impl
 	rc=0
 	"$@" || rc=$?
