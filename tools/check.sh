@@ -140,6 +140,25 @@ if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
 	done
 fi
 
+# The other IOMMUs QEMU emulates on x86 (tools/vm/run.sh VM_IOMMU): VT-d with first-stage page
+# tables (another path of the VT-d driver). One boot per implementation, the clients only, on the
+# default kernel. (virtio-iommu does not boot the x86 guest yet: tools/vm/run.sh.)
+# X86_MATRIX=0 leaves this out.
+if [ "${KPROFILE:-default}" = default ] && [ "${X86_MATRIX:-1}" = 1 ]; then
+	for iommu in vtd-fl; do
+		label=${iommu//-/}
+		for impl in $impls; do
+			stamp "VM: $impl ($iommu, clients)"
+			VM_IOMMU=$iommu tools/vm/run.sh --timeout "$vm_timeout" \
+				--log "$results/raw/console-$impl-$label.log" --rwdir "$results/raw" -- \
+				env IMPLS="$impl" LABEL="$label" SUITES=clients OUT="$results/raw" KDIR="$kdir" \
+				REPO="$repo" SUITE_TIMEOUT="$suite_timeout" STUCK_GRACE="$stuck_grace" tools/vm/guest-tests.sh \
+				| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
+			labels+=" $impl-$label"
+		done
+	done
+fi
+
 # Ours in tree (tools/intree.sh): the pinned tree with ours as CONFIG_IOMMUFD's implementation,
 # built as a module and built in, each booted for every suite (tests/intree/run.sh; the first
 # build is a cold one, about as long as the default kernel's, the second starts from its objects).

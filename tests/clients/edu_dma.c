@@ -5,7 +5,7 @@
  * buffer and back out to another IOVA, through the VT-d page tables the iommufd module built.
  * Then the destination is unmapped and the same DMA must no longer reach memory: the
  * destination stays untouched and the IOMMU reports a DMA remapping fault (VT-d's DMAR fault,
- * SMMUv3's F_TRANSLATION event).
+ * SMMUv3's F_TRANSLATION event, virtio-iommu's fault from the endpoint).
  *
  * edu_msi*: the device's MSI, raised when a DMA completes, reaches an eventfd through
  * VFIO_DEVICE_SET_IRQS; also after its HWPT is replaced and after a detach and attach. On arm64
@@ -189,7 +189,7 @@ TEST(edu_dma_after_unmap)
 		while ((n = read(kmsg, line, sizeof(line) - 1)) > 0) {
 			line[n] = 0;
 			if ((strstr(line, "DMAR") && strstr(line, "fault")) ||
-			    strstr(line, "F_TRANSLATION"))
+			    strstr(line, "F_TRANSLATION") || strstr(line, "fault from EP"))
 				faults++;
 		}
 		usleep(20000);

@@ -3,7 +3,8 @@
 # The `clients` suite: every client of the whole stack on one VFIO cdev, as one TAP stream with
 # the tests edu_dma, edu_dma_after_unmap, edu_msi* (tests/clients/edu_dma.c), huge_unbacked_attach_fails_fast,
 # huge_over_memlock_attach_fails_fast (huge_attach.c), qemu_vfio_pci
-# (qemu_vfio_pci.sh) and rust_vmm_vfio (rustvmm/, the rust-vmm crates). A client that is missing
+# (qemu_vfio_pci.sh), qemu_dma_lands and qemu_dma_unmapped_faults (qemu_dma.py: QEMU's own
+# mappings, driven over qtest) and rust_vmm_vfio (rustvmm/, the rust-vmm crates). A client that is missing
 # counts as failed, with the reason.
 #
 # The PASID attachments through VFIO (edu_pasid.c: pasid.*, group_shares_pasid_slot).
@@ -50,6 +51,7 @@ collect huge_attach "$here/build/huge_attach" "$cdev"
 # PASID slots through VFIO (edu_pasid.c), with the group pair when there is one.
 collect edu_pasid "$here/build/edu_pasid" "$cdev" "${@:2:2}"
 collect qemu_vfio_pci "$here/qemu_vfio_pci.sh" "$cdev"
+collect qemu_dma "$here/qemu_dma.py" "$cdev"
 if [ $# -ge 3 ]; then
 	collect group_owner "$here/build/group_owner" "$2" "$3"
 else
