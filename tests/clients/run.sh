@@ -48,6 +48,9 @@ collect() { # name-of-client, command...
 
 collect edu_dma "$here/build/edu_dma" "$cdev"
 collect huge_attach "$here/build/huge_attach" "$cdev"
+# What the IOMMU driver tells and allocates (hw_info.c: dev.hw_info_names_the_driver,
+# dev.nest_parent_and_viommu).
+collect hw_info "$here/build/hw_info" "$cdev"
 # PASID slots through VFIO (edu_pasid.c), with the group pair when there is one.
 collect edu_pasid "$here/build/edu_pasid" "$cdev" "${@:2:2}"
 collect qemu_vfio_pci "$here/qemu_vfio_pci.sh" "$cdev"
