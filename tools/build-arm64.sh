@@ -20,8 +20,10 @@ cp "$repo/build/arm64/module/iommufd.ko" "$repo/iommufd-arm64.ko"
 cross=(CC=aarch64-linux-gnu-gcc KSRC="$ksrc" KDIR="$kdir" OUT="$PWD/tests/selftests/build-arm64"
 	LDLIBS="-static -L$sysroot/usr/lib/aarch64-linux-gnu -lcap -lpthread" EXTRA_CFLAGS="-I$sysroot/usr/include")
 make -s -C tests/selftests "${cross[@]}"
+# The clients' rule links with CFLAGS alone.
 cross[4]=OUT=$PWD/tests/clients/build-arm64
-cross[5]=LDLIBS=-static
+cross[5]=LDLIBS=
+cross[6]=EXTRA_CFLAGS=-static
 make -s -C tests/clients "${cross[@]}"
 
 # Rust user programs: static glibc binaries, linked by the cross gcc.

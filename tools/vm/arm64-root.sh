@@ -55,7 +55,7 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs shm /dev/shm
 mount -t tmpfs tmp /tmp
 mount -t debugfs none /sys/kernel/debug
-cwd=/
+cwd=/ mods=
 for word in $(cat /proc/cmdline); do
 	case $word in
 	iommufd_rs.share=*)
@@ -66,12 +66,13 @@ for word in $(cat /proc/cmdline); do
 		mount -t 9p -o "$opts" "$tag" "$path" || echo "[init] mount of $tag at $path failed"
 		;;
 	iommufd_rs.cwd=*) cwd=${word#iommufd_rs.cwd=} ;;
-	iommufd_rs.modules=*)
-		mods=${word#iommufd_rs.modules=}
-		mount --bind "$mods" /lib/modules || echo "[init] no modules at $mods"
-		;;
+	iommufd_rs.modules=*) mods=${word#iommufd_rs.modules=} ;;
 	esac
 done
+# The kernel's module tree, once the share holding it is mounted.
+if [ -n "${mods:-}" ]; then
+	mount --bind "$mods" /lib/modules || echo "[init] no modules at $mods"
+fi
 hostname arm64-guest
 ifconfig lo 127.0.0.1 up 2>/dev/null
 cd "$cwd"

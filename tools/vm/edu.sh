@@ -14,6 +14,9 @@ edu_devices() {
 edu_to_vfio() {
 	local bdf=$1 d=/sys/bus/pci/devices/$1
 	modprobe vfio-pci || return 1
+	# vfio's softdep (post: vfio_iommu_type1), which kmod's modprobe honours and busybox's (the
+	# arm64 guest) does not; a kernel without VFIO's container has no such module.
+	modprobe -q vfio_iommu_type1 2>/dev/null || true
 	echo vfio-pci >"$d/driver_override"
 	[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
 	echo "$bdf" >/sys/bus/pci/drivers_probe
