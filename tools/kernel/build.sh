@@ -189,6 +189,27 @@ kmake $defconfig >/dev/null
 "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
 kmake olddefconfig >/dev/null
 
+# arm64: COMPILE_TEST is there only to offer GENERIC_PT, the generic page table the mock IOMMU of
+# CONFIG_IOMMUFD_TEST is built on (no arm64 driver selects it). It also turns on hundreds of
+# other platforms' drivers (clocks, pin controllers, PHYs...) that default to COMPILE_TEST: every
+# symbol it turned on that no fragment asks for goes back off, which keeps the cold build to the
+# virt machine's kernel.
+if [ $arch = arm64 ]; then
+	plain=$out/.config.no-compile-test
+	cp "$out/.config" "$plain"
+	"$src/scripts/config" --file "$plain" -d COMPILE_TEST
+	make -s -C "$src" O="$out" "${make_vars[@]}" KCONFIG_CONFIG=.config.no-compile-test olddefconfig >/dev/null
+	asked=$(cat "${fragments[@]:1}" | sed -n 's/^CONFIG_\([A-Za-z0-9_]*\)=.*/\1/p' | sort -u)
+	extra=$(comm -23 <(sed -n 's/^CONFIG_\([A-Za-z0-9_]*\)=[ym]$/\1/p' "$out/.config" | sort -u) \
+		<(sed -n 's/^CONFIG_\([A-Za-z0-9_]*\)=[ym]$/\1/p' "$plain" | sort -u) | comm -23 - <(echo "$asked"))
+	args=()
+	for sym in $extra; do args+=(-d "$sym"); done
+	[ ${#args[@]} = 0 ] || "$src/scripts/config" --file "$out/.config" "${args[@]}"
+	kmake olddefconfig >/dev/null
+	log "COMPILE_TEST: $(echo "$extra" | wc -w) symbols it turned on are off again"
+	rm -f "$plain"
+fi
+
 # merge_config.sh is silent when a symbol does not take: check the ones the project depends on.
 # A later fragment overrides an earlier one (the nocontainer profile unsets CONFIG_IOMMUFD_TEST),
 # so only the last word on each symbol is checked.

@@ -18,7 +18,8 @@ SUITE_TIMEOUT=${SUITE_TIMEOUT:-1200}
 say() { printf '[guest] %5ss %s\n' "$(cut -d. -f1 /proc/uptime)" "$*"; }
 
 prepare() {
-	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+	# (busybox, the arm64 guest, has no mountpoint: its init mounted debugfs already)
+	grep -q ' /sys/kernel/debug debugfs ' /proc/mounts || mount -t debugfs none /sys/kernel/debug
 	# The upstream selftests use huge pages when they can: give them some of each kind.
 	echo 64 >/proc/sys/vm/nr_hugepages 2>/dev/null || true
 	[ -w /sys/kernel/mm/transparent_hugepage/enabled ] &&
