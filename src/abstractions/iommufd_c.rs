@@ -99,7 +99,6 @@ impl CGroup {
         }
         Ok(())
     }
-
 }
 
 impl Drop for CGroup {
@@ -132,9 +131,8 @@ impl CDevice {
     pub(crate) fn new(group: &CGroup, dev: *mut bindings::device) -> Result<Self> {
         // SAFETY: the group and its context are live (borrowed); the device pointer is only
         // stored, and read by C while the device is bound (the owner's promise).
-        let ptr = unsafe {
-            shim::iommufd_rs_cdev_alloc(group.ctx.ptr.as_ptr(), group.ptr.as_ptr(), dev)
-        };
+        let ptr =
+            unsafe { shim::iommufd_rs_cdev_alloc(group.ctx.ptr.as_ptr(), group.ptr.as_ptr(), dev) };
         // INVARIANT: just allocated.
         Ok(Self {
             ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
@@ -196,7 +194,6 @@ impl CHwpt {
         // SAFETY: ours (type invariant).
         unsafe { shim::iommufd_rs_chwpt_set_id(self.ptr.as_ptr(), id) };
     }
-
 }
 
 impl Drop for CHwpt {

@@ -40,10 +40,6 @@ use kernel::{
 };
 
 use crate::{
-    abstractions::iommufd_c::{
-        CDevice,
-        CGroup, //
-    },
     abstractions::iommu::{
         attach::{
             AttachData,
@@ -62,6 +58,10 @@ use crate::{
             Group, //
         },
         iopf::IopfGroup,
+    },
+    abstractions::iommufd_c::{
+        CDevice,
+        CGroup, //
     },
     context::ictx::Ictx,
     context::object::{
@@ -820,7 +820,8 @@ impl Device {
         let move_resv = rid && !Arc::ptr_eq(old.paging().ioas.arc(), hwpt.paging().ioas.arc());
         if move_resv {
             for (n, (_, dev)) in a.list[i].devices.iter().enumerate() {
-                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, &self.igroup, dev, false) {
+                if let Err(e) = enforce_resv_regions(&hwpt.paging().ioas, &self.igroup, dev, false)
+                {
                     for (_, done) in a.list[i].devices.iter().take(n) {
                         remove_resv(&hwpt.paging().ioas, done);
                     }
@@ -838,7 +839,13 @@ impl Device {
         // The MSI pages the group's devices use go into the new domain before it takes over.
         let handle = match self
             .check_compatible(hwpt)
-            .and_then(|()| if rid { self.igroup.c.setup_msi(hwpt.c()) } else { Ok(()) })
+            .and_then(|()| {
+                if rid {
+                    self.igroup.c.setup_msi(hwpt.c())
+                } else {
+                    Ok(())
+                }
+            })
             .and_then(|()| new_handle(self, hwpt))
         {
             Ok(h) => h,

@@ -24,13 +24,13 @@ use kernel::{
 };
 
 use crate::{
-    abstractions::iommufd_c::CHwpt,
     abstractions::iommu::domain::{
         Domain,
         OwnedDomain,
         UserData,
         UserDataArray, //
     },
+    abstractions::iommufd_c::CHwpt,
     context::errno,
     context::ioctl::Ucmd,
     context::object::{
