@@ -187,10 +187,22 @@ if [ "${KPROFILE:-default}" = default ] && [ "${ARM64:-1}" = 1 ]; then
 				| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
 			labels+=" $impl-smmuv3"
 		done
+		# The same guest with a virtio-iommu instead of the SMMUv3 (paging domains only): the
+		# clients, columns c-virtio and rust-virtio.
+		for impl in $impls; do
+			stamp "VM: $impl (arm64, virtio-iommu, clients)"
+			ARM64_IOMMU=virtio KPROFILE=arm64 tools/vm/run.sh --timeout "$vm_timeout" \
+				--log "$results/raw/console-$impl-virtio.log" --rwdir "$results/raw" -- \
+				env IMPLS="$impl" LABEL=virtio SUITES=clients OUT="$results/raw" KDIR="$a_kdir" \
+				REPO="$repo" RUST_KO="$repo/iommufd-arm64.ko" SUITE_TIMEOUT="$suite_timeout" \
+				STUCK_GRACE="$stuck_grace" tools/vm/guest-tests.sh \
+				| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
+			labels+=" $impl-virtio"
+		done
 	else
 		echo "check.sh: the arm64 build failed:" >&2
 		tail -20 "$results/raw/build-arm64.txt" >&2
-		for impl in $impls; do labels+=" $impl-smmuv3"; done
+		for impl in $impls; do labels+=" $impl-smmuv3 $impl-virtio"; done
 	fi
 fi
 
