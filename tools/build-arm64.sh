@@ -17,14 +17,11 @@ sysroot=$(tools/vm/arm64-root.sh)/sysroot
 tools/build-copy.sh arm64 "$repo/build/arm64/module" "$@"
 cp "$repo/build/arm64/module/iommufd.ko" "$repo/iommufd-arm64.ko"
 
-cross=(CC=aarch64-linux-gnu-gcc KSRC="$ksrc" KDIR="$kdir" OUT="$PWD/tests/selftests/build-arm64"
-	LDLIBS="-static -L$sysroot/usr/lib/aarch64-linux-gnu -lcap -lpthread" EXTRA_CFLAGS="-I$sysroot/usr/include")
-make -s -C tests/selftests "${cross[@]}"
+common=(CC=aarch64-linux-gnu-gcc KSRC="$ksrc" KDIR="$kdir")
+make -s -C tests/selftests "${common[@]}" OUT="$PWD/tests/selftests/build-arm64" \
+	LDLIBS="-static -L$sysroot/usr/lib/aarch64-linux-gnu -lcap -lpthread" EXTRA_CFLAGS="-I$sysroot/usr/include"
 # The clients' rule links with CFLAGS alone.
-cross[4]=OUT=$PWD/tests/clients/build-arm64
-cross[5]=LDLIBS=
-cross[6]=EXTRA_CFLAGS=-static
-make -s -C tests/clients "${cross[@]}"
+make -s -C tests/clients "${common[@]}" OUT="$PWD/tests/clients/build-arm64" EXTRA_CFLAGS=-static
 
 # Rust user programs: static glibc binaries, linked by the cross gcc.
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc

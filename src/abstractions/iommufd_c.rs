@@ -13,7 +13,7 @@
 //! into every domain the group attaches to afterwards.
 
 use core::ptr::NonNull;
-use kernel::{bindings, prelude::*, sync::Arc};
+use kernel::{bindings, error::to_result, prelude::*, sync::Arc};
 
 use crate::{
     abstractions::iommu::{domain::Domain, group::Group},
@@ -62,6 +62,7 @@ impl Drop for CCtx {
 /// freed only by `Drop`.
 pub(crate) struct CGroup {
     ptr: NonNull<CIommufdGroup>,
+    /// Keeps the C context the C group names; dropped after the C group is freed.
     ctx: Arc<CCtx>,
 }
 
@@ -93,11 +94,9 @@ impl CGroup {
     /// group's RID attaches to it or is replaced by it): the driver's error if one map fails.
     pub(crate) fn setup_msi(&self, hwpt: &CHwpt) -> Result {
         // SAFETY: both are ours and live (borrowed); the C code locks the context.
-        let rc = unsafe { shim::iommufd_rs_cgroup_setup_msi(self.ptr.as_ptr(), hwpt.ptr.as_ptr()) };
-        if rc != 0 {
-            return Err(Error::from_errno(rc));
-        }
-        Ok(())
+        to_result(unsafe {
+            shim::iommufd_rs_cgroup_setup_msi(self.ptr.as_ptr(), hwpt.ptr.as_ptr())
+        })
     }
 }
 
@@ -105,7 +104,6 @@ impl Drop for CGroup {
     fn drop(&mut self) {
         // SAFETY: ours (type invariant); its devices' C parts, which name it, went with them.
         unsafe { shim::iommufd_rs_cgroup_free(self.ptr.as_ptr()) };
-        let _ = &self.ctx;
     }
 }
 
