@@ -141,18 +141,20 @@ if [ "${KPROFILE:-default}" = default ] && [ "${NOCONTAINER:-1}" = 1 ]; then
 fi
 
 # The other IOMMUs QEMU emulates on x86 (tools/vm/run.sh VM_IOMMU): VT-d with first-stage page
-# tables (another path of the VT-d driver). One boot per implementation, the clients only, on the
-# default kernel. (virtio-iommu does not boot the x86 guest yet: tools/vm/run.sh.)
-# X86_MATRIX=0 leaves this out.
+# tables (another path of the VT-d driver) and a virtio-iommu (paging domains only; no interrupt
+# remapping, so both modules and VFIO's type1 get allow_unsafe_interrupts there). One boot per
+# implementation, the clients only, on the default kernel. X86_MATRIX=0 leaves this out.
 if [ "${KPROFILE:-default}" = default ] && [ "${X86_MATRIX:-1}" = 1 ]; then
-	for iommu in vtd-fl; do
+	for iommu in vtd-fl virtio; do
 		label=${iommu//-/}
+		unsafe=0
+		[ "$iommu" != virtio ] || unsafe=1
 		for impl in $impls; do
 			stamp "VM: $impl ($iommu, clients)"
 			VM_IOMMU=$iommu tools/vm/run.sh --timeout "$vm_timeout" \
 				--log "$results/raw/console-$impl-$label.log" --rwdir "$results/raw" -- \
 				env IMPLS="$impl" LABEL="$label" SUITES=clients OUT="$results/raw" KDIR="$kdir" \
-				REPO="$repo" SUITE_TIMEOUT="$suite_timeout" STUCK_GRACE="$stuck_grace" tools/vm/guest-tests.sh \
+				UNSAFE_INTERRUPTS="$unsafe" REPO="$repo" SUITE_TIMEOUT="$suite_timeout" STUCK_GRACE="$stuck_grace" tools/vm/guest-tests.sh \
 				| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
 			labels+=" $impl-$label"
 		done
@@ -188,21 +190,21 @@ if [ "${KPROFILE:-default}" = default ] && [ "${ARM64:-1}" = 1 ]; then
 			labels+=" $impl-smmuv3"
 		done
 		# The same guest with a virtio-iommu instead of the SMMUv3 (paging domains only): the
-		# clients, columns c-virtio and rust-virtio.
+		# clients, columns c-armvirtio and rust-armvirtio.
 		for impl in $impls; do
 			stamp "VM: $impl (arm64, virtio-iommu, clients)"
 			ARM64_IOMMU=virtio KPROFILE=arm64 tools/vm/run.sh --timeout "$vm_timeout" \
-				--log "$results/raw/console-$impl-virtio.log" --rwdir "$results/raw" -- \
-				env IMPLS="$impl" LABEL=virtio SUITES=clients OUT="$results/raw" KDIR="$a_kdir" \
+				--log "$results/raw/console-$impl-armvirtio.log" --rwdir "$results/raw" -- \
+				env IMPLS="$impl" LABEL=armvirtio SUITES=clients OUT="$results/raw" KDIR="$a_kdir" \
 				REPO="$repo" RUST_KO="$repo/iommufd-arm64.ko" SUITE_TIMEOUT="$suite_timeout" \
 				STUCK_GRACE="$stuck_grace" tools/vm/guest-tests.sh \
 				| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
-			labels+=" $impl-virtio"
+			labels+=" $impl-armvirtio"
 		done
 	else
 		echo "check.sh: the arm64 build failed:" >&2
 		tail -20 "$results/raw/build-arm64.txt" >&2
-		for impl in $impls; do labels+=" $impl-smmuv3 $impl-virtio"; done
+		for impl in $impls; do labels+=" $impl-smmuv3 $impl-armvirtio"; done
 	fi
 fi
 

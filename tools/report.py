@@ -207,7 +207,8 @@ def why_unfinished(raw, d):
 
 
 # The IOMMU a column ran on, by its label's suffix (check.sh): the x86 guest's VT-d unless named.
-PLATFORMS = {"smmuv3": "smmuv3", "virtio": "virtio-iommu-arm64", "vtdfl": "vtd-fl"}
+PLATFORMS = {"smmuv3": "smmuv3", "armvirtio": "virtio-iommu-arm64", "virtio": "virtio-iommu",
+             "vtdfl": "vtd-fl"}
 
 
 def platform(suite, impl):

@@ -7,7 +7,10 @@
 #define IOMMUFD_RS_EDU_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EDU_IDENT	0x00
 #define EDU_LIVENESS	0x04
@@ -52,6 +55,32 @@ static inline int edu_run_dma(volatile uint8_t *bar, uint64_t src, uint64_t dst,
 		nanosleep(&ts, NULL);
 	}
 	return -1;
+}
+
+enum iommu_kind { VTD, SMMUV3, OTHER };
+
+/*
+ * The IOMMU behind a VFIO device (its cdev path), as the IOMMU core names it in sysfs (not as the
+ * iommufd under test says): VT-d's units are dmarN, SMMUv3's smmu3.<address>; virtio-iommu's
+ * anything else.
+ */
+static inline enum iommu_kind iommu_kind(const char *cdev)
+{
+	char path[256], link[256];
+	const char *name;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/device/iommu", strrchr(cdev, '/') + 1);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return OTHER;
+	link[n] = 0;
+	name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	if (!strncmp(name, "dmar", 4))
+		return VTD;
+	if (!strncmp(name, "smmu3.", 6))
+		return SMMUV3;
+	return OTHER;
 }
 
 #endif

@@ -13,6 +13,9 @@
  * device is attached to must map it (software-managed MSI, IOMMU_RESV_SW_MSI), else enabling MSI
  * fails or the MSI write faults.
  *
+ * edu_bind_needs_isolated_msi: a bind where the platform cannot isolate MSIs answers EPERM unless
+ * allow_unsafe_interrupts is set.
+ *
  * Usage: edu_dma <vfio cdev path>   (e.g. /dev/vfio/devices/vfio0)
  * Runs against whichever iommufd module is loaded; prints TAP.
  */
@@ -450,6 +453,70 @@ TEST(edu_msi_after_replace_and_reattach)
 
 	msi_off(self, efd);
 	edu_teardown(self);
+}
+
+/*
+ * Binding needs interrupts the platform isolates (upstream's iommufd_device_bind()): VT-d with
+ * interrupt remapping (the x86 guest turns it on) and arm64's GICv3 ITS do, an x86 guest whose only
+ * IOMMU is a virtio-iommu does not. There a bind answers EPERM unless the module's
+ * allow_unsafe_interrupts parameter is set; where MSIs are isolated the parameter does not matter.
+ */
+#define UNSAFE_IRQS "/sys/module/iommufd/parameters/allow_unsafe_interrupts"
+
+static int set_unsafe_irqs(char v)
+{
+	int fd = open(UNSAFE_IRQS, O_WRONLY);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, &v, 1) == 1 ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+/* 0 when the device binds to a new iommufd context, else the errno. */
+static int bind_once(void)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	int iommufd = open("/dev/iommu", O_RDWR);
+	int devfd = open(cdev_path, O_RDWR);
+	int ret = -1;
+
+	if (iommufd >= 0 && devfd >= 0) {
+		bind.iommufd = iommufd;
+		ret = ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind) ? errno : 0;
+	}
+	if (devfd >= 0)
+		close(devfd);
+	if (iommufd >= 0)
+		close(iommufd);
+	return ret;
+}
+
+TEST(edu_bind_needs_isolated_msi)
+{
+	char was = 'N';
+	int fd = open(UNSAFE_IRQS, O_RDONLY), isolated;
+
+	if (fd < 0)
+		SKIP(return, "no %s: %s", UNSAFE_IRQS, strerror(errno));
+	ASSERT_EQ(1, read(fd, &was, 1));
+	close(fd);
+#if defined(__x86_64__)
+	isolated = iommu_kind(cdev_path) == VTD;
+#else
+	isolated = 1;
+#endif
+	ASSERT_EQ(0, set_unsafe_irqs('N'));
+	if (isolated) {
+		EXPECT_EQ(0, bind_once());
+	} else {
+		EXPECT_EQ(EPERM, bind_once()) TH_LOG("a bind without isolated MSIs must be refused");
+	}
+	ASSERT_EQ(0, set_unsafe_irqs('Y'));
+	EXPECT_EQ(0, bind_once());
+	ASSERT_EQ(0, set_unsafe_irqs(was));
 }
 
 int main(int argc, char **argv)

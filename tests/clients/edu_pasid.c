@@ -284,6 +284,36 @@ TEST(group_shares_pasid_slot)
 	close(iommufd);
 }
 
+/*
+ * On every platform, PASID support or not (the only PASID test a virtio-iommu or this QEMU's
+ * SMMUv3 runs): a PASID attachment to a HWPT allocated without IOMMU_HWPT_ALLOC_PASID, or straight
+ * to an IOAS, is EINVAL and changes nothing: the RID then attaches as before.
+ */
+TEST(pasid_attach_needs_pasid_hwpt)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct dev d = { -1 };
+	uint32_t plain;
+	int iommufd;
+
+	iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, iommufd);
+	ASSERT_EQ(0, bind_dev(iommufd, cdev_path, &d)) TH_LOG("bind %s: %s", cdev_path, strerror(errno));
+	ASSERT_EQ(0, ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc));
+	plain = hwpt_alloc(_metadata, iommufd, d.id, alloc.out_ioas_id, 0);
+	ASSERT_EQ(-EINVAL, attach(&d, 1, plain));
+	ASSERT_EQ(-EINVAL, attach(&d, 1, alloc.out_ioas_id));
+	/* Nothing held the HWPT. */
+	ASSERT_EQ(0, destroy(iommufd, plain));
+	plain = hwpt_alloc(_metadata, iommufd, d.id, alloc.out_ioas_id, 0);
+	ASSERT_EQ(0, attach(&d, RID, plain));
+	ASSERT_EQ(-EBUSY, destroy(iommufd, plain));
+	ASSERT_EQ(0, detach(&d, RID));
+	ASSERT_EQ(0, destroy(iommufd, plain));
+	close(d.fd);
+	close(iommufd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A 64 TiB mapping attached to a real IOMMU: QEMU's edu device bound to vfio-pci, its VFIO
- * device cdev bound to an iommufd context, attached through the VT-d driver (aperture 2^48).
+ * device cdev bound to an iommufd context, attached through the VT-d or SMMUv3 driver (aperture
+ * 2^48; a virtio-iommu's 2^39 takes 256 GiB).
  *
  * A VMM maps a huge range of address space that is not backed (no domain yet: bookkeeping only),
  * then attaches a device, which pins every page of it. The pin must fail at the first unbacked
@@ -132,12 +133,15 @@ static uint64_t fit(uint64_t top, uint64_t *iova)
 	return 4UL << 30;
 }
 
-/* @len bytes of address space with @prot (halving until the mm accepts, not below 1 TiB). */
+/*
+ * @len bytes of address space with @prot, halving until the mm accepts, not below fit()'s least
+ * (4 GiB; a virtio-iommu's aperture is 2^39, so fit() gives 256 GiB there).
+ */
 static char *reserve(uint64_t *len, int prot)
 {
 	char *p;
 
-	for (; *len >= TIB; *len >>= 1) {
+	for (; *len >= (4UL << 30); *len >>= 1) {
 		p = mmap(NULL, *len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p != MAP_FAILED)
 			return p;

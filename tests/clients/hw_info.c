@@ -27,33 +27,9 @@
 #include <linux/vfio.h>
 
 #include "kselftest_harness.h"
+#include "edu.h"
 
 static const char *cdev_path;
-
-enum iommu_kind { VTD, SMMUV3, OTHER };
-
-/*
- * The IOMMU behind the device, as the IOMMU core names it in sysfs (not as the iommufd under test
- * says): VT-d's units are dmarN, SMMUv3's smmu3.<address>; virtio-iommu's anything else.
- */
-static enum iommu_kind iommu_kind(void)
-{
-	char path[256], link[256];
-	const char *name;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/device/iommu", strrchr(cdev_path, '/') + 1);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return OTHER;
-	link[n] = 0;
-	name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
-	if (!strncmp(name, "dmar", 4))
-		return VTD;
-	if (!strncmp(name, "smmu3.", 6))
-		return SMMUV3;
-	return OTHER;
-}
 
 FIXTURE(dev)
 {
@@ -102,13 +78,13 @@ TEST_F(dev, hw_info_names_the_driver)
 
 	memset(&data, 0xa5, sizeof(data));
 	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_GET_HW_INFO, &info));
-	if (iommu_kind() == OTHER) {
+	if (iommu_kind(cdev_path) == OTHER) {
 		/* A driver with no hw_info (virtio-iommu): type NONE, no data. */
 		ASSERT_EQ(IOMMU_HW_INFO_TYPE_NONE, info.out_data_type);
 		ASSERT_EQ(0, info.data_len);
 		return;
 	}
-	if (iommu_kind() == SMMUV3) {
+	if (iommu_kind(cdev_path) == SMMUV3) {
 		ASSERT_EQ(IOMMU_HW_INFO_TYPE_ARM_SMMUV3, info.out_data_type);
 		ASSERT_EQ(sizeof(data.smmu), info.data_len);
 		/* IDR0 of an SMMUv3 with both stages: S1P (bit 1) and S2P (bit 0). */
@@ -152,7 +128,7 @@ TEST_F(dev, nest_parent_and_viommu)
 	int rc = ioctl(self->iommufd, IOMMU_HWPT_ALLOC, &h);
 
 	/* VT-d here has no ECAP.NEST; virtio-iommu has paging domains only. */
-	if (iommu_kind() != SMMUV3) {
+	if (iommu_kind(cdev_path) != SMMUV3) {
 		ASSERT_EQ(-1, rc);
 		ASSERT_EQ(EOPNOTSUPP, errno);
 		return;

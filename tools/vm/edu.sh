@@ -17,6 +17,10 @@ edu_to_vfio() {
 	# vfio's softdep (post: vfio_iommu_type1), which kmod's modprobe honours and busybox's (the
 	# arm64 guest) does not; a kernel without VFIO's container has no such module.
 	modprobe -q vfio_iommu_type1 2>/dev/null || true
+	# A platform that cannot isolate MSIs (the x86 guest with a virtio-iommu) needs VFIO's escape
+	# hatch for its type1 container too.
+	[ "${UNSAFE_INTERRUPTS:-0}" != 1 ] || [ ! -w /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts ] ||
+		echo Y >/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts
 	echo vfio-pci >"$d/driver_override"
 	[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
 	echo "$bdf" >/sys/bus/pci/drivers_probe

@@ -42,14 +42,25 @@ qemu_opts="-machine q35,kernel-irqchip=split"
 case ${VM_IOMMU:-vtd} in
 vtd) qemu_opts+=" -device intel-iommu,intremap=on,eim=on,caching-mode=on,x-scalable-mode=on" ;;
 vtd-fl) qemu_opts+=" -device intel-iommu,intremap=on,eim=on,caching-mode=on,x-scalable-mode=on,x-flts=on,aw-bits=48" ;;
-# Does not boot yet (2026-12-03): the guest's own virtio devices (the 9p root, the console) are
-# endpoints of the virtio-iommu too, and none of them is probed, so the root never mounts.
-virtio) qemu_opts+=" -device virtio-iommu-pci" ;;
+# The guest's own virtio devices (the 9p root, the console) must not be behind the virtio-iommu
+# (behind it none of them is probed before the root is mounted): the main bus bypasses it and the
+# edus sit on a second root bus (pxb-pcie) that does not.
+virtio) qemu_opts+=",default_bus_bypass_iommu=on -device virtio-iommu-pci"
+	qemu_opts+=" -device pxb-pcie,id=pxb1,bus_nr=128,bus=pcie.0,bypass_iommu=off"
+	qemu_opts+=" -device pcie-root-port,id=rp1,bus=pxb1,chassis=1,slot=1"
+	qemu_opts+=" -device pcie-root-port,id=rp2,bus=pxb1,chassis=2,slot=2"
+	qemu_opts+=" -device edu,bus=rp1"
+	# The shared group is a two-function edu: behind a PCIe-to-PCI bridge the alias requester ID
+	# fails the virtio-iommu's probe of the whole bus (and every group with it).
+	qemu_opts+=" -device edu,bus=rp2,addr=0.0,multifunction=on -device edu,bus=rp2,addr=0.1"
+	;;
 *) echo "run.sh: VM_IOMMU is vtd, vtd-fl or virtio" >&2; exit 2 ;;
 esac
-qemu_opts+=" -device edu"
-# Two more behind a conventional PCI bridge: one IOMMU group with two devices (DMA ownership tests).
-qemu_opts+=" -device pci-bridge,id=br0,chassis_nr=1 -device edu,bus=br0,addr=1 -device edu,bus=br0,addr=2"
+if [ "${VM_IOMMU:-vtd}" != virtio ]; then
+	qemu_opts+=" -device edu"
+	# Two more behind a conventional PCI bridge: one IOMMU group with two devices (DMA ownership tests).
+	qemu_opts+=" -device pci-bridge,id=br0,chassis_nr=1 -device edu,bus=br0,addr=1 -device edu,bus=br0,addr=2"
+fi
 # A QMP socket for the host's NMI at the time limit (below).
 qmp=$(mktemp -u /tmp/iommufd-rs-qmp.XXXXXX)
 qemu_opts+=" -qmp unix:$qmp,server=on,wait=off"

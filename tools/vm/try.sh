@@ -7,7 +7,7 @@
 #   try.sh c|rust COMMAND [ARGS...]      e.g. try.sh rust tests/selftests/build/uapi_basic
 #
 # TRY_VFIO=1 first hands every edu device to vfio-pci and exports their cdevs as VFIO_CDEVS
-# (root-bus device first, then the two of the bridged group), for commands like
+# (the lone device first, then the two of the shared group), for commands like
 # tests/clients/build/edu_dma "$VFIO_CDEV".
 #
 # The Rust module is ./iommufd.ko of this checkout (make module first); the C one is the test
@@ -28,6 +28,11 @@ if [ "${IOMMUFD_RS_IN_GUEST:-}" = 1 ]; then
 	rust) insmod "$repo/iommufd.ko" ;;
 	esac
 	for _ in $(seq 50); do [ -c /dev/iommu ] && break; sleep 0.1; done
+	# No interrupt remapping behind a virtio-iommu: nothing binds without the escape hatch.
+	if [ "${VM_IOMMU:-}" = virtio ]; then
+		export UNSAFE_INTERRUPTS=1
+		echo Y >/sys/module/iommufd/parameters/allow_unsafe_interrupts
+	fi
 	if [ "${TRY_VFIO:-0}" = 1 ]; then
 		. "$here/edu.sh"
 		VFIO_CDEVS=
@@ -48,5 +53,5 @@ if [ "${IOMMUFD_RS_IN_GUEST:-}" = 1 ]; then
 	done
 	exit $rc
 fi
-exec "$here/run.sh" --timeout "${VM_TIMEOUT:-900}" -- env IOMMUFD_RS_IN_GUEST=1 TRY_VFIO="${TRY_VFIO:-0}" \
+exec "$here/run.sh" --timeout "${VM_TIMEOUT:-900}" -- env IOMMUFD_RS_IN_GUEST=1 TRY_VFIO="${TRY_VFIO:-0}" VM_IOMMU="${VM_IOMMU:-vtd}" \
 	"$here/try.sh" "$impl" "$@"
