@@ -81,7 +81,10 @@ else
 fi
 # One boot per implementation, each with its own console log: a guest that dies (a crash, or the
 # emulator's stall, see Documentation/testing.rst) takes only that implementation's results.
-for impl in $impls; do
+# X86=0 leaves these out (make check-nested).
+columns=$impls
+[ "${X86:-1}" = 1 ] || columns=
+for impl in $columns; do
 	stamp "VM: $impl (kernel profile ${KPROFILE:-default})"
 	tools/vm/run.sh --timeout "$vm_timeout" --log "$results/raw/console-$impl.log" --rwdir "$results/raw" -- \
 		env IMPLS="$impl" OUT="$results/raw" KDIR="$kdir" REPO="$repo" SUITE_TIMEOUT="$suite_timeout" \
@@ -179,7 +182,11 @@ if [ "${KPROFILE:-default}" = default ] && [ "${ARM64:-1}" = 1 ]; then
 	stamp "arm64: kernel, module and user programs (cross-built)"
 	if tools/build-arm64.sh CLIPPY=1 >"$results/raw/build-arm64.txt" 2>&1; then
 		a_kdir=$(tools/kernel/build.sh --profile arm64 --dir)
-		for impl in $impls; do
+		# ARM64_PLAIN=0 leaves out the SMMUv3 and virtio-iommu boots on Debian's QEMU (make
+		# check-nested).
+		plain=$impls
+		[ "${ARM64_PLAIN:-1}" = 1 ] || plain=
+		for impl in $plain; do
 			stamp "VM: $impl (arm64, SMMUv3)"
 			KPROFILE=arm64 tools/vm/run.sh --timeout "$vm_timeout" \
 				--log "$results/raw/console-$impl-smmuv3.log" --rwdir "$results/raw" -- \
@@ -191,7 +198,7 @@ if [ "${KPROFILE:-default}" = default ] && [ "${ARM64:-1}" = 1 ]; then
 		done
 		# The same guest with a virtio-iommu instead of the SMMUv3 (paging domains only): the
 		# clients, columns c-armvirtio and rust-armvirtio.
-		for impl in $impls; do
+		for impl in $plain; do
 			stamp "VM: $impl (arm64, virtio-iommu, clients)"
 			ARM64_IOMMU=virtio KPROFILE=arm64 tools/vm/run.sh --timeout "$vm_timeout" \
 				--log "$results/raw/console-$impl-armvirtio.log" --rwdir "$results/raw" -- \
@@ -201,10 +208,36 @@ if [ "${KPROFILE:-default}" = default ] && [ "${ARM64:-1}" = 1 ]; then
 				| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
 			labels+=" $impl-armvirtio"
 		done
+		# The nesting rig: the same guest on a QEMU that advertises SMMUv3 FWB
+		# (tools/qemu/build.sh, built once and cached), where the 7.2 driver offers its vIOMMU.
+		# The clients (smmu_nested plays the guest's SMMU driver through both stages), our viommu
+		# suite and upstream's iommufd (its vIOMMU tests among them). Columns c-nested and
+		# rust-nested. NESTED=0 leaves this out.
+		if [ "${NESTED:-1}" = 1 ]; then
+			stamp "arm64 nesting rig: QEMU with SMMUv3 FWB (tools/qemu/build.sh)"
+			if tools/qemu/build.sh >"$results/raw/build-qemu.txt" 2>&1; then
+				rig=$(tools/qemu/build.sh --path)
+				for impl in $impls; do
+					stamp "VM: $impl (arm64, SMMUv3 with FWB: nesting)"
+					QEMU_AARCH64=$rig KPROFILE=arm64 tools/vm/run.sh --timeout "$vm_timeout" \
+						--log "$results/raw/console-$impl-nested.log" --rwdir "$results/raw" -- \
+						env IMPLS="$impl" LABEL=nested SUITES="clients viommu iommufd" OUT="$results/raw" \
+						KDIR="$a_kdir" REPO="$repo" RUST_KO="$repo/iommufd-arm64.ko" \
+						SUITE_TIMEOUT="$suite_timeout" STUCK_GRACE="$stuck_grace" tools/vm/guest-tests.sh \
+						| grep --line-buffered -E '^\[guest\]|^\[vm\]' || true
+					labels+=" $impl-nested"
+				done
+			else
+				echo "check.sh: the nesting rig's QEMU did not build:" >&2
+				tail -20 "$results/raw/build-qemu.txt" >&2
+				for impl in $impls; do labels+=" $impl-nested"; done
+			fi
+		fi
 	else
 		echo "check.sh: the arm64 build failed:" >&2
 		tail -20 "$results/raw/build-arm64.txt" >&2
-		for impl in $impls; do labels+=" $impl-smmuv3 $impl-armvirtio"; done
+		for impl in $plain; do labels+=" $impl-smmuv3 $impl-armvirtio"; done
+		[ "${NESTED:-1}" = 1 ] && for impl in $impls; do labels+=" $impl-nested"; done
 	fi
 fi
 
@@ -225,7 +258,7 @@ grep -E '^(not )?ok' "$results/raw/runner.tap" || true
 
 stamp "report"
 set +e
-python3 tools/report.py "$results/raw" "$repo" "$impls$labels" | tee "$results/raw/report.txt" | sed '$d'
+python3 tools/report.py "$results/raw" "$repo" "$(echo $columns$labels)" | tee "$results/raw/report.txt" | sed '$d'
 rc=${PIPESTATUS[0]}
 set -e
 stamp "done in $(( $(date +%s) - t0 ))s"

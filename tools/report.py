@@ -208,7 +208,7 @@ def why_unfinished(raw, d):
 
 # The IOMMU a column ran on, by its label's suffix (check.sh): the x86 guest's VT-d unless named.
 PLATFORMS = {"smmuv3": "smmuv3", "armvirtio": "virtio-iommu-arm64", "virtio": "virtio-iommu",
-             "vtdfl": "vtd-fl"}
+             "vtdfl": "vtd-fl", "nested": "smmuv3-fwb"}
 
 
 def platform(suite, impl):

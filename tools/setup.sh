@@ -41,7 +41,10 @@ apt_packages() {
 		libclang-19-dev llvm-19 clang-19 lld-19 udev libcap-dev busybox-static xz-utils python3-pip zstd
 		dkms
 		# arm64: the cross compiler for the kernel and the static user programs (tools/vm/run-arm64.sh)
-		gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+		gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+		# the nesting rig's patched qemu-system-aarch64 (tools/qemu/build.sh)
+		ninja-build bzip2 python3-venv libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
+		libcap-ng-dev libattr1-dev)
 	local missing=()
 	for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 	local qemu_ok=0

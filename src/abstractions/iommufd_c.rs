@@ -6,18 +6,30 @@
 //! owns its C part through one of the types here and frees it after everything C could reach it
 //! from is gone.
 //!
-//! Today's reader is the software-managed MSI path (`iommufd_sw_msi()`, called by
+//! The first reader is the software-managed MSI path (`iommufd_sw_msi()`, called by
 //! `iommu_dma_prepare_msi()` for a domain whose cookie is `IOMMU_COOKIE_IOMMUFD`): on arm64 with
 //! an SMMUv3 and a GICv3 ITS, a device's MSI doorbell is mapped into the domain it is attached to
 //! at an IOVA of its `IOMMU_RESV_SW_MSI` window, and [`CGroup::setup_msi`] carries those pages
-//! into every domain the group attaches to afterwards.
+//! into every domain the group attaches to afterwards. The others are the IOMMU drivers'
+//! vIOMMUs ([`CViommu`], [`CVdevice`], [`CVeventq`]): the driver embeds the C vIOMMU and finds
+//! devices, virtual IDs and event queues through the kernel's built-in helpers.
 
 use core::ptr::NonNull;
-use kernel::{bindings, error::to_result, prelude::*, sync::Arc};
+use kernel::{
+    bindings,
+    device::Device as KDevice,
+    error::{from_err_ptr, to_result},
+    prelude::*,
+    sync::Arc,
+};
 
 use crate::{
-    abstractions::iommu::{domain::Domain, group::Group},
-    ffi::shim::{self, CIommufdCtx, CIommufdDevice, CIommufdGroup, CIommufdHwpt},
+    abstractions::file::poll::PollTable,
+    abstractions::iommu::{device::dev_ptr, domain::Domain, group::Group},
+    ffi::shim::{
+        self, CIommufdCtx, CIommufdDevice, CIommufdGroup, CIommufdHwpt, CIommufdVdevice,
+        CIommufdVeventq, CIommufdViommu,
+    },
 };
 
 /// The C context (`struct iommufd_ctx`): the software MSI pages of the context, their lock and
@@ -198,5 +210,270 @@ impl Drop for CHwpt {
     fn drop(&mut self) {
         // SAFETY: ours (type invariant); its domain is gone.
         unsafe { shim::iommufd_rs_chwpt_free(self.ptr.as_ptr()) };
+    }
+}
+
+/// The C vIOMMU of an IOMMU driver's vIOMMU type (`struct iommufd_viommu`, embedded in the
+/// driver's own struct of the size its `get_viommu_size()` asks for): the driver's
+/// `viommu_init()` filled it in, and its ops serve the vIOMMU from then on. The driver's helpers
+/// (`iommufd_viommu_find_dev()`, `iommufd_viommu_report_event()`, ...) read its vDEVICE xarray
+/// and its vEVENTQ list, which [`CVdevice`] and [`CVeventq`] fill.
+///
+/// # Invariants
+///
+/// `ptr` came from `iommufd_rs_cviommu_alloc()` with `ctx`'s C context, whose owner holds the
+/// nesting parent whose C HWPT it names at least as long; freed only by `Drop`, after every
+/// [`CVdevice`] and [`CVeventq`] made on it (each holds the vIOMMU that owns this).
+pub(crate) struct CViommu {
+    ptr: NonNull<CIommufdViommu>,
+    _ctx: Arc<CCtx>,
+}
+
+// SAFETY: the driver's ops are called from any thread (upstream calls them from ioctls of any
+// task); the C fields the helpers share are under the xarray's lock and the list's rwsem.
+unsafe impl Send for CViommu {}
+// SAFETY: as above.
+unsafe impl Sync for CViommu {}
+
+impl CViommu {
+    /// Whether `dev`'s IOMMU driver has vIOMMUs of `viommu_type` (`get_viommu_size()` not 0).
+    pub(crate) fn supported(dev: &KDevice, viommu_type: u32) -> bool {
+        // SAFETY: a live device behind an IOMMU (borrowed; bound devices have their IOMMU ops).
+        unsafe { shim::iommufd_rs_cviommu_supported(dev_ptr(dev), viommu_type) }
+    }
+
+    /// The driver's vIOMMU of `viommu_type` for `dev`, over the nesting parent `parent` (its C
+    /// HWPT and domain), from the user's `data`. The caller keeps `parent` as long as the value.
+    pub(crate) fn new(
+        ctx: &Arc<CCtx>,
+        dev: &KDevice,
+        viommu_type: u32,
+        parent: &CHwpt,
+        data: Option<&bindings::iommu_user_data>,
+    ) -> Result<Self> {
+        let data = data.map_or(core::ptr::null(), core::ptr::from_ref);
+        // SAFETY: the context, the device and the parent's C HWPT are live (borrowed); `data`
+        // is NULL or a valid user-data descriptor for the call.
+        let ptr = from_err_ptr(unsafe {
+            shim::iommufd_rs_cviommu_alloc(
+                ctx.ptr.as_ptr(),
+                dev_ptr(dev),
+                viommu_type,
+                parent.ptr.as_ptr(),
+                data,
+            )
+        })?;
+        // INVARIANT: just allocated, naming `ctx`'s C context, which the value holds.
+        Ok(Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+            _ctx: ctx.clone(),
+        })
+    }
+
+    /// Records the vIOMMU's object ID.
+    pub(crate) fn set_id(&self, id: u32) {
+        // SAFETY: ours (type invariant).
+        unsafe { shim::iommufd_rs_cviommu_set_id(self.ptr.as_ptr(), id) };
+    }
+
+    /// The driver's nested domain for the guest's `data` (`alloc_domain_nested`); the caller
+    /// owns it.
+    pub(crate) fn alloc_domain_nested(
+        &self,
+        flags: u32,
+        data: &bindings::iommu_user_data,
+    ) -> Result<*mut bindings::iommu_domain> {
+        // SAFETY: ours (type invariant); `data` is valid for the call.
+        from_err_ptr(unsafe {
+            shim::iommufd_rs_cviommu_alloc_domain_nested(self.ptr.as_ptr(), flags, data)
+        })
+    }
+
+    /// The guest's cache invalidations (`cache_invalidate`); `array.entry_num` comes back as
+    /// the count handled.
+    pub(crate) fn cache_invalidate(&self, array: &mut bindings::iommu_user_data_array) -> Result {
+        // SAFETY: ours (type invariant); `array` is valid and exclusively ours for the call.
+        to_result(unsafe { shim::iommufd_rs_cviommu_cache_invalidate(self.ptr.as_ptr(), array) })
+    }
+}
+
+impl Drop for CViommu {
+    fn drop(&mut self) {
+        // SAFETY: ours (type invariant); no vDEVICE, vEVENTQ or nested HWPT of the vIOMMU is
+        // left (each held it), so the driver's destroy op is the last thing to touch it.
+        unsafe { shim::iommufd_rs_cviommu_free(self.ptr.as_ptr()) };
+    }
+}
+
+/// The C vDEVICE of a driver's vIOMMU (`struct iommufd_vdevice`, embedded in the driver's struct
+/// of its `vdevice_size`): the device is `virt_id` to the guest, found by the driver through the
+/// vIOMMU's xarray (`iommufd_viommu_find_dev()`, `iommufd_viommu_get_vdev_id()`).
+///
+/// # Invariants
+///
+/// `ptr` came from `iommufd_rs_cvdevice_alloc()` and is freed only by `Drop`. The owner keeps
+/// the [`CViommu`] and the [`CDevice`] it names alive at least as long.
+pub(crate) struct CVdevice {
+    ptr: NonNull<CIommufdVdevice>,
+}
+
+// SAFETY: written once when made, then only read by the driver (under the xarray's lock).
+unsafe impl Send for CVdevice {}
+// SAFETY: as above.
+unsafe impl Sync for CVdevice {}
+
+impl CVdevice {
+    /// A vDEVICE of `viommu` for `idev` at `virt_id`, accepted by the driver's `vdevice_init()`:
+    /// `EEXIST` if the virtual ID is taken.
+    pub(crate) fn new(viommu: &CViommu, idev: &CDevice, virt_id: u64) -> Result<Self> {
+        // SAFETY: both are live (borrowed; the owner keeps them so, type invariant).
+        let ptr = from_err_ptr(unsafe {
+            shim::iommufd_rs_cvdevice_alloc(viommu.ptr.as_ptr(), idev.ptr.as_ptr(), virt_id)
+        })?;
+        // INVARIANT: just allocated.
+        Ok(Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+        })
+    }
+
+    /// Records the vDEVICE's object ID.
+    pub(crate) fn set_id(&self, id: u32) {
+        // SAFETY: ours (type invariant).
+        unsafe { shim::iommufd_rs_cvdevice_set_id(self.ptr.as_ptr(), id) };
+    }
+}
+
+impl Drop for CVdevice {
+    fn drop(&mut self) {
+        // SAFETY: ours (type invariant); its vIOMMU and device are still alive.
+        unsafe { shim::iommufd_rs_cvdevice_free(self.ptr.as_ptr()) };
+    }
+}
+
+/// The C vEVENTQ of a driver's vIOMMU (`struct iommufd_veventq`), on the vIOMMU's list, where
+/// the driver's reports (`iommufd_viommu_report_event()`) queue events, count them against the
+/// depth, number them and wake [`CVeventq::wait_head`].
+///
+/// # Invariants
+///
+/// `ptr` came from `iommufd_rs_cveventq_alloc()` and is freed only by `Drop`. The owner keeps
+/// the [`CViommu`] it is listed on alive at least as long.
+pub(crate) struct CVeventq {
+    ptr: NonNull<CIommufdVeventq>,
+}
+
+// SAFETY: the queue is shared with reporters under its own spinlock (the C functions take it).
+unsafe impl Send for CVeventq {}
+// SAFETY: as above.
+unsafe impl Sync for CVeventq {}
+
+impl CVeventq {
+    /// A queue for `viommu`'s events of `queue_type`, at most `depth` held.
+    pub(crate) fn new(viommu: &CViommu, queue_type: u32, depth: u32) -> Result<Self> {
+        // SAFETY: the vIOMMU is live (borrowed; the owner keeps it so, type invariant).
+        let ptr =
+            unsafe { shim::iommufd_rs_cveventq_alloc(viommu.ptr.as_ptr(), queue_type, depth) };
+        // INVARIANT: just allocated.
+        Ok(Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+        })
+    }
+
+    /// The wait queue reports wake; it lives as long as the value.
+    pub(crate) fn wait_head(&self) -> *mut bindings::wait_queue_head {
+        // SAFETY: ours (type invariant).
+        unsafe { shim::iommufd_rs_cveventq_wait(self.ptr.as_ptr()) }
+    }
+
+    /// Whether a record is queued.
+    pub(crate) fn readable(&self) -> bool {
+        // SAFETY: ours (type invariant); the C side locks.
+        unsafe { shim::iommufd_rs_cveventq_readable(self.ptr.as_ptr()) }
+    }
+
+    /// Takes the oldest record off the queue; `None` if it is empty. The record goes back to
+    /// the head of the queue when dropped, unless [`CVevent::done`] is called.
+    pub(crate) fn fetch(&self) -> Option<CVevent<'_>> {
+        let mut rec = shim::CVeventRecord {
+            flags: 0,
+            sequence: 0,
+            record: core::ptr::null_mut(),
+            data: core::ptr::null(),
+            data_len: 0,
+        };
+        // SAFETY: ours (type invariant); `rec` is written by the call.
+        if !unsafe { shim::iommufd_rs_cveventq_fetch(self.ptr.as_ptr(), &mut rec) } {
+            // Nothing taken: no `CVevent`, whose drop would give a record back.
+            return None;
+        }
+        // INVARIANT: the record was just taken off the queue, for this reader alone.
+        Some(CVevent { q: self, rec })
+    }
+}
+
+impl Drop for CVeventq {
+    fn drop(&mut self) {
+        // SAFETY: ours (type invariant); its vIOMMU is alive; no reader holds a record (each
+        // borrows the value).
+        unsafe { shim::iommufd_rs_cveventq_free(self.ptr.as_ptr()) };
+    }
+}
+
+/// A record a reader took off a [`CVeventq`].
+///
+/// # Invariants
+///
+/// `rec` was filled by `iommufd_rs_cveventq_fetch()` on `q` and is neither restored nor done
+/// yet: its data (if any) is the reader's alone until then.
+pub(crate) struct CVevent<'a> {
+    q: &'a CVeventq,
+    rec: shim::CVeventRecord,
+}
+
+impl CVevent<'_> {
+    /// The record's header flags (`IOMMU_VEVENTQ_FLAG_LOST_EVENTS` for the lost-events record).
+    pub(crate) fn flags(&self) -> u32 {
+        self.rec.flags
+    }
+
+    /// The record's sequence number.
+    pub(crate) fn sequence(&self) -> u32 {
+        self.rec.sequence
+    }
+
+    /// The event's data; empty for the lost-events record.
+    pub(crate) fn data(&self) -> &[u8] {
+        let len = usize::try_from(self.rec.data_len).unwrap_or(0);
+        if self.rec.data.is_null() || len == 0 {
+            return &[];
+        }
+        // SAFETY: the record's data, `len` bytes of the report's allocation, is the reader's
+        // until the record is restored or done (type invariant), which needs `self`.
+        unsafe { core::slice::from_raw_parts(self.rec.data, len) }
+    }
+
+    /// The reader delivered the record: it leaves the queue for good.
+    pub(crate) fn done(self) {
+        let mut me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: a fetched record of `q`, neither restored nor done (type invariant); `me` is
+        // not dropped, so it is not restored after this.
+        unsafe { shim::iommufd_rs_cveventq_done(me.q.ptr.as_ptr(), &mut me.rec) };
+    }
+}
+
+impl Drop for CVevent<'_> {
+    /// Undelivered: the record goes back to the head of the queue.
+    fn drop(&mut self) {
+        // SAFETY: a fetched record of `q`, neither restored nor done (type invariant).
+        unsafe { shim::iommufd_rs_cveventq_restore(self.q.ptr.as_ptr(), &mut self.rec) };
+    }
+}
+
+impl CVeventq {
+    /// Registers `poll()` on the queue's wait queue, which reports wake.
+    pub(crate) fn register_poll<'a>(&'a self, table: &PollTable<'a>) {
+        // SAFETY: the C queue's wait queue head is initialised and lives as long as the value,
+        // borrowed for `'a`, the file's private data's lifetime (as `PollTable::register`).
+        unsafe { table.register_raw(self.wait_head()) };
     }
 }

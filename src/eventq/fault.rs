@@ -57,6 +57,7 @@ use crate::{
     eventq::queue_fd::{
         self,
         PollQueue,
+        PollTable,
         QueueFile,
         QueueFops, //
     },
@@ -299,8 +300,8 @@ impl QueueFile for Fault {
         Fault::write(self, buf, count)
     }
 
-    fn wait(&self) -> &PollQueue {
-        &self.wait
+    fn register_poll<'a>(&'a self, table: &PollTable<'a>) {
+        table.register(&self.wait);
     }
 
     fn readable(&self) -> bool {

@@ -19,15 +19,15 @@ use kernel::{
     },
 };
 
-pub(crate) use crate::abstractions::file::poll::PollQueue;
+pub(crate) use crate::abstractions::file::poll::{
+    PollQueue,
+    PollTable, //
+};
 use crate::{
-    abstractions::file::{
-        anon::{
-            self,
-            AnonFile,
-            AnonFops, //
-        },
-        poll::PollTable,
+    abstractions::file::anon::{
+        self,
+        AnonFile,
+        AnonFops, //
     },
     context::ioctl::Ucmd,
     context::object::Used,
@@ -49,8 +49,9 @@ pub(crate) trait QueueFile: Used + Send + Sync + Sized + 'static {
     fn write(&self, _buf: usize, _count: usize) -> Result<usize> {
         Err(EINVAL)
     }
-    /// What poll waits on; woken when something is queued.
-    fn wait(&self) -> &PollQueue;
+    /// Registers poll on what is woken when something is queued (a [`PollQueue`] of the
+    /// queue's, with `table.register()`).
+    fn register_poll<'a>(&'a self, table: &PollTable<'a>);
     /// Something waits to be read.
     fn readable(&self) -> bool;
 }
@@ -102,7 +103,7 @@ impl<T: QueueFile> AnonFile for QueueFd<T> {
 
     /// Always writable, readable while something waits.
     fn poll<'a>(&'a self, table: &PollTable<'a>) -> u32 {
-        table.register(self.q.wait());
+        self.q.register_poll(table);
         let mut mask = uapi::EPOLLOUT;
         if self.q.readable() {
             mask |= uapi::EPOLLIN | uapi::EPOLLRDNORM;

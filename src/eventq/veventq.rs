@@ -5,9 +5,14 @@
 //! with `IOMMU_VEVENTQ_FLAG_LOST_EVENTS` at the tail of the queue says so. Every report, kept or
 //! lost, takes the next sequence number (31 bits, wrapping), so a reader sees the gap.
 //!
+//! A vIOMMU of a kernel driver (`viommu/kernel_driver.rs`) reports through the kernel's
+//! `iommufd_viommu_report_event()`, which queues on a C `struct iommufd_veventq`: such a queue's
+//! records live there ([`CVeventq`]), with the same rules, and this reads them from it.
+//!
 //! Lock order: `Veventq::reader` (a mutex: readers copy to user memory under it) before
 //! `Veventq::q` (a spinlock: reporters may run where they cannot sleep; only `GFP_NOWAIT`
-//! allocations under it). `Viommu::veventqs` before `Veventq::q`.
+//! allocations under it). `Viommu::veventqs` before `Veventq::q`, and before the C vIOMMU's
+//! `veventqs_rwsem` (taken to list a C queue), which comes before the C queue's spinlock.
 
 use core::mem::size_of;
 use kernel::{
@@ -29,6 +34,7 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::iommufd_c::CVeventq,
     context::errno,
     context::ioctl::Ucmd,
     context::object::{
@@ -40,6 +46,7 @@ use crate::{
     eventq::queue_fd::{
         self,
         PollQueue,
+        PollTable,
         QueueFile,
         QueueFops, //
     },
@@ -100,6 +107,9 @@ impl Queue {
 /// `IOMMUFD_OBJ_VEVENTQ`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Veventq {
+    /// The C queue a kernel driver's reports go to (then `q` stays empty); dropped before the
+    /// hold on the vIOMMU, whose C part it is listed on.
+    c: Option<CVeventq>,
     viommu: Hold<Viommu>,
     pub(crate) queue_type: u32,
     depth: u32,
@@ -175,10 +185,43 @@ impl Veventq {
         rc
     }
 
+    /// `read()` of a C queue: as [`Veventq::read`].
+    fn read_c(&self, c: &CVeventq, buf: usize, count: usize) -> Result<usize> {
+        let _reader = self.reader.lock();
+        let mut done = 0usize;
+        while let Some(rec) = c.fetch() {
+            let left = count - done;
+            let lost = rec.flags() & uapi::IOMMU_VEVENTQ_FLAG_LOST_EVENTS != 0;
+            let need = HDR.checked_add(rec.data().len()).ok_or(EINVAL)?;
+            if left < HDR || (!lost && need > left) {
+                // Back to the head (the record's drop) for the next read.
+                if done == 0 {
+                    return Err(EINVAL);
+                }
+                break;
+            }
+            let hdr = uapi::iommufd_vevent_header {
+                flags: rec.flags(),
+                sequence: rec.sequence(),
+            };
+            match write_record(buf, done, &hdr, rec.data()) {
+                Ok(n) => {
+                    done += n;
+                    rec.done();
+                }
+                Err(e) => return if done == 0 { Err(e) } else { Ok(done) },
+            }
+        }
+        Ok(done)
+    }
+
     /// `read()`: whole records only; `EINVAL` if not even the first one fits.
     fn read(&self, buf: usize, count: usize) -> Result<usize> {
         if count < HDR {
             return Err(EINVAL);
+        }
+        if let Some(c) = &self.c {
+            return self.read_c(c, buf, count);
         }
         let _reader = self.reader.lock();
         let mut done = 0usize;
@@ -287,12 +330,18 @@ impl QueueFile for Veventq {
         Veventq::read(self, buf, count)
     }
 
-    fn wait(&self) -> &PollQueue {
-        &self.wait
+    fn register_poll<'a>(&'a self, table: &PollTable<'a>) {
+        match &self.c {
+            Some(c) => c.register_poll(table),
+            None => table.register(&self.wait),
+        }
     }
 
     fn readable(&self) -> bool {
-        !self.q.lock().is_empty()
+        match &self.c {
+            Some(c) => c.readable(),
+            None => !self.q.lock().is_empty(),
+        }
     }
 }
 
@@ -317,12 +366,17 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         return Err(EEXIST);
     }
     list.reserve(1, GFP_KERNEL_ACCOUNT)?;
+    let c = match viommu.ops().c_viommu() {
+        Some(cv) => Some(CVeventq::new(cv, cmd.type_, cmd.veventq_depth)?),
+        None => None,
+    };
     let owner = Hold::new(viommu.arc().clone());
     // Once made, the value's drop unlists it (it is not listed yet) and the hold goes with it;
     // the list lock is not held then: dropping happens after `list` below is released. Unmade,
     // the hold goes with the unused initializer.
     let q = Arc::pin_init(
         try_pin_init!(Veventq {
+            c,
             viommu: owner,
             queue_type: cmd.type_,
             depth: cmd.veventq_depth,

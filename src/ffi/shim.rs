@@ -87,8 +87,9 @@ extern "C" {
     );
 }
 
-/// Upstream's `struct iommufd_ctx`, `struct iommufd_group`, `struct iommufd_device` and
-/// `struct iommufd_hw_pagetable`, opaque here: only `src/ffi/c_objects.c` (compiled against the
+/// Upstream's `struct iommufd_ctx`, `struct iommufd_group`, `struct iommufd_device`,
+/// `struct iommufd_hw_pagetable`, `struct iommufd_viommu`, `struct iommufd_vdevice` and
+/// `struct iommufd_veventq`, opaque here: only `src/ffi/c_objects.c` (compiled against the
 /// tree's `iommufd_private.h`) reads or writes their fields.
 macro_rules! opaque_c_object {
     ($($name:ident),*) => {$(
@@ -98,7 +99,32 @@ macro_rules! opaque_c_object {
         }
     )*};
 }
-opaque_c_object!(CIommufdCtx, CIommufdGroup, CIommufdDevice, CIommufdHwpt);
+opaque_c_object!(
+    CIommufdCtx,
+    CIommufdGroup,
+    CIommufdDevice,
+    CIommufdHwpt,
+    CIommufdViommu,
+    CIommufdVdevice,
+    CIommufdVeventq,
+    CIommufdVevent
+);
+
+/// `struct iommufd_rs_vevent` of `src/ffi/c_objects.h`: a vEVENTQ record a reader holds.
+#[repr(C)]
+pub(crate) struct CVeventRecord {
+    pub(crate) flags: u32,
+    pub(crate) sequence: u32,
+    pub(crate) record: *mut CIommufdVevent,
+    pub(crate) data: *const u8,
+    pub(crate) data_len: isize,
+}
+
+// The C side asserts the same size of its struct.
+const _: () = assert!(
+    core::mem::size_of::<CVeventRecord>()
+        == 2 * core::mem::size_of::<u32>() + 3 * core::mem::size_of::<usize>()
+);
 
 // Declarations of `src/ffi/c_objects.c` (prototypes in `src/ffi/c_objects.h`). Only pointers to
 // the kernel's structs cross, as above.
@@ -132,4 +158,49 @@ extern "C" {
     ) -> *mut CIommufdHwpt;
     pub(crate) fn iommufd_rs_chwpt_set_id(hwpt: *mut CIommufdHwpt, id: u32);
     pub(crate) fn iommufd_rs_chwpt_free(hwpt: *mut CIommufdHwpt);
+    pub(crate) fn iommufd_rs_cviommu_supported(dev: *mut bindings::device, type_: u32) -> bool;
+    pub(crate) fn iommufd_rs_cviommu_alloc(
+        ictx: *mut CIommufdCtx,
+        dev: *mut bindings::device,
+        type_: u32,
+        parent: *mut CIommufdHwpt,
+        user_data: *const bindings::iommu_user_data,
+    ) -> *mut CIommufdViommu;
+    pub(crate) fn iommufd_rs_cviommu_set_id(viommu: *mut CIommufdViommu, id: u32);
+    pub(crate) fn iommufd_rs_cviommu_free(viommu: *mut CIommufdViommu);
+    pub(crate) fn iommufd_rs_cviommu_alloc_domain_nested(
+        viommu: *mut CIommufdViommu,
+        flags: u32,
+        user_data: *const bindings::iommu_user_data,
+    ) -> *mut bindings::iommu_domain;
+    pub(crate) fn iommufd_rs_cviommu_cache_invalidate(
+        viommu: *mut CIommufdViommu,
+        array: *mut bindings::iommu_user_data_array,
+    ) -> c_int;
+    pub(crate) fn iommufd_rs_cvdevice_alloc(
+        viommu: *mut CIommufdViommu,
+        idev: *mut CIommufdDevice,
+        virt_id: u64,
+    ) -> *mut CIommufdVdevice;
+    pub(crate) fn iommufd_rs_cvdevice_set_id(vdev: *mut CIommufdVdevice, id: u32);
+    pub(crate) fn iommufd_rs_cvdevice_free(vdev: *mut CIommufdVdevice);
+    pub(crate) fn iommufd_rs_cveventq_alloc(
+        viommu: *mut CIommufdViommu,
+        type_: u32,
+        depth: u32,
+    ) -> *mut CIommufdVeventq;
+    pub(crate) fn iommufd_rs_cveventq_free(veventq: *mut CIommufdVeventq);
+    pub(crate) fn iommufd_rs_cveventq_wait(
+        veventq: *mut CIommufdVeventq,
+    ) -> *mut bindings::wait_queue_head;
+    pub(crate) fn iommufd_rs_cveventq_readable(veventq: *mut CIommufdVeventq) -> bool;
+    pub(crate) fn iommufd_rs_cveventq_fetch(
+        veventq: *mut CIommufdVeventq,
+        out: *mut CVeventRecord,
+    ) -> bool;
+    pub(crate) fn iommufd_rs_cveventq_restore(
+        veventq: *mut CIommufdVeventq,
+        rec: *mut CVeventRecord,
+    );
+    pub(crate) fn iommufd_rs_cveventq_done(veventq: *mut CIommufdVeventq, rec: *mut CVeventRecord);
 }

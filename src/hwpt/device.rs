@@ -458,6 +458,11 @@ impl Device {
         }
     }
 
+    /// The C device (upstream's layout), for the C objects that name it.
+    pub(crate) fn c(&self) -> &CDevice {
+        &self.c
+    }
+
     /// The context the device is bound to.
     pub(crate) fn ctx(&self) -> &Ictx {
         // SAFETY: a bound device's context lives while it does: its file is held (real

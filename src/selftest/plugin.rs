@@ -61,12 +61,13 @@ impl ViommuDriver for MockDriver {
         mock::is_mock(dev.as_raw())
     }
 
-    fn supports(&self, viommu_type: u32) -> bool {
+    fn supports(&self, _dev: &Device, viommu_type: u32) -> bool {
         viommu_type == t::IOMMU_VIOMMU_TYPE_SELFTEST
     }
 
     fn init(
         &self,
+        _dev: &Device,
         viommu_type: u32,
         parent: &HwptPaging,
         data: Option<&bindings::iommu_user_data>,

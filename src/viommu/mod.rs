@@ -7,15 +7,17 @@
 //!
 //! The driver half sits behind [`ViommuOps`]. Real drivers (SMMUv3, AMD, Tegra CMDQV) implement
 //! upstream's `struct iommufd_viommu_ops` over a `struct iommufd_viommu` they embed and reach
-//! through the built-in helpers of `drivers/iommu/iommufd/driver.c`, which dereference the C
-//! module's private structures; those types answer `EOPNOTSUPP` here (the VT-d driver has none).
-//! Drivers written in this module implement [`ViommuOps`] in Rust and register in `driver.rs`.
+//! through the built-in helpers of `drivers/iommu/iommufd/driver.c`, which read the C layouts of
+//! the vIOMMU, its vDEVICEs and vEVENTQs, and the devices: `kernel_driver.rs` gives them those
+//! (the VT-d driver has no vIOMMU). Drivers written in this module (the mock IOMMU's) implement
+//! [`ViommuOps`] in Rust and register in `driver.rs`.
 //!
 //! Lock order: `Viommu::vdevs` and `Viommu::veventqs` are leaves (the IOMMU core's group mutex
 //! may be held around `vdevs`: a driver's attach may look up virtual IDs under it). A driver's
 //! own vIOMMU locks (its HW queue list) come before the IOAS's `iopt` lock.
 
 pub(crate) mod driver;
+pub(crate) mod kernel_driver;
 
 use core::sync::atomic::{
     AtomicBool,
@@ -40,6 +42,10 @@ use crate::{
     abstractions::iommu::domain::{
         phys_mmap,
         UserData, //
+    },
+    abstractions::iommufd_c::{
+        CVdevice,
+        CViommu, //
     },
     context::errno,
     context::ictx::Ictx,
@@ -125,6 +131,20 @@ pub(crate) trait ViommuOps: Send + Sync {
 
     /// Queue `index`, object `id`, is going away (its `destroy`).
     fn hw_queue_destroy(&self, index: u32, id: u32);
+
+    /// The vIOMMU got object ID `id`.
+    fn set_id(&self, _id: u32) {}
+
+    /// The driver's part of a new vDEVICE: `dev` is `virt_id` to the guest (upstream's
+    /// `vdevice_size` and `vdevice_init`). `EEXIST` if the driver already has that virtual ID.
+    fn vdevice_init(&self, _dev: &Device, _virt_id: u64) -> Result<Option<CVdevice>> {
+        Ok(None)
+    }
+
+    /// The C vIOMMU, for a driver that reads C layouts (its vEVENTQs are C ones too).
+    fn c_viommu(&self) -> Option<&CViommu> {
+        None
+    }
 }
 
 /// One guest device of a vIOMMU: its device and the vDEVICE object that named it.
@@ -220,7 +240,7 @@ impl Viommu {
 /// Whether the driver of `dev` has vIOMMUs of `viommu_type` here (upstream asks the driver's
 /// `get_viommu_size()`).
 fn type_supported(dev: &Device, viommu_type: u32) -> bool {
-    driver::find(dev).is_some_and(|d| d.supports(viommu_type))
+    driver::find(dev).is_some_and(|d| d.supports(dev, viommu_type))
 }
 
 /// The driver half for `dev` (upstream's `viommu_init()`).
@@ -232,7 +252,7 @@ fn driver_init(
     mmap: &mut MmapAlloc<'_>,
 ) -> Result<KBox<dyn ViommuOps>> {
     match driver::find(dev) {
-        Some(d) => d.init(viommu_type, parent, data, mmap),
+        Some(d) => d.init(dev, viommu_type, parent, data, mmap),
         None => Err(errno::eopnotsupp()),
     }
 }
@@ -291,7 +311,8 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         }),
         GFP_KERNEL_ACCOUNT,
     )?;
-    object::publish(ucmd, Object::Viommu(viommu), |id| {
+    object::publish(ucmd, Object::Viommu(viommu.clone()), |id| {
+        viommu.ops().set_id(id);
         cmd.out_viommu_id = id;
         ucmd.respond(&cmd)
     })?;
@@ -324,6 +345,9 @@ impl Drop for VdevClaim {
 
 /// `IOMMUFD_OBJ_VDEVICE`: a device is `virt_id` to the guest behind `viommu`.
 pub(crate) struct Vdevice {
+    /// The driver's part, for a driver that reads C layouts; dropped first (it names the
+    /// device and the vIOMMU the fields below hold).
+    _c: Option<CVdevice>,
     _claim: VdevClaim,
     viommu: Hold<Viommu>,
     virt_id: u64,
@@ -369,9 +393,17 @@ pub(crate) fn vdevice_alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     let built = (|| -> Result<Arc<Vdevice>> {
         // One vDEVICE per device; none for a device on its way out. The claim and the hold are
         // fields: whatever fails from here gives them back once, with them.
+        let claim = VdevClaim::new(idev.arc(), id)?;
+        // The driver's part before the vDEVICE lock (a leaf): the driver may take its own locks
+        // and allocate. A virtual ID the driver has taken answers EEXIST there.
+        let c = viommu.ops().vdevice_init(&idev, cmd.virt_id)?;
+        if let Some(c) = &c {
+            c.set_id(id);
+        }
         let vdev = Arc::new(
             Vdevice {
-                _claim: VdevClaim::new(idev.arc(), id)?,
+                _c: c,
+                _claim: claim,
                 viommu: Hold::new(viommu.arc().clone()),
                 virt_id: cmd.virt_id,
                 users: Users::default(),

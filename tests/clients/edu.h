@@ -9,8 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/iommufd.h>
 
 #define EDU_IDENT	0x00
 #define EDU_LIVENESS	0x04
@@ -81,6 +84,29 @@ static inline enum iommu_kind iommu_kind(const char *cdev)
 	if (!strncmp(name, "smmu3.", 6))
 		return SMMUV3;
 	return OTHER;
+}
+
+#define SMMU_IDR3_FWB (1U << 8)
+
+/*
+ * SMMU_IDR3 of the SMMUv3 behind device @dev_id of context @iommufd, as IOMMU_GET_HW_INFO reports
+ * it; 0 if the call fails or the device is not behind an SMMUv3. (Needs <linux/iommufd.h> and
+ * <sys/ioctl.h> first.)
+ */
+static inline uint32_t smmu_idr3(int iommufd, uint32_t dev_id)
+{
+	struct iommu_hw_info_arm_smmuv3 smmu = {};
+	struct iommu_hw_info info = {
+		.size = sizeof(info),
+		.dev_id = dev_id,
+		.data_len = sizeof(smmu),
+		.data_uptr = (uintptr_t)&smmu,
+	};
+
+	if (ioctl(iommufd, IOMMU_GET_HW_INFO, &info) ||
+	    info.out_data_type != IOMMU_HW_INFO_TYPE_ARM_SMMUV3)
+		return 0;
+	return smmu.idr[3];
 }
 
 #endif

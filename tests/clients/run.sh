@@ -9,6 +9,10 @@
 #
 # The PASID attachments through VFIO (edu_pasid.c: pasid.*, group_shares_pasid_slot).
 #
+# Nested translation on an SMMUv3 (smmu_nested.c: nested.*): this program as the guest's SMMU
+# driver over a vIOMMU; skipped without an SMMUv3 behind the cdev, or on one without S2FWB (a
+# QEMU without tools/qemu/smmuv3-fwb.patch), where no iommufd gets a vIOMMU.
+#
 # With two more cdevs of devices sharing an IOMMU group, also group_dma_ownership and
 # group_shares_attachment (group_owner.c), and edu_p2p_dmabuf (edu_p2p.c; skipped on a kernel
 # whose vfio-pci exports no dma-bufs).
@@ -51,6 +55,7 @@ collect huge_attach "$here/build/huge_attach" "$cdev"
 # What the IOMMU driver tells and allocates (hw_info.c: dev.hw_info_names_the_driver,
 # dev.nest_parent_and_viommu).
 collect hw_info "$here/build/hw_info" "$cdev"
+collect smmu_nested "$here/build/smmu_nested" "$cdev"
 # PASID slots through VFIO (edu_pasid.c), with the group pair when there is one.
 collect edu_pasid "$here/build/edu_pasid" "$cdev" "${@:2:2}"
 collect qemu_vfio_pci "$here/qemu_vfio_pci.sh" "$cdev"

@@ -7,8 +7,8 @@
 #
 # Environment: IMPLS ("c rust"), OUT (a read-write dir), KDIR (kernel build tree), REPO,
 # SUITE_TIMEOUT (seconds per suite binary; the fuzzer gets FUZZ_SECS more, its own cap).
-# Optional: SUITES=clients runs the VFIO clients only; LABEL names the results $OUT/<impl>-LABEL
-# (another kernel profile); RUST_KO is the Rust module to load (default $REPO/iommufd.ko).
+# Optional: SUITES="clients viommu iommufd" runs those suites only (default: all); LABEL names
+# the results $OUT/<impl>-LABEL (another kernel profile or IOMMU); RUST_KO is the Rust module to load (default $REPO/iommufd.ko).
 set -uo pipefail
 
 : "${IMPLS:?}" "${OUT:?}" "${KDIR:?}" "${REPO:?}"
@@ -162,6 +162,22 @@ run_all_but_clients() {
 	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
 }
 
+# The suites of a SUITES list, into $1: clients, our selftests by name, fuzz, iommufd and
+# iommufd_fail_nth (upstream's).
+run_named() {
+	local dir=$1 s
+	shift
+	for s in "$@"; do
+		case $s in
+		clients) ;; # run_clients, after the others
+		fuzz) run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" \
+			"${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4 ;;
+		iommufd | iommufd_fail_nth) run_suite "$dir" "$s" "$KDIR/kselftest/iommu/$s" ;;
+		*) run_suite "$dir" "$s" "$REPO/tests/selftests/build/$s" ;;
+		esac
+	done
+}
+
 prepare
 [ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
 for impl in $IMPLS; do
@@ -184,9 +200,16 @@ for impl in $IMPLS; do
 		touch "$dir/done"
 		continue
 	fi
-	# A clients-only run says so: the report expects no other suite from it.
-	if [ "${SUITES:-all}" = clients ]; then echo clients >"$dir/suites"; else run_all_but_clients "$dir"; fi
-	run_clients "$dir"
+	# A run of named suites says so: the report expects no other suite from it.
+	if [ "${SUITES:-all}" = all ]; then
+		run_all_but_clients "$dir"
+		run_clients "$dir"
+	else
+		echo "$SUITES" >"$dir/suites"
+		# shellcheck disable=SC2086 # a list of names
+		run_named "$dir" $SUITES
+		case " $SUITES " in *" clients "*) run_clients "$dir" ;; esac
+	fi
 	if [ -n "$STUCK" ]; then
 		sleep 2 # the sysrq report
 		dmesg >"$dir/dmesg.txt"

@@ -14,7 +14,8 @@
 # command runs, so guest scripts name the same paths on both architectures.
 #
 # VM_QEMU_EXTRA adds QEMU options; ARM64_IOMMU=smmuv3 (default) or virtio (-device
-# virtio-iommu-pci instead of the SMMU) picks the IOMMU.
+# virtio-iommu-pci instead of the SMMU) picks the IOMMU; QEMU_AARCH64 names another
+# qemu-system-aarch64 (the nesting rig's, tools/qemu/build.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -90,7 +91,7 @@ boot_noise='^\[ *[0-9]+\.[0-9]+\]|^\s*$'
 start=$(date +%s)
 set +e
 # shellcheck disable=SC2086 # VM_QEMU_EXTRA is a list of options
-timeout --kill-after=15 "$timeout" qemu-system-aarch64 -M "$machine" -cpu max,pauth-impdef=on,sve=off \
+timeout --kill-after=15 "$timeout" "${QEMU_AARCH64:-qemu-system-aarch64}" -M "$machine" -cpu max,pauth-impdef=on,sve=off \
 	-accel tcg,thread=multi -smp 2 -m 3G -nographic -no-reboot -nodefaults -serial stdio \
 	-kernel "$image" -initrd "$initramfs" -append "$append" "${virtfs[@]}" "${devices[@]}" \
 	${VM_QEMU_EXTRA:-} </dev/null 2>&1 | tr -d '\r' | tee "$log" | grep --line-buffered -v -E "$boot_noise"

@@ -90,6 +90,19 @@ impl<'a> PollTable<'a> {
         }
     }
 
+    /// `poll_wait()` on a C wait queue head.
+    ///
+    /// # Safety
+    ///
+    /// `head` is an initialised wait queue head that lives at least as long as the file's
+    /// private data (as a [`PollQueue`] borrowed for `'a` would).
+    #[inline]
+    pub(crate) unsafe fn register_raw(&self, head: *mut bindings::wait_queue_head) {
+        // SAFETY: `file` and `table` (or NULL) are valid for this call (the type invariant);
+        // `head` outlives every entry `table` adds (the caller's guarantee).
+        unsafe { bindings::poll_wait(self.file.as_ptr(), head, self.table) };
+    }
+
     /// `poll_wait()` on `queue`, which lives at least as long as the file's private data.
     #[inline]
     pub(crate) fn register(&self, queue: &'a PollQueue) {
