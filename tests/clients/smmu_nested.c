@@ -18,6 +18,11 @@
  * - nested.fault_becomes_vevent: a DMA at a stage-1 IOVA with no mapping leaves memory untouched
  *   and comes back on a vEVENTQ as the SMMU's F_TRANSLATION event with the virtual StreamID,
  *   sequence numbers from 0 on.
+ * - nested.full_veventq_records_lost_events: a vEVENTQ of depth 4 keeps 4 events of a faulting
+ *   DMA, then one lost-events header numbered as the last report; the next event follows it.
+ * - nested.bad_input_changes_nothing: what the driver or the core refuses (a second vDEVICE, a
+ *   vSTE with a forbidden Config, bad vEVENTQs, an unknown invalidation opcode) leaves nothing:
+ *   the vIOMMU still translates and everything tears down.
  * - nested.destroy_*: the objects torn down in several orders: in use, IOMMU_DESTROY answers
  *   EBUSY (the vIOMMU while a vDEVICE, nested HWPT or vEVENTQ holds it, the parent while the
  *   vIOMMU does, ...); at the end every ID answers ENOENT and VmPin is back where it was.
@@ -523,13 +528,13 @@ TEST_F(nested, stage1_change_and_invalidate)
 #define MAX_VEVENTS	4096
 #define VEVENTQ_DEPTH	8192
 
-static int veventq_alloc(FIXTURE_DATA(nested) *self)
+static int veventq_alloc_depth(FIXTURE_DATA(nested) *self, uint32_t depth)
 {
 	struct iommu_veventq_alloc q = {
 		.size = sizeof(q),
 		.viommu_id = self->viommu_id,
 		.type = IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
-		.veventq_depth = VEVENTQ_DEPTH,
+		.veventq_depth = depth,
 	};
 
 	if (ioctl(self->iommufd, IOMMU_VEVENTQ_ALLOC, &q))
@@ -537,6 +542,11 @@ static int veventq_alloc(FIXTURE_DATA(nested) *self)
 	self->veventq_id = q.out_veventq_id;
 	self->veventq_fd = q.out_veventq_fd;
 	return 0;
+}
+
+static int veventq_alloc(FIXTURE_DATA(nested) *self)
+{
+	return veventq_alloc_depth(self, VEVENTQ_DEPTH);
 }
 
 struct vevent {
@@ -668,6 +678,45 @@ TEST_F(nested, fault_becomes_vevent)
 	ASSERT_EQ(EEXIST, veventq_alloc(self));
 }
 
+/*
+ * A full vEVENTQ keeps its first @depth events and records the rest as lost: one header with
+ * IOMMU_VEVENTQ_FLAG_LOST_EVENTS at the tail, numbered as the last report; reading makes room and
+ * the numbering goes on from there.
+ */
+#define SMALL_DEPTH 4
+
+TEST_F(nested, full_veventq_records_lost_events)
+{
+	struct vevent *ev = vevents;
+	uint32_t lost_seq;
+	int n, i;
+
+	ASSERT_EQ(0, veventq_alloc_depth(self, SMALL_DEPTH));
+	/* A faulting write: one event per access, far more than the depth. */
+	ASSERT_EQ(0, dma_round_trip(self->bar0, FAULT_IOVA));
+	usleep(300000);
+	n = drain_vevents(self->veventq_fd, ev, 0, MAX_VEVENTS, 5000, 300);
+	ASSERT_EQ(SMALL_DEPTH + 1, n) TH_LOG("%d records from a full queue of %d", n, SMALL_DEPTH);
+	for (i = 0; i < SMALL_DEPTH; i++) {
+		ASSERT_EQ(0, ev[i].flags);
+		ASSERT_EQ((uint32_t)i, ev[i].seq);
+		ASSERT_EQ(VSID, ev[i].evt[0] >> 32);
+	}
+	ASSERT_EQ(IOMMU_VEVENTQ_FLAG_LOST_EVENTS, ev[SMALL_DEPTH].flags);
+	lost_seq = ev[SMALL_DEPTH].seq;
+	ASSERT_LE(SMALL_DEPTH, lost_seq);
+	TH_LOG("lost-events record numbered %u", lost_seq);
+
+	/* Read empty, the queue takes events again, numbered after the lost ones. */
+	barrier_dev();
+	ASSERT_EQ(0, edu_run_dma(self->bar0, FAULT2_IOVA, EDU_BUF, LEN, 0));
+	n = drain_vevents(self->veventq_fd, ev, 0, MAX_VEVENTS, 5000, 300);
+	ASSERT_LE(1, n);
+	ASSERT_EQ(0, ev[0].flags);
+	ASSERT_EQ(lost_seq + 1, ev[0].seq);
+	ASSERT_EQ(FAULT2_IOVA, ev[0].evt[2] & ~0xfffULL);
+}
+
 static int detach(int devfd)
 {
 	struct vfio_device_detach_iommufd_pt d = { .argsz = sizeof(d) };
@@ -723,6 +772,80 @@ static void unbind(FIXTURE_DATA(nested) *self)
 }
 
 /* The reverse of creation, each object tried while still in use first. */
+/*
+ * What the driver or the core refuses leaves nothing behind: a second vDEVICE for the device
+ * (EEXIST), a vSTE whose Config the guest may not choose (the driver's EIO), a vEVENTQ of no type
+ * (EOPNOTSUPP) or of depth 0 (EINVAL), a second vEVENTQ of a type (EEXIST), an invalidation with
+ * an opcode the driver does not take (EIO, none handled). Then everything still tears down to
+ * nothing, and the vIOMMU works: a DMA goes through both stages as before.
+ */
+TEST_F(nested, bad_input_changes_nothing)
+{
+	struct iommu_vdevice_alloc vdev = {
+		.size = sizeof(vdev),
+		.viommu_id = self->viommu_id,
+		.dev_id = self->dev_id,
+		.virt_id = VSID + 1,
+	};
+	/* Config 0b111 (stage 1 and 2): the guest's STE may only abort, bypass or translate stage 1. */
+	struct iommu_hwpt_arm_smmuv3 vste = {
+		.ste = { htole64(STE0_V | (7ULL << 1) | STE0_S1CTXPTR(IPA(CD_OFF))), 0 },
+	};
+	struct iommu_hwpt_alloc bad = {
+		.size = sizeof(bad),
+		.dev_id = self->dev_id,
+		.pt_id = self->viommu_id,
+		.data_type = IOMMU_HWPT_DATA_ARM_SMMUV3,
+		.data_len = sizeof(vste),
+		.data_uptr = (uintptr_t)&vste,
+	};
+	struct iommu_veventq_alloc q = {
+		.size = sizeof(q),
+		.viommu_id = self->viommu_id,
+		.type = IOMMU_VEVENTQ_TYPE_DEFAULT,
+		.veventq_depth = 4,
+	};
+	struct iommu_viommu_arm_smmuv3_invalidate cmd;
+	int fd = self->iommufd;
+	uint32_t done = 1;
+	long off;
+
+	EXPECT_EQ(-1, ioctl(fd, IOMMU_VDEVICE_ALLOC, &vdev));
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_EQ(-1, ioctl(fd, IOMMU_HWPT_ALLOC, &bad));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(-1, ioctl(fd, IOMMU_VEVENTQ_ALLOC, &q));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	q.type = IOMMU_VEVENTQ_TYPE_ARM_SMMUV3;
+	q.veventq_depth = 0;
+	EXPECT_EQ(-1, ioctl(fd, IOMMU_VEVENTQ_ALLOC, &q));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, veventq_alloc(self));
+	EXPECT_EQ(EEXIST, veventq_alloc_depth(self, 4));
+	set_cmd(&cmd, 0x7f, 0);	/* no such CMDQ opcode */
+	EXPECT_EQ(EIO, invalidate(fd, self->viommu_id, &cmd, 1, &done));
+	EXPECT_EQ(0, done);
+
+	/* The vIOMMU still translates. */
+	fill(self->ram + SRC_OFF, 61);
+	ASSERT_EQ(0, dma_round_trip(self->bar0, DST_IOVA));
+	EXPECT_EQ(0, memcmp(self->ram + SRC_OFF, self->ram + DSTA_OFF, LEN));
+	off = stray_byte(self->ram, DSTA_OFF);
+	EXPECT_EQ(-1, off);
+
+	ASSERT_EQ(0, detach(self->devfd));
+	ASSERT_EQ(0, destroy(fd, self->nested_id));
+	close_fd(&self->veventq_fd);
+	ASSERT_EQ(0, destroy(fd, self->veventq_id));
+	ASSERT_EQ(0, destroy(fd, self->vdev_id));
+	ASSERT_EQ(0, destroy(fd, self->viommu_id));
+	ASSERT_EQ(0, destroy(fd, self->s2_id));
+	ASSERT_EQ(0, destroy(fd, self->ioas_id));
+	unbind(self);
+	all_gone(_metadata, self);
+	unpinned(_metadata, self);
+}
+
 TEST_F(nested, destroy_in_reverse)
 {
 	int fd = self->iommufd;
