@@ -237,7 +237,9 @@ if [ "${KPROFILE:-default}" = default ] && [ "${ARM64:-1}" = 1 ]; then
 		echo "check.sh: the arm64 build failed:" >&2
 		tail -20 "$results/raw/build-arm64.txt" >&2
 		for impl in $plain; do labels+=" $impl-smmuv3 $impl-armvirtio"; done
-		[ "${NESTED:-1}" = 1 ] && for impl in $impls; do labels+=" $impl-nested"; done
+		if [ "${NESTED:-1}" = 1 ]; then
+			for impl in $impls; do labels+=" $impl-nested"; done
+		fi
 	fi
 fi
 

@@ -221,9 +221,11 @@ impl Drop for CHwpt {
 ///
 /// # Invariants
 ///
-/// `ptr` came from `iommufd_rs_cviommu_alloc()` with `ctx`'s C context, whose owner holds the
-/// nesting parent whose C HWPT it names at least as long; freed only by `Drop`, after every
-/// [`CVdevice`] and [`CVeventq`] made on it (each holds the vIOMMU that owns this).
+/// `ptr` came from `iommufd_rs_cviommu_alloc()` with `ctx`'s C context, which the value holds;
+/// the owner (the vIOMMU object) holds the nesting parent whose C HWPT it names at least as long.
+/// Freed only by `Drop`, after every [`CVdevice`] and [`CVeventq`] made on it and every nested
+/// domain the driver made from it (their owners, vDEVICE, vEVENTQ and nested HWPT objects, hold
+/// the vIOMMU object).
 pub(crate) struct CViommu {
     ptr: NonNull<CIommufdViommu>,
     _ctx: Arc<CCtx>,
@@ -317,7 +319,8 @@ pub(crate) struct CVdevice {
     ptr: NonNull<CIommufdVdevice>,
 }
 
-// SAFETY: written once when made, then only read by the driver (under the xarray's lock).
+// SAFETY: written when made (its ID once more, `WRITE_ONCE`), then only read by the driver (under
+// the xarray's lock).
 unsafe impl Send for CVdevice {}
 // SAFETY: as above.
 unsafe impl Sync for CVdevice {}
@@ -368,7 +371,8 @@ unsafe impl Send for CVeventq {}
 unsafe impl Sync for CVeventq {}
 
 impl CVeventq {
-    /// A queue for `viommu`'s events of `queue_type`, at most `depth` held.
+    /// A queue for `viommu`'s events of `queue_type`, at most `depth` held; not listed yet
+    /// ([`CVeventq::list`]).
     pub(crate) fn new(viommu: &CViommu, queue_type: u32, depth: u32) -> Result<Self> {
         // SAFETY: the vIOMMU is live (borrowed; the owner keeps it so, type invariant).
         let ptr =
@@ -377,6 +381,19 @@ impl CVeventq {
         Ok(Self {
             ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
         })
+    }
+
+    /// Lists the queue where the driver's reports look. The caller holds the lock of its own
+    /// list of the vIOMMU's queues and has checked that none of the type is listed.
+    pub(crate) fn list(&self) {
+        // SAFETY: ours (type invariant); its vIOMMU is alive (the owner's promise).
+        unsafe { shim::iommufd_rs_cveventq_list(self.ptr.as_ptr()) };
+    }
+
+    /// Takes the queue off the vIOMMU's list if it is on it: no report reaches it afterwards.
+    pub(crate) fn unlist(&self) {
+        // SAFETY: as in `list`.
+        unsafe { shim::iommufd_rs_cveventq_unlist(self.ptr.as_ptr()) };
     }
 
     /// The wait queue reports wake; it lives as long as the value.

@@ -137,6 +137,11 @@ impl PinnedDrop for Veventq {
         if let Some(i) = list.iter().position(|r| core::ptr::eq(r.0, me)) {
             let _ = list.remove(i);
         }
+        // Off the C list under the same lock, so a new queue of the type never finds this one
+        // still listed there.
+        if let Some(c) = &self.c {
+            c.unlist();
+        }
     }
 }
 
@@ -144,6 +149,11 @@ impl Veventq {
     /// Queues one event with a copy of `data`, or records it lost (upstream's
     /// `iommufd_viommu_report_event()` past the queue lookup).
     pub(crate) fn report(&self, data: &[u8]) -> Result {
+        // A kernel driver's queue takes its reports in C (`iommufd_viommu_report_event()`);
+        // nothing reads this one's Rust queue.
+        if self.c.is_some() {
+            return Err(errno::eopnotsupp());
+        }
         let mut copy = KVec::new();
         let copied = copy.extend_from_slice(data, GFP_NOWAIT).map_err(|_| ENOMEM);
         let mut q = self.q.lock();
@@ -372,8 +382,9 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
     };
     let owner = Hold::new(viommu.arc().clone());
     // Once made, the value's drop unlists it (it is not listed yet) and the hold goes with it;
-    // the list lock is not held then: dropping happens after `list` below is released. Unmade,
-    // the hold goes with the unused initializer.
+    // it takes the list lock, so every drop of it below comes after `list` is released. Unmade,
+    // the hold and the C queue (unlisted: its free takes only the C rwsem, after this lock in the
+    // order) go with the unused initializer, under the lock.
     let q = Arc::pin_init(
         try_pin_init!(Veventq {
             c,
@@ -429,7 +440,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         drop(q);
         return Err(e);
     }
-    // Room was reserved above.
+    // Room was reserved above. The C queue is listed under the same lock, after the check.
     if list
         .push_within_capacity(VeventqRef(&raw const *q))
         .is_err()
@@ -439,6 +450,9 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_>) -> Result {
         drop(file);
         drop(q);
         return Err(ENOMEM);
+    }
+    if let Some(c) = &q.c {
+        c.list();
     }
     drop(list);
     ucmd.ictx

@@ -215,6 +215,20 @@ void iommufd_rs_chwpt_free(struct iommufd_hw_pagetable *hwpt)
 	kfree(hwpt);
 }
 
+/* Drops the mmap ranges @owner registered (_iommufd_alloc_mmap()) and left behind. */
+static void iommufd_rs_forget_mmaps(struct iommufd_ctx *ictx, struct iommufd_object *owner)
+{
+	struct iommufd_mmap *immap;
+	unsigned long index = 0;
+
+	mt_for_each(&ictx->mt_mmap, immap, index, ULONG_MAX) {
+		if (immap->owner != owner)
+			continue;
+		mtree_erase(&ictx->mt_mmap, immap->vm_pgoff << PAGE_SHIFT);
+		kfree(immap);
+	}
+}
+
 /*
  * Whether @dev's IOMMU driver has vIOMMUs of @type: its get_viommu_size() answers a size (and
  * the driver has the viommu_init() that goes with it).
@@ -266,8 +280,18 @@ struct iommufd_viommu *iommufd_rs_cviommu_alloc(struct iommufd_ctx *ictx, struct
 	rc = ops->viommu_init(viommu, parent->domain, user_data);
 	if (!rc && WARN_ON_ONCE(!viommu->ops))
 		rc = -EOPNOTSUPP;
+	/*
+	 * A driver with HW queues (Tegra241 CMDQV) hands the guest queues and an mmap range of its
+	 * own, which this module does not serve yet (design.rst, "Differences"): refused here rather
+	 * than failing at the VMM's first HW_QUEUE_ALLOC or mmap.
+	 */
+	if (!rc && viommu->ops->get_hw_queue_size)
+		rc = -EOPNOTSUPP;
 	if (rc) {
-		/* viommu_init() failing undoes its own work; no destroy op runs. */
+		/* As upstream's destroy of a failed vIOMMU: the driver's destroy if its ops are in. */
+		if (viommu->ops && viommu->ops->destroy)
+			viommu->ops->destroy(viommu);
+		iommufd_rs_forget_mmaps(ictx, &viommu->obj);
 		xa_destroy(&viommu->vdevs);
 		kfree(viommu);
 		return ERR_PTR(rc);
@@ -285,6 +309,7 @@ void iommufd_rs_cviommu_free(struct iommufd_viommu *viommu)
 {
 	if (viommu->ops->destroy)
 		viommu->ops->destroy(viommu);
+	iommufd_rs_forget_mmaps(viommu->ictx, &viommu->obj);
 	WARN_ON(!xa_empty(&viommu->vdevs));
 	WARN_ON(!list_empty(&viommu->veventqs));
 	xa_destroy(&viommu->vdevs);
@@ -318,8 +343,11 @@ struct iommu_domain *iommufd_rs_cviommu_alloc_domain_nested(struct iommufd_viomm
 int iommufd_rs_cviommu_cache_invalidate(struct iommufd_viommu *viommu,
 					struct iommu_user_data_array *array)
 {
-	if (!viommu->ops->cache_invalidate)
+	if (!viommu->ops->cache_invalidate) {
+		/* None handled, as upstream answers. */
+		array->entry_num = 0;
 		return -EOPNOTSUPP;
+	}
 	return viommu->ops->cache_invalidate(viommu, array);
 }
 
@@ -358,8 +386,10 @@ struct iommufd_vdevice *iommufd_rs_cvdevice_alloc(struct iommufd_viommu *viommu,
 	if (viommu->ops->vdevice_init) {
 		rc = viommu->ops->vdevice_init(vdev);
 		if (rc) {
+			/* As upstream's abort: the driver's destroy if its init set one. */
+			if (vdev->destroy)
+				vdev->destroy(vdev);
 			xa_release(&viommu->vdevs, virt_id);
-			/* A failed init undoes itself; destroy is only for an accepted vDEVICE. */
 			kfree(vdev);
 			return ERR_PTR(rc);
 		}
@@ -382,8 +412,8 @@ void iommufd_rs_cvdevice_free(struct iommufd_vdevice *vdev)
 }
 
 /*
- * A vEVENTQ of a driver's vIOMMU for events of @type, at most @depth of them, listed where
- * iommufd_viommu_report_event() looks. The caller has checked that the type is not taken.
+ * A vEVENTQ of a driver's vIOMMU for events of @type, at most @depth of them; not listed yet
+ * (iommufd_rs_cveventq_list()).
  */
 struct iommufd_veventq *iommufd_rs_cveventq_alloc(struct iommufd_viommu *viommu, u32 type,
 						  u32 depth)
@@ -402,20 +432,35 @@ struct iommufd_veventq *iommufd_rs_cveventq_alloc(struct iommufd_viommu *viommu,
 	veventq->depth = depth;
 	veventq->lost_events_header.header.flags = IOMMU_VEVENTQ_FLAG_LOST_EVENTS;
 	INIT_LIST_HEAD(&veventq->lost_events_header.node);
-	down_write(&viommu->veventqs_rwsem);
-	list_add_tail(&veventq->node, &viommu->veventqs);
-	up_write(&viommu->veventqs_rwsem);
+	INIT_LIST_HEAD(&veventq->node);
 	return veventq;
 }
 
-/* Unlists the queue (no report reaches it after this returns), then frees what it holds. */
+/*
+ * Lists the queue where iommufd_viommu_report_event() looks; the caller (holding its own list's
+ * lock) has checked that no queue of the type is listed.
+ */
+void iommufd_rs_cveventq_list(struct iommufd_veventq *veventq)
+{
+	down_write(&veventq->viommu->veventqs_rwsem);
+	list_add_tail(&veventq->node, &veventq->viommu->veventqs);
+	up_write(&veventq->viommu->veventqs_rwsem);
+}
+
+/* Unlists the queue if listed: no report reaches it after this returns. */
+void iommufd_rs_cveventq_unlist(struct iommufd_veventq *veventq)
+{
+	down_write(&veventq->viommu->veventqs_rwsem);
+	list_del_init(&veventq->node);
+	up_write(&veventq->viommu->veventqs_rwsem);
+}
+
+/* Unlists the queue if it still is, then frees what it holds. */
 void iommufd_rs_cveventq_free(struct iommufd_veventq *veventq)
 {
 	struct iommufd_vevent *cur, *next;
 
-	down_write(&veventq->viommu->veventqs_rwsem);
-	list_del(&veventq->node);
-	up_write(&veventq->viommu->veventqs_rwsem);
+	iommufd_rs_cveventq_unlist(veventq);
 	list_for_each_entry_safe(cur, next, &veventq->common.deliver, node) {
 		list_del(&cur->node);
 		if (cur != &veventq->lost_events_header)

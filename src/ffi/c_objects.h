@@ -71,6 +71,8 @@ void iommufd_rs_cvdevice_free(struct iommufd_vdevice *vdev);
 
 struct iommufd_veventq *iommufd_rs_cveventq_alloc(struct iommufd_viommu *viommu, u32 type,
 						  u32 depth);
+void iommufd_rs_cveventq_list(struct iommufd_veventq *veventq);
+void iommufd_rs_cveventq_unlist(struct iommufd_veventq *veventq);
 void iommufd_rs_cveventq_free(struct iommufd_veventq *veventq);
 struct wait_queue_head *iommufd_rs_cveventq_wait(struct iommufd_veventq *veventq);
 bool iommufd_rs_cveventq_readable(struct iommufd_veventq *veventq);

@@ -189,6 +189,8 @@ extern "C" {
         type_: u32,
         depth: u32,
     ) -> *mut CIommufdVeventq;
+    pub(crate) fn iommufd_rs_cveventq_list(veventq: *mut CIommufdVeventq);
+    pub(crate) fn iommufd_rs_cveventq_unlist(veventq: *mut CIommufdVeventq);
     pub(crate) fn iommufd_rs_cveventq_free(veventq: *mut CIommufdVeventq);
     pub(crate) fn iommufd_rs_cveventq_wait(
         veventq: *mut CIommufdVeventq,

@@ -12,8 +12,9 @@
 //! (the VT-d driver has no vIOMMU). Drivers written in this module (the mock IOMMU's) implement
 //! [`ViommuOps`] in Rust and register in `driver.rs`.
 //!
-//! Lock order: `Viommu::vdevs` and `Viommu::veventqs` are leaves (the IOMMU core's group mutex
-//! may be held around `vdevs`: a driver's attach may look up virtual IDs under it). A driver's
+//! Lock order: `Viommu::vdevs` is a leaf (the IOMMU core's group mutex may be held around it: a
+//! driver's attach may look up virtual IDs under it). `Viommu::veventqs` comes before the
+//! context's object table lock and the C vIOMMU's `veventqs_rwsem` (`eventq/veventq.rs`). A driver's
 //! own vIOMMU locks (its HW queue list) come before the IOAS's `iopt` lock.
 
 pub(crate) mod driver;
