@@ -6,7 +6,8 @@
 # Other targets: bench (C vs Rust timings, results/bench.tsv), setup (install the toolchain; root), kernel (build/reuse the test kernel),
 # module (build iommufd.ko against KDIR; CLIPPY=1 to lint), module-production (the same for the
 # kernel without CONFIG_IOMMUFD_TEST, in results/raw/nocontainer-build; build both before a commit), fmt (rustfmt), host-test (cargo test),
-# install and uninstall (into the module tree, for modprobe: see below), clean.
+# install and uninstall (into the module tree, for modprobe: see below), check-nested (the arm64
+# nesting rig alone: QEMU with SMMUv3 FWB, tools/qemu/build.sh), clean.
 # IMPL=both|rust|c selects the implementation(s) check runs against.
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
