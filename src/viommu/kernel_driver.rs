@@ -13,10 +13,12 @@
 
 use kernel::{
     bindings,
-    prelude::*, //
+    prelude::*,
+    sync::Arc, //
 };
 
 use crate::{
+    abstractions::iommu::device::IommuDevice,
     abstractions::iommufd_c::{
         CVdevice,
         CViommu, //
@@ -42,11 +44,9 @@ pub(crate) static KERNEL_DRIVER: KernelDriver = KernelDriver;
 
 impl ViommuDriver for KernelDriver {
     fn drives(&self, dev: &Device) -> bool {
-        dev.iommu_ops().is_ok_and(|ops| {
-            // SAFETY: a bound device's IOMMU ops are a static of its driver (`Device::iommu_ops`).
-            let ops = unsafe { &*ops };
-            ops.get_viommu_size.is_some() && ops.viommu_init.is_some()
-        })
+        dev.kdev()
+            .iommu_ops()
+            .is_ok_and(|ops| ops.get_viommu_size.is_some() && ops.viommu_init.is_some())
     }
 
     fn supports(&self, dev: &Device, viommu_type: u32) -> bool {
@@ -100,7 +100,7 @@ impl ViommuOps for KernelViommu {
         _base_iova: u64,
         _base_pa: u64,
         _make: &mut HwQueueMake<'_>,
-    ) -> Result<KArc<HwQueue>> {
+    ) -> Result<Arc<HwQueue>> {
         Err(errno::eopnotsupp())
     }
 
@@ -118,5 +118,3 @@ impl ViommuOps for KernelViommu {
         Some(&self.c)
     }
 }
-
-type KArc<T> = kernel::sync::Arc<T>;

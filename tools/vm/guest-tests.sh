@@ -146,36 +146,37 @@ run_clients() {
 	[ -n "$STUCK" ] || edu_release
 }
 
-# Our suites, the fuzzer and upstream's suites, into $1.
-run_all_but_clients() {
-	local dir=$1 t
-	for t in "$REPO"/tests/selftests/build/*; do
-		[ -x "$t" ] && run_suite "$dir" "$(basename "$t")" "$t"
-	done
-	# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or FUZZ_SECS seconds, same
-	# seed for both modules so their errno profiles can be compared (results/raw/<impl>/fuzz.tap).
-	# Its limit is its own time cap plus a suite's: a hang elsewhere is not waited for that long.
-	LIMIT=$((SUITE_TIMEOUT + ${FUZZ_SECS:-60})) \
-		run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" "${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4
-	grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
-	run_suite "$dir" iommufd "$KDIR/kselftest/iommu/iommufd"
-	run_suite "$dir" iommufd_fail_nth "$KDIR/kselftest/iommu/iommufd_fail_nth"
-}
-
-# The suites of a SUITES list, into $1: clients, our selftests by name, fuzz, iommufd and
-# iommufd_fail_nth (upstream's).
+# The suites named, into $1: clients (run by run_clients, after the others), our selftests by
+# name, fuzz, and upstream's iommufd and iommufd_fail_nth.
 run_named() {
 	local dir=$1 s
 	shift
 	for s in "$@"; do
 		case $s in
-		clients) ;; # run_clients, after the others
-		fuzz) run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" \
-			"${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4 ;;
+		clients) ;;
+		# Random and mutated ioctls, 4 threads on one fd: FUZZ_CALLS calls or FUZZ_SECS seconds,
+		# same seed for both modules so their errno profiles can be compared
+		# (results/raw/<impl>/fuzz.tap). Its limit is its own time cap plus a suite's: a hang
+		# elsewhere is not waited for that long.
+		fuzz)
+			LIMIT=$((SUITE_TIMEOUT + ${FUZZ_SECS:-60})) \
+				run_suite "$dir" fuzz "$REPO/tools/fuzz/target/release/iommufd-fuzz" \
+				"${FUZZ_CALLS:-200000}" "${FUZZ_SECS:-60}" 4
+			grep '^# fuzz:' "$dir/fuzz.tap" | sed 's/^# /[guest] /'
+			;;
 		iommufd | iommufd_fail_nth) run_suite "$dir" "$s" "$KDIR/kselftest/iommu/$s" ;;
 		*) run_suite "$dir" "$s" "$REPO/tests/selftests/build/$s" ;;
 		esac
 	done
+}
+
+# Every suite but the clients: ours (each built selftest), the fuzzer, upstream's.
+all_but_clients() {
+	local t
+	for t in "$REPO"/tests/selftests/build/*; do
+		[ -x "$t" ] && basename "$t"
+	done
+	echo fuzz iommufd iommufd_fail_nth
 }
 
 prepare
@@ -202,7 +203,8 @@ for impl in $IMPLS; do
 	fi
 	# A run of named suites says so: the report expects no other suite from it.
 	if [ "${SUITES:-all}" = all ]; then
-		run_all_but_clients "$dir"
+		# shellcheck disable=SC2046 # a list of names
+		run_named "$dir" $(all_but_clients)
 		run_clients "$dir"
 	else
 		echo "$SUITES" >"$dir/suites"
